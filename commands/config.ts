@@ -1,0 +1,25 @@
+import {Args, Flags} from '@oclif/core'
+import path from 'node:path'
+import {BaseCommand} from '../src/cli.js'
+import {UserError} from '../src/errors.js'
+import {engineFor, ipDrift} from '../src/machine.js'
+
+export default class Config extends BaseCommand<typeof Config> {
+  static override summary = 'Print the docker CLI flags that connect to a machine'
+  static override examples = ['docker $(<%= config.bin %> config node1) info']
+  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const record = await ctx.store.load(this.args.name!)
+    const drift = await ipDrift(ctx, record)
+    if (drift) throw new UserError(drift)
+    const engine = await engineFor(ctx, record)
+    engine.close()
+    const dir = ctx.store.machineDir(record.name)
+    const cfg = {tlsverify: true, tlscacert: path.join(dir, 'ca.pem'), tlscert: path.join(dir, 'cert.pem'), tlskey: path.join(dir, 'key.pem'), host: engine.url}
+    if (this.flags.json) return this.json(cfg)
+    this.log(`--tlsverify\n--tlscacert="${cfg.tlscacert}"\n--tlscert="${cfg.tlscert}"\n--tlskey="${cfg.tlskey}"\n-H=${cfg.host}`)
+  }
+}

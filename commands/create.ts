@@ -1,0 +1,51 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/cli-flags.js'
+import {DEFAULT_DRIVER} from '../drivers/index.js'
+import {errorMessage, UserError} from '../src/errors.js'
+import {createMachine, parallel} from '../src/machine.js'
+import {validateName} from '../src/store.js'
+
+export default class Create extends BaseCommand<typeof Create> {
+  static override summary = 'Create machines, install Docker on them and secure it with mutual TLS'
+  static override description = 'Several names create several machines in parallel (bounded by --parallel). A failed create removes everything it made.'
+  static override examples = [
+    '<%= config.bin %> create node1',
+    '<%= config.bin %> create -d lab node1 node2 node3',
+    '<%= config.bin %> create -d generic --generic-ip-address 203.0.113.10 --generic-ssh-user ubuntu web1',
+  ]
+  static override strict = false
+  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override flags = {
+    driver: Flags.string({char: 'd', summary: 'Driver to create machines with', default: DEFAULT_DRIVER, env: 'BERTH_DRIVER'}),
+    parallel: Flags.integer({summary: 'How many machines to create at once', default: 8, min: 1}),
+    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH (default: the driver\'s)', min: 1}),
+    ...engineFlags,
+    ...driverFlags(),
+  }
+
+  async run(): Promise<void> {
+    const names = this.argv
+    const ctx = this.ctx()
+    for (const n of names) validateName(n)
+    const dup = names.find((n, i) => names.indexOf(n) !== i)
+    if (dup) throw new UserError(`machine "${dup}" named twice`)
+    const flags = this.flags as Record<string, unknown>
+    const driver = String(flags.driver)
+    const opts = {
+      driver,
+      driverOptions: driverOptions(driver, flags, process.argv, m => ctx.warn?.(m)),
+      engine: engineOptions(flags),
+      sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
+    }
+    const results = await parallel(names, Number(flags.parallel), name => createMachine(ctx, name, opts))
+    const failed = results.map((r, i) => [names[i], r] as const).filter(([, r]) => r.status === 'rejected')
+    if (failed.length === 1 && names.length === 1) throw (failed[0][1] as PromiseRejectedResult).reason
+    for (const [name, r] of failed) process.stderr.write(`berth: ${name}: ${errorMessage((r as PromiseRejectedResult).reason)}\n`)
+    if (failed.length) {
+      const interrupted = failed.some(([, r]) => (r as PromiseRejectedResult).reason?.exitCode === 130)
+      throw new UserError(`${failed.length} of ${names.length} machines failed to create`, interrupted ? 130 : 1)
+    }
+    for (const n of names) this.log(n)
+  }
+}

@@ -1,0 +1,50 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {parseShell, shellLines, writeDockerContext} from '../src/dockerenv.js'
+import {UserError} from '../src/errors.js'
+import {engineFor, ipDrift} from '../src/machine.js'
+
+const VARS = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME'] as const
+
+export default class Env extends BaseCommand<typeof Env> {
+  static override summary = 'Print the commands that point the docker CLI at a machine'
+  static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
+  static override args = {name: Args.string({description: 'Machine name'})}
+  static override flags = {
+    shell: Flags.string({summary: 'Shell syntax: bash, zsh, sh, fish, powershell, cmd, tcsh, emacs (default: detected)'}),
+    unset: Flags.boolean({char: 'u', summary: 'Print the commands that unset the variables'}),
+    json: Flags.boolean({summary: 'The variables as JSON'}),
+    'docker-context': Flags.boolean({summary: 'Also write a docker context "berth-NAME" and select it with DOCKER_CONTEXT'}),
+  }
+
+  async run(): Promise<void> {
+    const shell = parseShell(this.flags.shell)
+    const hint = `berth env${this.args.name ? ' ' + this.args.name : ''}${this.flags.unset ? ' -u' : ''}`
+    if (this.flags.unset) {
+      const vars = [...VARS, 'DOCKER_CONTEXT'].map(k => [k, null] as [string, null])
+      if (this.flags.json) return this.json(Object.fromEntries(vars))
+      process.stdout.write(shellLines(shell, vars, hint))
+      return
+    }
+    const name = this.args.name
+    if (!name) throw new UserError('name a machine: berth env NAME')
+    const ctx = this.ctx()
+    const record = await ctx.store.load(name)
+    if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status})`)
+    const drift = await ipDrift(ctx, record)
+    if (drift) throw new UserError(drift)
+    const engine = await engineFor(ctx, record)
+    engine.close()
+    const certPath = ctx.store.machineDir(name)
+    let vars: Array<[string, string | null]> = [
+      ['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', engine.url], ['DOCKER_CERT_PATH', certPath], ['DOCKER_MACHINE_NAME', name],
+    ]
+    if (this.flags['docker-context']) {
+      const context = `berth-${name}`
+      await writeDockerContext(context, engine.url, certPath, `berth machine ${name}`)
+      vars = [['DOCKER_TLS_VERIFY', null], ['DOCKER_HOST', null], ['DOCKER_CERT_PATH', null], ['DOCKER_MACHINE_NAME', name], ['DOCKER_CONTEXT', context]]
+    }
+    if (this.flags.json) return this.json(Object.fromEntries(vars))
+    process.stdout.write(shellLines(shell, vars, hint))
+  }
+}

@@ -1,0 +1,15 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {machineState} from '../src/machine.js'
+
+export default class Inspect extends BaseCommand<typeof Inspect> {
+  static override summary = 'Show everything berth knows about a machine, as JSON'
+  static override args = {name: Args.string({description: 'Machine name', required: true})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const record = await ctx.store.load(this.args.name!)
+    const status = await machineState(ctx, record)
+    this.json({...record, state: status.state, ...(status.error ? {stateError: status.error} : {}), storePath: ctx.store.machineDir(record.name)})
+  }
+}

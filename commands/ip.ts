@@ -1,0 +1,21 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {handleFor, loadDriver} from '../src/machine.js'
+
+export default class Ip extends BaseCommand<typeof Ip> {
+  static override summary = 'Print the IP address of machines'
+  static override strict = false
+  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const out: Record<string, string> = {}
+    for (const name of this.argv) {
+      const record = await ctx.store.load(name)
+      out[name] = await (await loadDriver(record.driver)).ip(handleFor(ctx, record))
+    }
+    if (this.flags.json) return this.json(out)
+    for (const ip of Object.values(out)) this.log(ip)
+  }
+}

@@ -1,0 +1,43 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {table} from '../src/format.js'
+import {type MachineRow, listRows} from '../src/inventory.js'
+import {UserError} from '../src/errors.js'
+
+export default class Ls extends BaseCommand<typeof Ls> {
+  static override summary = 'List machines'
+  static override examples = [
+    '<%= config.bin %> ls',
+    '<%= config.bin %> ls --filter state=Running -q',
+    '<%= config.bin %> ls --json',
+  ]
+  static override flags = {
+    filter: Flags.string({char: 'f', summary: 'Filter key=value: name, driver, state, swarm, label (repeatable)', multiple: true}),
+    quiet: Flags.boolean({char: 'q', summary: 'Names only'}),
+    json: Flags.boolean({summary: 'Machine-readable output'}),
+    timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each engine', default: 10, min: 1}),
+  }
+
+  async run(): Promise<void> {
+    const filters = (this.flags.filter ?? []).map(f => {
+      const m = /^(name|driver|state|swarm)=(.*)$/.exec(f)
+      if (!m) throw new UserError(`bad --filter "${f}": use name=, driver=, state= or swarm=`)
+      return [m[1], m[2]] as const
+    })
+    let rows = await listRows(this.ctx(), {timeoutMs: this.flags.timeout * 1000})
+    rows = rows.filter(r => filters.every(([k, v]) => matches(r, k, v)))
+    if (this.flags.json) return this.json(rows)
+    if (this.flags.quiet) {
+      for (const r of rows) this.log(r.name)
+      return
+    }
+    this.log(table(['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS'],
+      rows.map(r => [r.name, r.active ? '*' : '-', r.driver, r.state, r.url, r.swarm, r.docker, r.error])))
+  }
+}
+
+function matches(r: MachineRow, key: string, value: string): boolean {
+  const field = key === 'swarm' ? r.swarm.replace(/ \(manager\)$/, '') : String(r[key as keyof MachineRow])
+  if (value.includes('*')) return new RegExp('^' + value.split('*').map(s => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i').test(field)
+  return field.toLowerCase() === value.toLowerCase()
+}

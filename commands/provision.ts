@@ -1,0 +1,9 @@
+import {perMachineCommand} from '../src/multi.js'
+import {reprovision} from '../src/machine.js'
+
+export default perMachineCommand({
+  summary: 'Provision existing machines again (certificates, daemon.json, engine restart)',
+  description: 'Safe to re-run: it rewrites the same configuration and restarts the engine.',
+  verb: 'provision',
+  run: reprovision,
+})

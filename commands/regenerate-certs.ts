@@ -1,0 +1,32 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, confirm} from '../src/cli.js'
+import {errorMessage, UserError} from '../src/errors.js'
+import {parallel, regenerateCerts} from '../src/machine.js'
+
+export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts> {
+  static override summary = 'Issue new TLS certificates for machines and restart their engines'
+  static override description = 'Use after a machine\'s IP changed. With --client-certs the store\'s CA and client certificate are made anew too: every other machine then needs regenerate-certs as well.'
+  static override strict = false
+  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override flags = {
+    force: Flags.boolean({char: 'f', summary: 'Do not ask for confirmation'}),
+    'client-certs': Flags.boolean({summary: 'Also make a new CA and client certificate'}),
+  }
+
+  async run(): Promise<void> {
+    const names = this.argv
+    if (!this.flags.force && !await confirm(`Regenerate TLS certificates for ${names.join(', ')} and restart their engines?`)) {
+      throw new UserError('not confirmed: pass -f to regenerate without asking')
+    }
+    const ctx = this.ctx()
+    const clientCerts = this.flags['client-certs']
+    // A new CA must be made once, before the machines are re-issued in parallel.
+    const first = await parallel(names.slice(0, 1), 1, n => regenerateCerts(ctx, n, {clientCerts}))
+    const rest = await parallel(names.slice(1), 8, n => regenerateCerts(ctx, n))
+    const all = [...first, ...rest]
+    all.forEach((r, i) => {
+      if (r.status === 'rejected') process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)
+    })
+    if (all.some(r => r.status === 'rejected')) throw new UserError('regenerate-certs failed')
+  }
+}

@@ -1,0 +1,38 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, confirm} from '../src/cli.js'
+import {errorMessage, UserError} from '../src/errors.js'
+import {parallel, removeMachine} from '../src/machine.js'
+
+export default class Rm extends BaseCommand<typeof Rm> {
+  static override summary = 'Remove machines and everything berth made for them'
+  static override description = 'Removes the host and its cloud resources, then the record. With -f the record goes even when something could not be removed (it is named).'
+  static override strict = false
+  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override examples = ['<%= config.bin %> rm -y node1', '<%= config.bin %> rm -f broken-node']
+  static override flags = {
+    force: Flags.boolean({char: 'f', summary: 'Remove the record even if the host cannot be removed (implies -y)'}),
+    yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation'}),
+  }
+
+  async run(): Promise<void> {
+    const names = this.argv
+    if (!this.flags.yes && !this.flags.force && !await confirm(`About to remove ${names.join(', ')}. Are you sure?`)) {
+      throw new UserError('not confirmed: pass -y to remove without asking')
+    }
+    const ctx = this.ctx()
+    const results = await parallel(names, 8, n => removeMachine(ctx, n, {force: this.flags.force}))
+    let bad = 0
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        bad++
+        process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)
+      } else if (r.value.length) {
+        bad++
+        process.stderr.write(`berth: ${names[i]}: could not remove: ${r.value.join('; ')}${this.flags.force ? ' (record removed anyway)' : ''}\n`)
+      } else {
+        this.log(`Successfully removed ${names[i]}`)
+      }
+    })
+    if (bad) throw new UserError(`rm failed for ${bad} of ${names.length} machines`)
+  }
+}

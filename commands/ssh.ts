@@ -1,0 +1,27 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {openSSH} from '../src/machine.js'
+import {interactive} from '../src/remote.js'
+import {shellQuote} from '../src/ssh.js'
+
+export default class Ssh extends BaseCommand<typeof Ssh> {
+  static override summary = 'Log into a machine or run a command on it over SSH'
+  static override description = 'The host key recorded at create is checked; a changed key is refused.'
+  static override examples = ['<%= config.bin %> ssh node1', '<%= config.bin %> ssh node1 -- docker ps', '<%= config.bin %> ssh node1 -- cat /etc/os-release']
+  static override strict = false
+  static override args = {name: Args.string({description: 'Machine name', required: true})}
+
+  async run(): Promise<void> {
+    const [name, ...rest] = this.argv
+    const cmd = rest[0] === '--' ? rest.slice(1) : rest
+    const ctx = this.ctx()
+    const session = await openSSH(ctx, await ctx.store.load(name))
+    try {
+      // One word is taken as a shell command line (ssh's own habit); several are quoted one by one.
+      const code = await interactive(session, cmd.length === 1 ? cmd[0] : cmd.map(shellQuote).join(' '))
+      process.exitCode = code
+    } finally {
+      session.close()
+    }
+  }
+}

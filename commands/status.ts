@@ -1,0 +1,16 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {machineState} from '../src/machine.js'
+
+export default class Status extends BaseCommand<typeof Status> {
+  static override summary = 'Print the state of a machine (Running, Stopped, Error...)'
+  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const st = await machineState(ctx, await ctx.store.load(this.args.name!))
+    if (this.flags.json) return this.json(st)
+    this.log(st.state)
+  }
+}

@@ -1,0 +1,17 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {engineFor} from '../src/machine.js'
+
+export default class Url extends BaseCommand<typeof Url> {
+  static override summary = 'Print the Docker engine URL of a machine'
+  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const engine = await engineFor(ctx, await ctx.store.load(this.args.name!))
+    engine.close()
+    if (this.flags.json) return this.json({url: engine.url})
+    this.log(engine.url)
+  }
+}

@@ -1,0 +1,27 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../src/cli.js'
+import {engineFor} from '../src/machine.js'
+
+export default class Version extends BaseCommand<typeof Version> {
+  static override summary = 'Print berth\'s version, or the Docker version of a machine'
+  static override args = {name: Args.string({description: 'Machine name'})}
+  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+
+  async run(): Promise<void> {
+    if (!this.args.name) {
+      const v = {berth: this.config.version, node: process.version}
+      if (this.flags.json) return this.json(v)
+      this.log(`berth version ${v.berth} (node ${v.node})`)
+      return
+    }
+    const ctx = this.ctx()
+    const engine = await engineFor(ctx, await ctx.store.load(this.args.name))
+    try {
+      const v = await engine.version()
+      if (this.flags.json) return this.json(v)
+      this.log(v.Version)
+    } finally {
+      engine.close()
+    }
+  }
+}

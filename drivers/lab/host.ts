@@ -1,0 +1,427 @@
+/**
+ * Lab hosts: small Linux "machines" on this box, each a network namespace on a berth
+ * bridge plus private mount/UTS/PID namespaces, with its own sshd and (once provisioned)
+ * its own dockerd. Usable without a berth store: the cloud simulators in test/ boot their
+ * "VMs" with bootHost().
+ *
+ * PID 1 of each host is a tiny reaping init, so stopping a host is "signal everything in its
+ * PID namespace, then kill its init", which takes exactly that host's processes and no others.
+ */
+import {execFile, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {constants, promises as fs} from 'node:fs'
+import path from 'node:path'
+import {promisify} from 'node:util'
+import {acquireLock, pidAlive} from '../../src/fsutil.js'
+import {UserError} from '../../src/errors.js'
+
+const execFileP = promisify(execFile)
+
+export const DEFAULT_SUBNET = '172.30.77.0/24'
+export const DEFAULT_ROOT = '/var/lib/berth-lab'
+/** Leases are global per bridge, whatever the host root, so two stores never share an IP. */
+const LEASES = '/var/lib/berth-lab/leases'
+
+export interface LabHost {
+  id: string
+  hostname: string
+  ip: string
+  subnet: string
+  bridge: string
+  netns: string
+  veth: string
+  dir: string
+  /** Host-side PID of the host's init; 0 while stopped. */
+  initPid: number
+  /** Start time of initPid (clock ticks), so a recycled PID is never mistaken for it. */
+  initStart: number
+}
+
+export interface BootOptions {
+  id: string
+  hostname: string
+  /** OpenSSH public key line(s) trusted for root. */
+  authorizedKeys: string
+  subnet?: string
+  root?: string
+  sshPort?: number
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+
+async function run(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {stdio: ['pipe', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', d => (out += d))
+    child.stderr.on('data', d => (err += d))
+    child.on('error', reject)
+    child.on('close', code => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))))
+    child.stdin.end(input ?? '')
+  })
+}
+
+const REQUIRED = [
+  ['ip', 'iproute2'], ['nsenter', 'util-linux'], ['unshare', 'util-linux'], ['sshd', 'openssh-server'], ['perl', 'perl-base'], ['mount', 'mount'],
+] as const
+
+/** Everything a lab host needs, named with the package that brings it. */
+export async function checkLab(): Promise<void> {
+  if (process.platform !== 'linux') throw new UserError(`the lab driver needs Linux (this is ${process.platform})`)
+  if (process.getuid?.() !== 0) throw new UserError('the lab driver needs root (network and mount namespaces): run berth as root')
+  const missing: string[] = []
+  for (const [bin, pkg] of REQUIRED) {
+    if (!await which(bin)) missing.push(`${bin} (${pkg})`)
+  }
+  if (missing.length) throw new UserError(`the lab driver needs ${missing.join(', ')}: apt-get install -y ${[...new Set(missing.map(m => m.replace(/.*\((.*)\)/, '$1')))].join(' ')}`)
+}
+
+export async function which(bin: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin'])) {
+    const p = path.join(dir, bin)
+    try {
+      await fs.access(p, constants.X_OK)
+      return p
+    } catch { /* next */ }
+  }
+  return undefined
+}
+
+export function parseSubnet(subnet: string): {base: number[]; prefix: number} {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet)
+  const base = m ? m.slice(1, 5).map(Number) : []
+  const prefix = m ? Number(m[5]) : 0
+  if (!m || base.some(o => o > 255) || prefix < 16 || prefix > 28) throw new UserError(`bad --lab-subnet "${subnet}": use an IPv4 CIDR from /16 to /28, e.g. ${DEFAULT_SUBNET}`)
+  return {base, prefix}
+}
+
+function ipAt(subnet: string, n: number): string {
+  const {base, prefix} = parseSubnet(subnet)
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0
+  const net = ((base[0] << 24) | (base[1] << 16) | (base[2] << 8) | base[3]) & mask
+  const v = (net + n) >>> 0
+  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.')
+}
+
+export function bridgeName(subnet: string): string {
+  return 'bbr' + createHash('sha1').update(subnet).digest('hex').slice(0, 8)
+}
+
+/** Claim a free address: each lease is a file made with O_EXCL, so no two hosts get one IP. */
+async function leaseIp(subnet: string, bridge: string, dir: string): Promise<string> {
+  const {prefix} = parseSubnet(subnet)
+  const size = 2 ** (32 - prefix)
+  const ldir = path.join(LEASES, bridge)
+  await fs.mkdir(ldir, {recursive: true, mode: 0o700})
+  for (let n = 2; n < size - 1; n++) {
+    const ip = ipAt(subnet, n)
+    const file = path.join(ldir, ip)
+    try {
+      await fs.writeFile(file, dir, {flag: 'wx', mode: 0o600})
+      return ip
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    // A lease whose host folder is gone was left by a crash: reclaim it.
+    const owner = await fs.readFile(file, 'utf8').catch(() => '')
+    if (owner && !await fs.access(owner).then(() => true, () => false)) {
+      await fs.rm(file, {force: true})
+      n--
+    }
+  }
+  throw new UserError(`lab subnet ${subnet} is full`)
+}
+
+/** Release by IP, or (a crash before the IP was recorded) by the host folder the lease names. */
+async function releaseIp(h: LabHost): Promise<void> {
+  const ldir = path.join(LEASES, h.bridge)
+  if (h.ip) return fs.rm(path.join(ldir, h.ip), {force: true})
+  for (const ip of await fs.readdir(ldir).catch(() => [] as string[])) {
+    if (await fs.readFile(path.join(ldir, ip), 'utf8').catch(() => '') === h.dir) await fs.rm(path.join(ldir, ip), {force: true})
+  }
+}
+
+async function linkExists(name: string, netns?: string): Promise<boolean> {
+  try {
+    await execFileP('ip', [...(netns ? ['-n', netns] : []), 'link', 'show', name])
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The bridge is shared by every host on the subnet: made by the first, removed with the last. */
+async function ensureBridge(subnet: string, bridge: string): Promise<void> {
+  // Always under the lock: a concurrent destroy of the last other host may be deleting it.
+  const lock = await acquireLock(path.join(LEASES, `${bridge}.lock`), {what: `lab bridge ${bridge}`})
+  try {
+    if (await linkExists(bridge)) return
+    const {prefix} = parseSubnet(subnet)
+    await run('ip', ['-batch', '-'], `link add ${bridge} type bridge\naddr add ${ipAt(subnet, 1)}/${prefix} dev ${bridge}\nlink set ${bridge} up\n`)
+    // With br_netfilter loaded, bridged traffic crosses the host's FORWARD chain; a DROP policy there
+    // (dockerd on the host sets one) would cut hosts off from each other.
+    await run('iptables', ['-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
+  } finally {
+    await lock.release()
+  }
+}
+
+async function maybeRemoveBridge(bridge: string): Promise<void> {
+  const lock = await acquireLock(path.join(LEASES, `${bridge}.lock`), {what: `lab bridge ${bridge}`})
+  try {
+    const left = await fs.readdir(path.join(LEASES, bridge)).catch(() => [])
+    if (left.length) return
+    await run('iptables', ['-D', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
+    await run('ip', ['link', 'del', bridge]).catch(() => {})
+  } finally {
+    await lock.release()
+  }
+}
+
+function sshdConfig(h: {dir: string}, port: number): string {
+  return [
+    `ListenAddress 0.0.0.0:${port}`,
+    `HostKey ${h.dir}/ssh/ssh_host_ed25519_key`,
+    `AuthorizedKeysFile ${h.dir}/ssh/authorized_keys`,
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    'UseDNS no',
+    'PidFile /run/sshd.pid',
+    'Subsystem sftp internal-sftp',
+    '',
+  ].join('\n')
+}
+
+/** Runs as PID 1 of the host: mounts its private folders, reports its host PID, then reaps. */
+const INIT_SCRIPT = `set -e
+read -r pid rest < /proc/self/stat
+hostname "$BERTH_HOSTNAME"
+mount --make-rprivate /
+mount --bind "$D/etc-docker" /etc/docker
+mount --bind "$D/docker" /var/lib/docker
+mount --bind "$D/log" /var/log
+mount --bind "$D/hostname" /etc/hostname
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/sshd /run/lock
+mount -t proc proc /proc
+echo "ready $pid"
+exec perl -e '$0 = "berth-lab-init"; while (1) { sleep 1 if wait() == -1 }' </dev/null >/dev/null 2>&1
+`
+
+async function procStart(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+}
+
+export async function initAlive(h: LabHost): Promise<boolean> {
+  if (!h.initPid || !pidAlive(h.initPid)) return false
+  try {
+    return await procStart(h.initPid) === h.initStart
+  } catch {
+    return false
+  }
+}
+
+async function startInit(h: LabHost): Promise<{pid: number; start: number}> {
+  for (const d of ['/etc/docker', '/var/lib/docker']) await fs.mkdir(d, {recursive: true})
+  const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, 'unshare', '--mount', '--uts', '--pid', '--fork', '/bin/sh', '-c', INIT_SCRIPT], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', D: h.dir, BERTH_HOSTNAME: h.hostname},
+  })
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    let err = ''
+    const timer = setTimeout(() => reject(new Error(`lab host ${h.hostname}: init did not start within 10 s`)), 10_000)
+    child.stdout.on('data', d => {
+      out += d
+      if (out.includes('\n')) {
+        clearTimeout(timer)
+        resolve(out.split('\n')[0])
+      }
+    })
+    child.stderr.on('data', d => (err += d))
+    child.on('exit', code => {
+      clearTimeout(timer)
+      reject(new Error(`lab host ${h.hostname}: init failed (exit ${code}): ${err.trim()}`))
+    })
+  })
+  child.stdout.destroy()
+  child.stderr.destroy()
+  child.removeAllListeners('exit')
+  child.unref()
+  const pid = Number(/^ready (\d+)$/.exec(line)?.[1])
+  if (!pid) throw new Error(`lab host ${h.hostname}: unexpected init output "${line}"`)
+  return {pid, start: await procStart(pid)}
+}
+
+/** Run a command inside a running host (all its namespaces). */
+export async function hostExec(h: LabHost, args: string[]): Promise<string> {
+  return run('nsenter', ['-t', String(h.initPid), '-a', ...args])
+}
+
+async function startSshd(h: LabHost): Promise<void> {
+  await hostExec(h, ['/usr/sbin/sshd', '-f', path.join(h.dir, 'ssh', 'sshd_config')])
+}
+
+/**
+ * Every name a host will use follows from its id, so a caller can record the plan before
+ * anything exists and destroyHost(plan) cleans up whatever a crash left half-made.
+ */
+export function planHost(opts: BootOptions): LabHost {
+  const subnet = opts.subnet ?? DEFAULT_SUBNET
+  parseSubnet(subnet)
+  if (!/^[0-9a-f]{6,32}$/.test(opts.id)) throw new Error(`lab host id must be hex (got "${opts.id}")`)
+  const root = opts.root ?? process.env.BERTH_LAB_DIR ?? DEFAULT_ROOT
+  return {
+    id: opts.id, hostname: opts.hostname, ip: '', subnet, bridge: bridgeName(subnet), dir: path.join(root, opts.id),
+    netns: `berth-${opts.id}`, veth: `bl${opts.id.slice(0, 12)}`, initPid: 0, initStart: 0,
+  }
+}
+
+/** Make a host, wire it to the bridge, start its init and sshd. Undone by destroyHost on failure. */
+export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHost> {
+  await checkLab()
+  const h = plan ?? planHost(opts)
+  const {subnet, bridge, dir} = h
+  const {prefix} = parseSubnet(subnet)
+  await fs.mkdir(path.dirname(dir), {recursive: true, mode: 0o700})
+  await fs.mkdir(dir, {mode: 0o700})
+  try {
+    for (const d of ['etc-docker', 'docker', 'log', 'ssh']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
+    await fs.writeFile(path.join(dir, 'hostname'), opts.hostname + '\n')
+    const {utils} = (await import('ssh2')).default
+    const hostKey = utils.generateKeyPairSync('ed25519')
+    await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.private, {mode: 0o600})
+    await fs.writeFile(path.join(dir, 'ssh', 'authorized_keys'), opts.authorizedKeys.trim() + '\n', {mode: 0o600})
+    await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22))
+    h.ip = await leaseIp(subnet, bridge, dir)
+    await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2))
+    await ensureBridge(subnet, bridge)
+    await run('ip', ['-batch', '-'], `netns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\nlink set ${h.veth} master ${bridge} up\n`)
+    await run('ip', ['-n', h.netns, '-batch', '-'], `addr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via ${ipAt(subnet, 1)}\n`)
+    await startHost(h)
+    return h
+  } catch (err) {
+    await destroyHost(h).catch(() => {})
+    throw err
+  }
+}
+
+export async function startHost(h: LabHost): Promise<LabHost> {
+  if (await initAlive(h)) return h
+  if (!await fs.access(`/run/netns/${h.netns}`).then(() => true, () => false)) {
+    throw new Error(`lab host ${h.hostname}: its network namespace ${h.netns} is gone (was the machine rebooted?)`)
+  }
+  const {pid, start} = await startInit(h)
+  h.initPid = pid
+  h.initStart = start
+  await fs.writeFile(path.join(h.dir, 'host.json'), JSON.stringify(h, null, 2))
+  await startSshd(h)
+  return h
+}
+
+async function nsMembers(h: LabHost): Promise<number[]> {
+  let target: string
+  try {
+    target = await fs.readlink(`/proc/${h.initPid}/ns/pid`)
+  } catch {
+    return []
+  }
+  const out: number[] = []
+  for (const ent of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(ent)) continue
+    try {
+      if (await fs.readlink(`/proc/${ent}/ns/pid`) === target) out.push(Number(ent))
+    } catch { /* exited */ }
+  }
+  return out
+}
+
+async function parentOf(pid: number): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  return Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0)
+}
+
+const comm = (pid: number) => fs.readFile(`/proc/${pid}/comm`, 'utf8').then(s => s.trim(), () => '')
+
+/**
+ * Stop like a power-off that lets the engine save its state: containers are killed at once
+ * (as a VM's power-off would), then dockerd, containerd and sshd get SIGTERM and up to
+ * graceMs to exit, then the init is killed, which takes whatever is left.
+ */
+export async function stopHost(h: LabHost, graceMs = 15_000): Promise<void> {
+  if (await initAlive(h)) {
+    const members = (await nsMembers(h)).filter(p => p !== h.initPid)
+    const shims = new Set<number>()
+    for (const p of members) if ((await comm(p)).startsWith('containerd-shim')) shims.add(p)
+    // Container inits are children of shims living in nested PID namespaces; killing one ends its container.
+    for (const ent of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(ent) || !shims.has(await parentOf(Number(ent)))) continue
+      try {
+        process.kill(Number(ent), 'SIGKILL')
+      } catch { /* gone */ }
+    }
+    for (const p of members) {
+      if (shims.has(p)) continue
+      try {
+        process.kill(p, 'SIGTERM')
+      } catch { /* gone */ }
+    }
+    const end = Date.now() + graceMs
+    const busy = async () => {
+      for (const p of await nsMembers(h)) if (p !== h.initPid && !(await comm(p)).startsWith('containerd-shim')) return true
+      return false
+    }
+    while (Date.now() < end && await busy()) await sleep(100)
+    await killHost(h)
+  }
+  h.initPid = 0
+  h.initStart = 0
+}
+
+/** Kill the host's init: the kernel then kills every process in its PID namespace. */
+export async function killHost(h: LabHost): Promise<void> {
+  if (await initAlive(h)) {
+    process.kill(h.initPid, 'SIGKILL')
+    const end = Date.now() + 10_000
+    while (Date.now() < end && pidAlive(h.initPid)) await sleep(20)
+  }
+  h.initPid = 0
+  h.initStart = 0
+  await cleanCgroups(h)
+}
+
+/** Containers killed with their host leave empty cgroups behind; remove those of this host. */
+async function cleanCgroups(h: LabHost): Promise<void> {
+  const ids = await fs.readdir(path.join(h.dir, 'docker', 'containers')).catch(() => [] as string[])
+  const controllers = await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])
+  for (const c of controllers) {
+    for (const parent of ['docker', `berth-lab-${h.id}`]) {
+      for (const id of ids) await fs.rmdir(path.join('/sys/fs/cgroup', c, parent, id)).catch(() => {})
+    }
+    await fs.rmdir(path.join('/sys/fs/cgroup', c, `berth-lab-${h.id}`)).catch(() => {})
+  }
+}
+
+export type LabState = 'Running' | 'Stopped' | 'NotFound'
+
+export async function hostState(h: LabHost): Promise<LabState> {
+  if (await initAlive(h)) return 'Running'
+  const present = await fs.access(h.dir).then(() => true, () => false)
+  return present ? 'Stopped' : 'NotFound'
+}
+
+/** Remove every trace: processes, namespace, links, lease, files. Safe to call on a half-made host. */
+export async function destroyHost(h: LabHost): Promise<void> {
+  await killHost(h).catch(() => {})
+  await run('ip', ['netns', 'del', h.netns]).catch(() => {})
+  if (await linkExists(h.veth)) await run('ip', ['link', 'del', h.veth]).catch(() => {})
+  await releaseIp(h)
+  await fs.rm(h.dir, {recursive: true, force: true})
+  await maybeRemoveBridge(h.bridge).catch(() => {})
+}

@@ -1,0 +1,78 @@
+/** Oclif flags built from driver flag definitions, and the engine flags every create takes. */
+import {Flags} from '@oclif/core'
+import type {DriverFlag} from './driver.js'
+import {drivers} from '../drivers/index.js'
+import {EngineOptions} from './record.js'
+import {UserError} from './errors.js'
+
+function toOclif(f: DriverFlag, group: string) {
+  const common = {summary: f.description, env: f.env, helpGroup: group, aliases: f.aliases}
+  switch (f.type) {
+    case 'boolean':
+      return Flags.boolean({...common, default: f.default as boolean | undefined})
+    case 'integer':
+      return Flags.integer({...common, default: f.default as number | undefined})
+    case 'strings':
+      return Flags.string({...common, multiple: true})
+    default:
+      return Flags.string({...common, default: f.default as string | undefined})
+  }
+}
+
+export function driverFlags() {
+  const out: Record<string, ReturnType<typeof toOclif>> = {}
+  for (const [name, mod] of Object.entries(drivers)) {
+    for (const f of mod.flags) out[f.name] = toOclif(f, `${name.toUpperCase()} DRIVER`)
+  }
+  return out
+}
+
+/** The flags of one driver, read from parsed flags; secrets given on the command line draw a warning. */
+export function driverOptions(driver: string, flags: Record<string, unknown>, argv: string[], warn: (m: string) => void): Record<string, unknown> {
+  const mod = drivers[driver]
+  if (!mod) throw new UserError(`unknown driver "${driver}" (available: ${Object.keys(drivers).join(', ')})`)
+  const out: Record<string, unknown> = {}
+  for (const f of mod.flags) {
+    out[f.name] = flags[f.name]
+    if (f.secret && argv.some(a => a === `--${f.name}` || a.startsWith(`--${f.name}=`))) {
+      warn(`--${f.name} on the command line is visible to other users in ps and shell history; prefer ${f.env ?? 'the environment'}`)
+    }
+  }
+  // Flags of other drivers are a mistake worth naming (e.g. --generic-ip-address with -d lab).
+  for (const [other, m] of Object.entries(drivers)) {
+    if (other === driver) continue
+    for (const f of m.flags) {
+      if (argv.some(a => a === `--${f.name}` || a.startsWith(`--${f.name}=`))) throw new UserError(`--${f.name} belongs to the ${other} driver, not ${driver}`)
+    }
+  }
+  return out
+}
+
+export const engineFlags = {
+  'engine-install-url': Flags.string({summary: 'Docker install script URL, "auto" (distro packages when absent) or "none"', default: 'auto', env: 'BERTH_ENGINE_INSTALL_URL', helpGroup: 'ENGINE'}),
+  'engine-label': Flags.string({summary: 'Engine label key=value (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'engine-insecure-registry': Flags.string({summary: 'Insecure registry host:port (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'engine-registry-mirror': Flags.string({summary: 'Registry mirror URL (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'engine-storage-driver': Flags.string({summary: 'Storage driver for the engine', helpGroup: 'ENGINE'}),
+  'engine-opt': Flags.string({summary: 'daemon.json option key=value (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'engine-env': Flags.string({summary: 'Environment variable KEY=value for the engine (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'tls-san': Flags.string({summary: 'Extra name or IP for the server certificate (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+}
+
+export function engineOptions(flags: Record<string, unknown>): EngineOptions {
+  const list = (k: string) => (flags[k] as string[] | undefined) ?? []
+  for (const l of list('engine-label')) if (!/^[^=]+=/.test(l)) throw new UserError(`bad --engine-label "${l}": use key=value`)
+  for (const e of list('engine-env')) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UserError(`bad --engine-env "${e}": use KEY=value`)
+  const url = String(flags['engine-install-url'] ?? 'auto')
+  if (!['auto', 'none'].includes(url) && !/^https?:\/\/\S+$/.test(url)) throw new UserError(`bad --engine-install-url "${url}": use an http(s) URL, "auto" or "none"`)
+  return EngineOptions.parse({
+    installUrl: url,
+    labels: list('engine-label'),
+    insecureRegistries: list('engine-insecure-registry'),
+    registryMirrors: list('engine-registry-mirror'),
+    storageDriver: flags['engine-storage-driver'],
+    opts: list('engine-opt'),
+    env: list('engine-env'),
+    tlsSans: list('tls-san'),
+  })
+}

@@ -1,0 +1,87 @@
+/** Shared command plumbing: global flags, one-line errors, progress, Ctrl-C handling. */
+import {Command, Flags, Interfaces} from '@oclif/core'
+import {errorMessage, UserError} from './errors.js'
+import type {Ctx} from './machine.js'
+import {Store, defaultStorePath} from './store.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    'storage-path': Flags.string({char: 's', summary: 'Folder of the machine store', env: 'BERTH_STORAGE_PATH', helpGroup: 'GLOBAL'}),
+    debug: Flags.boolean({char: 'D', summary: 'Stream remote commands and their output to stderr', env: 'BERTH_DEBUG', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: Record<string, string | undefined>
+  protected abort = new AbortController()
+  private interrupted = 0
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {flags, args, argv} = await this.parse(this.ctor as any)
+    this.flags = flags as BaseFlags<T>
+    this.args = args as Record<string, string | undefined>
+    this.argv = argv as string[]
+    // First Ctrl-C: abort and roll back; second: leave at once (the record then shows Error for rm).
+    const onSignal = (sig: NodeJS.Signals) => {
+      this.interrupted++
+      if (this.interrupted > 1) process.exit(130)
+      process.stderr.write(`\n${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: cleaning up (press Ctrl-C again to leave now)\n`)
+      this.abort.abort(new UserError(`interrupted by ${sig}`, 130))
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
+
+  protected ctx(): Ctx {
+    const store = new Store(this.flags['storage-path'] || defaultStorePath())
+    const debug = this.flags.debug
+    return {
+      store,
+      signal: this.abort.signal,
+      progress: (machine, msg) => this.progress(machine, msg),
+      debug: debug ? (machine, line) => process.stderr.write(`[${machine}] ${line}\n`) : undefined,
+      warn: msg => process.stderr.write(`warning: ${msg}\n`),
+    }
+  }
+
+  private live = new Map<string, string>()
+  private drawn = 0
+
+  /** On a TTY, one live line per host; otherwise plain "host: step" lines (for logs and CI). */
+  protected progress(machine: string, msg: string): void {
+    if (!process.stderr.isTTY || this.flags.debug) {
+      process.stderr.write(`${machine}: ${msg}\n`)
+      return
+    }
+    this.live.set(machine, msg)
+    const lines = [...this.live].map(([m, s]) => `${m.padEnd(16)} ${s}`)
+    const up = this.drawn ? `\x1b[${this.drawn}A` : ''
+    process.stderr.write(up + lines.map(l => `\x1b[2K${l.slice(0, (process.stderr.columns || 100) - 1)}\n`).join(''))
+    this.drawn = lines.length
+  }
+
+  protected json(value: unknown): void {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
+    const code = err instanceof UserError ? err.exitCode : (err.oclif?.exit ?? 1)
+    if (err.message === 'EEXIT: 0' || (err.oclif && err.oclif.exit === 0)) return
+    process.stderr.write(`berth: ${errorMessage(err)}\n`)
+    if (this.flags?.debug && !(err instanceof UserError) && err.stack) process.stderr.write(err.stack + '\n')
+    process.exitCode = code
+  }
+}
+
+/** docker-machine's confirmation prompt; -y / -f skip it, and no TTY means no. */
+export async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false
+  process.stderr.write(`${question} (y/n): `)
+  const answer = await new Promise<string>(resolve => {
+    process.stdin.once('data', d => resolve(String(d).trim().toLowerCase()))
+  })
+  process.stdin.pause()
+  return answer === 'y' || answer === 'yes'
+}

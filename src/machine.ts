@@ -1,0 +1,387 @@
+/**
+ * The pipeline for one machine (libmachine's "host"): driver -> SSH -> provisioner -> engine.
+ * Commands call these; nothing here prints except through the progress callback.
+ */
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {ensureStoreCerts, loadCA, storeCertPaths} from './certs.js'
+import type {Driver, DriverData, MachineHandle, MachineState, SSHEndpoint} from './driver.js'
+import {Engine, tlsFromDir} from './engine.js'
+import {errorMessage, UserError} from './errors.js'
+import {writeFileAtomic} from './fsutil.js'
+import {ensureEngineRunning, installServerCert, provision, restartEngine, gatherFacts, serverSans, upgrade} from './provision.js'
+import type {EngineOptions, MachineRecord} from './record.js'
+import {connect, generateKeyPair, type SSHSession} from './ssh.js'
+import {Store, validateName} from './store.js'
+import {drivers} from '../drivers/index.js'
+
+export type Progress = (machine: string, message: string) => void
+
+export interface Ctx {
+  store: Store
+  progress?: Progress
+  debug?: (machine: string, line: string) => void
+  warn?: (message: string) => void
+  signal?: AbortSignal
+}
+
+export async function loadDriver(name: string): Promise<Driver> {
+  const mod = drivers[name]
+  if (!mod) throw new UserError(`unknown driver "${name}" (available: ${Object.keys(drivers).join(', ')})`)
+  return mod.load()
+}
+
+export function handleFor(ctx: Ctx, record: MachineRecord): MachineHandle {
+  return {
+    machineName: record.name,
+    machineId: record.id,
+    machineDir: ctx.store.machineDir(record.name),
+    data: record.driverData,
+    signal: ctx.signal,
+    log: msg => ctx.progress?.(record.name, msg),
+    debug: line => ctx.debug?.(record.name, line),
+    save: async (data: DriverData) => {
+      record.driverData = data
+      await ctx.store.save(record)
+    },
+  }
+}
+
+export interface CreateOptions {
+  driver: string
+  driverOptions: Record<string, unknown>
+  engine: EngineOptions
+  sshTimeoutSec?: number
+}
+
+/** Create, provision and secure one machine; on any failure, remove everything it made. */
+export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions, after?: (record: MachineRecord, session: SSHSession) => Promise<void>): Promise<MachineRecord> {
+  validateName(name)
+  const driver = await loadDriver(opts.driver)
+  const {store} = ctx
+  const id = store.newId()
+  const say = (m: string) => ctx.progress?.(name, m)
+  // Validate everything before the first thing is made: bad input leaves nothing behind.
+  const data0 = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
+  if (await store.exists(name)) throw new UserError(`machine "${name}" already exists`)
+  const dir = await store.reserve(name)
+  const lock = await store.lock(name)
+  const record: MachineRecord = {
+    schemaVersion: 1, name, id, driver: driver.name, createdAt: new Date().toISOString(),
+    status: 'creating', pid: process.pid, driverData: data0, ssh: {}, engine: opts.engine,
+  }
+  let session: SSHSession | undefined
+  try {
+    await store.save(record)
+    const [, keys] = await Promise.all([ensureStoreCerts(store.certsDir), generateKeyPair(`berth-${name}`)])
+    record.ssh.keyPath = path.join(dir, 'id_ed25519')
+    await writeFileAtomic(record.ssh.keyPath, keys.privateKey)
+    await writeFileAtomic(record.ssh.keyPath + '.pub', keys.publicKey + '\n', 0o644)
+    await copyClientCerts(store, dir)
+    await store.save(record)
+    say(`creating host (${driver.name})`)
+    const h = handleFor(ctx, record)
+    record.driverData = await driver.create({
+      machineName: name, machineId: id, machineDir: dir, sshPublicKey: keys.publicKey,
+      signal: ctx.signal ?? new AbortController().signal,
+      save: h.save, log: say, debug: h.debug, warn: m => ctx.warn?.(m),
+    }, data0)
+    await store.save(record)
+    say('waiting for SSH')
+    session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})
+    await provisionOver(ctx, record, driver, session)
+    if (after) await after(record, session)
+    record.status = 'ready'
+    delete record.pid
+    await store.save(record)
+    say('ready')
+    return record
+  } catch (err) {
+    session?.close()
+    session = undefined
+    say(`failed: ${errorMessage(err)}; rolling back`)
+    const left = await rollback(ctx, record, driver)
+    if (left.length) {
+      record.status = 'error'
+      record.error = `create failed (${errorMessage(err)}); could not remove: ${left.join('; ')}`
+      delete record.pid
+      await store.save(record).catch(() => {})
+    } else {
+      await store.remove(name)
+    }
+    throw err
+  } finally {
+    session?.close()
+    await lock.release().catch(() => {})
+  }
+}
+
+async function rollback(ctx: Ctx, record: MachineRecord, driver: Driver): Promise<string[]> {
+  try {
+    // Rollback must finish even when the user pressed Ctrl-C: run it without the abort signal.
+    return await driver.remove({...handleFor(ctx, record), signal: undefined}, {force: true})
+  } catch (err) {
+    return [errorMessage(err)]
+  }
+}
+
+async function copyClientCerts(store: Store, dir: string): Promise<void> {
+  // DOCKER_CERT_PATH wants ca.pem, cert.pem and key.pem side by side, as docker-machine lays them out.
+  const p = storeCertPaths(store.certsDir)
+  await Promise.all([
+    fs.copyFile(p.caPath, path.join(dir, 'ca.pem')),
+    fs.copyFile(p.certPath, path.join(dir, 'cert.pem')),
+    fs.copyFile(p.keyPath, path.join(dir, 'key.pem')),
+  ])
+  await fs.chmod(path.join(dir, 'key.pem'), 0o600)
+}
+
+/** Certificates, daemon.json and engine start over the open session, then wait for TLS. */
+export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession): Promise<void> {
+  const h = handleFor(ctx, record)
+  const ip = await driver.ip(h)
+  const addresses = (await driver.addresses?.(h)) ?? []
+  const ca = await loadCA(ctx.store.certsDir)
+  const result = await provision(session, {
+    machineName: record.name, driverName: record.driver, ip, addresses, engine: record.engine,
+    engineDefaults: driver.engineDefaults?.(h), driverLabels: driver.labels?.(h), ca,
+    step: m => ctx.progress?.(record.name, m),
+  })
+  record.tls = {ip, sans: result.sans}
+  await ctx.store.save(record)
+  ctx.progress?.(record.name, 'waiting for the engine over TLS')
+  await waitEngine(ctx, record, driver)
+}
+
+export async function engineFor(ctx: Ctx, record: MachineRecord, driver?: Driver): Promise<Engine> {
+  const d = driver ?? await loadDriver(record.driver)
+  const h = handleFor(ctx, record)
+  const ip = await d.ip(h)
+  return new Engine(ip, d.enginePort?.(h) ?? record.engine.port, tlsFromDir(ctx.store.machineDir(record.name)))
+}
+
+async function waitEngine(ctx: Ctx, record: MachineRecord, driver: Driver, timeoutMs = 60_000): Promise<void> {
+  const engine = await engineFor(ctx, record, driver)
+  try {
+    await engine.waitReady(timeoutMs, ctx.signal)
+  } finally {
+    engine.close()
+  }
+}
+
+export async function sshEndpoint(ctx: Ctx, record: MachineRecord): Promise<SSHEndpoint> {
+  const driver = await loadDriver(record.driver)
+  return driver.sshEndpoint(handleFor(ctx, record))
+}
+
+/** One SSH connection to a machine, with its host key pinned (recorded on first contact). */
+export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec?: number; firstContact?: boolean} = {}): Promise<SSHSession> {
+  const ep = await sshEndpoint(ctx, record)
+  const keyPath = ep.privateKeyPath ?? record.ssh.keyPath
+  const session = await connect({
+    host: ep.host, port: ep.port, user: ep.user,
+    privateKey: keyPath ? await fs.readFile(keyPath, 'utf8') : undefined,
+    agent: ep.agent ? process.env.SSH_AUTH_SOCK : undefined,
+    hostKey: record.ssh.hostKey,
+    timeoutMs: (opts.timeoutSec ?? 20) * 1000,
+    signal: ctx.signal,
+    debug: ctx.debug ? (l: string) => ctx.debug!(record.name, l) : undefined,
+  })
+  if (!record.ssh.hostKey) {
+    record.ssh.hostKey = session.hostKey
+    await ctx.store.save(record)
+    await writeKnownHosts(ctx.store.machineDir(record.name), ep, session.hostKey)
+  }
+  return session
+}
+
+export async function writeKnownHosts(dir: string, ep: SSHEndpoint, key: {type: string; key: string}): Promise<void> {
+  const host = ep.port === 22 ? ep.host : `[${ep.host}]:${ep.port}`
+  await writeFileAtomic(path.join(dir, 'known_hosts'), `${host} ${key.type} ${key.key}\n`)
+}
+
+export interface MachineStatus {
+  state: MachineState | 'Creating'
+  error?: string
+}
+
+/** State for ls/status: interrupted creates show as Error, not as whatever the driver sees. */
+export async function machineState(ctx: Ctx, record: MachineRecord): Promise<MachineStatus> {
+  if (record.status === 'creating') {
+    if (await ctx.store.busy(record.name)) return {state: 'Creating'}
+    return {state: 'Error', error: 'create was interrupted: run "berth rm" to remove what it made'}
+  }
+  if (record.status === 'error') return {state: 'Error', error: record.error}
+  const driver = await loadDriver(record.driver)
+  try {
+    return {state: await driver.state(handleFor(ctx, record))}
+  } catch (err) {
+    return {state: 'Error', error: errorMessage(err)}
+  }
+}
+
+/** A note when the host's IP is no longer covered by its server certificate. */
+export async function ipDrift(ctx: Ctx, record: MachineRecord): Promise<string | undefined> {
+  if (!record.tls) return undefined
+  const driver = await loadDriver(record.driver)
+  const ip = await driver.ip(handleFor(ctx, record))
+  if (record.tls.sans.includes(ip)) return undefined
+  return `the IP of "${record.name}" changed from ${record.tls.ip} to ${ip}, which its certificate does not cover: run "berth regenerate-certs ${record.name}"`
+}
+
+export async function withLock<T>(ctx: Ctx, name: string, fn: (record: MachineRecord) => Promise<T>): Promise<T> {
+  const lock = await ctx.store.lock(name)
+  try {
+    return await fn(await ctx.store.load(name))
+  } finally {
+    await lock.release()
+  }
+}
+
+/** rm: undo what create made. Returns what could not be removed (the record then stays). */
+export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean} = {}): Promise<string[]> {
+  const {store} = ctx
+  let record: MachineRecord
+  try {
+    record = await store.load(name)
+  } catch (err) {
+    // A folder without a readable record (interrupted right after mkdir, or corrupt) goes only with -f.
+    if (opts.force && await fs.access(store.machineDir(name)).then(() => true, () => false)) {
+      await store.remove(name)
+      return []
+    }
+    throw err
+  }
+  const lock = await store.lock(name, opts.force ? 5_000 : 60_000).catch(err => {
+    if (!opts.force) throw err
+    return undefined
+  })
+  try {
+    record.status = 'removing'
+    await store.save(record)
+    const driver = await loadDriver(record.driver)
+    ctx.progress?.(name, 'removing')
+    let left: string[]
+    try {
+      left = await driver.remove(handleFor(ctx, record), opts)
+    } catch (err) {
+      left = [errorMessage(err)]
+    }
+    if (left.length && !opts.force) {
+      record.status = 'error'
+      record.error = `remove incomplete: ${left.join('; ')}`
+      await store.save(record)
+      return left
+    }
+    await store.remove(name)
+    return left
+  } finally {
+    await lock?.release().catch(() => {})
+  }
+}
+
+export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
+
+export async function power(ctx: Ctx, name: string, action: PowerAction): Promise<void> {
+  await withLock(ctx, name, async record => {
+    if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status}${record.error ? `: ${record.error}` : ''})`)
+    const driver = await loadDriver(record.driver)
+    const h = handleFor(ctx, record)
+    ctx.progress?.(name, `${action === 'stop' ? 'stopping' : action === 'kill' ? 'killing' : action + 'ing'}`)
+    await driver[action](h)
+    if (action === 'start' || action === 'restart') await afterStart(ctx, record, driver)
+  })
+}
+
+/** After a host starts: the engine may not start by itself (no init system), so start it. */
+async function afterStart(ctx: Ctx, record: MachineRecord, driver: Driver): Promise<void> {
+  ctx.progress?.(record.name, 'waiting for SSH')
+  const session = await openSSH(ctx, record, {timeoutSec: driver.sshTimeout ?? 60})
+  try {
+    const drift = await ipDrift(ctx, record)
+    if (drift) {
+      ctx.progress?.(record.name, 'IP changed: re-issuing certificates')
+      await reissueServerCert(ctx, record, driver, session)
+    }
+    await ensureEngineRunning(session)
+  } finally {
+    session.close()
+  }
+  ctx.progress?.(record.name, 'waiting for the engine over TLS')
+  await waitEngine(ctx, record, driver)
+  ctx.progress?.(record.name, 'running')
+}
+
+async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession): Promise<void> {
+  const h = handleFor(ctx, record)
+  const ip = await driver.ip(h)
+  const facts = await gatherFacts(session)
+  const sans = serverSans({ip, addresses: [...(await driver.addresses?.(h)) ?? [], ...facts.addresses], hostname: facts.hostname, tlsSans: record.engine.tlsSans})
+  await installServerCert(session, await loadCA(ctx.store.certsDir), record.name, sans)
+  record.tls = {ip, sans}
+  await ctx.store.save(record)
+}
+
+/** regenerate-certs: new server cert (and with clientCerts, a new CA and client cert), engine restarted. */
+export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts?: boolean} = {}): Promise<void> {
+  await withLock(ctx, name, async record => {
+    const driver = await loadDriver(record.driver)
+    if (opts.clientCerts) await ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
+    await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+    const session = await openSSH(ctx, record)
+    try {
+      ctx.progress?.(name, 'issuing certificates')
+      await reissueServerCert(ctx, record, driver, session)
+      ctx.progress?.(name, 'restarting engine')
+      await restartEngine(session, await gatherFacts(session), record.engine.env)
+    } finally {
+      session.close()
+    }
+    await waitEngine(ctx, record, driver)
+  })
+}
+
+export async function reprovision(ctx: Ctx, name: string): Promise<void> {
+  await withLock(ctx, name, async record => {
+    const driver = await loadDriver(record.driver)
+    await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+    const session = await openSSH(ctx, record)
+    try {
+      await provisionOver(ctx, record, driver, session)
+    } finally {
+      session.close()
+    }
+  })
+}
+
+export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
+  await withLock(ctx, name, async record => {
+    const driver = await loadDriver(record.driver)
+    const session = await openSSH(ctx, record)
+    try {
+      ctx.progress?.(name, 'upgrading Docker')
+      await upgrade(session, record.engine)
+    } finally {
+      session.close()
+    }
+    await waitEngine(ctx, record, driver)
+  })
+}
+
+/** Run jobs with at most `limit` in flight; results keep the input order. */
+export async function parallel<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      try {
+        results[i] = {status: 'fulfilled', value: await fn(items[i])}
+      } catch (reason) {
+        results[i] = {status: 'rejected', reason}
+      }
+    }
+  }
+  await Promise.all(Array.from({length: Math.max(1, Math.min(limit, items.length))}, worker))
+  return results
+}

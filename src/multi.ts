@@ -1,0 +1,33 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from './cli.js'
+import {errorMessage, UserError} from './errors.js'
+import {type Ctx, parallel} from './machine.js'
+
+/**
+ * Commands of the shape "do X to each named machine" (start, stop, provision...): run in
+ * parallel, report each failure on its own line, exit non-zero if any failed.
+ */
+export function perMachineCommand(spec: {summary: string; description?: string; verb: string; run: (ctx: Ctx, name: string) => Promise<unknown>}) {
+  return class extends BaseCommand<any> {
+    static override summary = spec.summary
+    static override description = spec.description
+    static override strict = false
+    static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+    static override examples = [`<%= config.bin %> ${spec.verb} node1 node2`]
+    static override flags = {
+      parallel: Flags.integer({summary: 'How many machines at once', default: 8, min: 1}),
+    }
+
+    async run(): Promise<void> {
+      const ctx = this.ctx()
+      const names = this.argv
+      const results = await parallel(names, Number((this.flags as Record<string, unknown>).parallel ?? 8), name => spec.run(ctx, name))
+      const failed = results.filter(r => r.status === 'rejected') as PromiseRejectedResult[]
+      if (names.length === 1 && failed.length) throw failed[0].reason
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)
+      })
+      if (failed.length) throw new UserError(`${spec.verb} failed for ${failed.length} of ${names.length} machines`)
+    }
+  }
+}

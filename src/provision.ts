@@ -1,0 +1,233 @@
+import {isIP} from 'node:net'
+import {UserError} from './errors.js'
+import {issue, type KeyPairPem} from './certs.js'
+import type {EngineOptions} from './record.js'
+import {shellQuote, type SSHSession} from './ssh.js'
+
+/** What one round trip tells us about a host before we touch it. */
+export interface HostFacts {
+  os: Record<string, string>
+  hostname: string
+  addresses: string[]
+  dockerd?: string
+  init: 'systemd' | 'none'
+  arch: string
+}
+
+const FACTS_SCRIPT = [
+  'echo "==os"; cat /etc/os-release 2>/dev/null',
+  'echo "==hostname"; hostname',
+  'echo "==addrs"; (hostname -I 2>/dev/null || ip -o addr show 2>/dev/null | awk \'{print $4}\' | cut -d/ -f1) | tr " " "\\n"',
+  'echo "==dockerd"; command -v dockerd 2>/dev/null || PATH=$PATH:/usr/sbin:/sbin command -v dockerd 2>/dev/null',
+  'echo "==init"; if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo none; fi',
+  'echo "==arch"; uname -m',
+].join('; ')
+
+export async function gatherFacts(s: SSHSession): Promise<HostFacts> {
+  const out = await s.run(FACTS_SCRIPT, {what: 'inspect host'})
+  const sections: Record<string, string[]> = {}
+  let cur = ''
+  for (const line of out.split('\n')) {
+    const m = /^==(\w+)$/.exec(line)
+    if (m) {
+      cur = m[1]
+      sections[cur] = []
+    } else if (cur && line.trim()) sections[cur].push(line.trim())
+  }
+  const os: Record<string, string> = {}
+  for (const line of sections.os ?? []) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line)
+    if (m) os[m[1]] = m[2].replace(/^"(.*)"$/, '$1')
+  }
+  return {
+    os,
+    hostname: sections.hostname?.[0] ?? '',
+    addresses: (sections.addrs ?? []).filter(a => isIP(a) && !a.startsWith('fe80')),
+    dockerd: sections.dockerd?.[0],
+    init: sections.init?.[0] === 'systemd' ? 'systemd' : 'none',
+    arch: sections.arch?.[0] ?? '',
+  }
+}
+
+/** One provisioner per OS family, as libmachine has; Debian and Ubuntu share apt. */
+interface OSProvisioner {
+  name: string
+  installEngine(s: SSHSession, installUrl: string): Promise<void>
+  upgradeEngine(s: SSHSession, installUrl: string): Promise<void>
+}
+
+const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600'
+
+const debianFamily: OSProvisioner = {
+  name: 'debian',
+  async installEngine(s, installUrl) {
+    if (installUrl !== 'auto') return runInstallScript(s, installUrl)
+    // cloud-init holds the dpkg lock at first boot: wait for it instead of failing (docker-machine #3358).
+    await s.run(`${APT} update && ${APT} install -y docker.io`, {root: true, what: 'apt-get install docker.io'})
+  },
+  async upgradeEngine(s, installUrl) {
+    if (installUrl !== 'auto') return runInstallScript(s, installUrl)
+    await s.run(`${APT} update && pkgs=$(dpkg-query -W -f='\${Package}\\n' docker.io docker-ce docker-ce-cli containerd.io 2>/dev/null | tr '\\n' ' ') && ${APT} install -y --only-upgrade $pkgs`, {root: true, what: 'apt-get upgrade docker'})
+  },
+}
+
+async function runInstallScript(s: SSHSession, url: string): Promise<void> {
+  if (!/^https?:\/\//.test(url)) throw new UserError(`--engine-install-url must be an http(s) URL, "auto" or "none" (got "${url}")`)
+  const q = shellQuote(url)
+  await s.run(`(command -v curl >/dev/null && curl -fsSL ${q} || wget -qO- ${q}) | sh`, {root: true, what: `install script ${url}`})
+}
+
+export function osProvisioner(os: Record<string, string>): OSProvisioner {
+  const ids = [os.ID, ...(os.ID_LIKE ?? '').split(/\s+/)].filter(Boolean)
+  if (ids.some(id => id === 'debian' || id === 'ubuntu')) return debianFamily
+  throw new UserError(`unsupported OS "${os.PRETTY_NAME ?? os.ID ?? 'unknown'}": berth provisions Debian and Ubuntu hosts`)
+}
+
+export interface ProvisionInput {
+  machineName: string
+  driverName: string
+  ip: string
+  /** Extra addresses from the driver (public and private). */
+  addresses: string[]
+  engine: EngineOptions
+  engineDefaults?: Record<string, unknown>
+  driverLabels?: Record<string, string>
+  ca: KeyPairPem
+  step?: (msg: string) => void
+}
+
+export interface ProvisionResult {
+  sans: string[]
+  facts: HostFacts
+}
+
+export const REMOTE_DIR = '/etc/docker'
+
+/** Parse `--engine-opt key=value` into daemon.json: JSON values as such, repeated keys as arrays. */
+export function engineOptsToConfig(opts: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const opt of opts) {
+    const m = /^--?([^=]+)(?:=(.*))?$/.exec(opt.startsWith('-') ? opt : `--${opt}`)
+    if (!m) throw new UserError(`bad --engine-opt "${opt}": use key=value`)
+    const key = m[1]
+    let value: unknown = m[2] ?? true
+    if (typeof value === 'string') {
+      try {
+        value = JSON.parse(value)
+      } catch { /* keep as string */ }
+    }
+    if (key in out) out[key] = ([] as unknown[]).concat(out[key], value)
+    else out[key] = value
+  }
+  return out
+}
+
+export function daemonConfig(input: ProvisionInput): Record<string, unknown> {
+  const e = input.engine
+  const labels = [`provider=${input.driverName}`, `berth.machine=${input.machineName}`]
+  for (const [k, v] of Object.entries(input.driverLabels ?? {})) labels.push(`${k}=${v}`)
+  labels.push(...e.labels)
+  const cfg: Record<string, unknown> = {
+    ...input.engineDefaults,
+    ...engineOptsToConfig(e.opts),
+    hosts: ['unix:///var/run/docker.sock', `tcp://0.0.0.0:${e.port}`],
+    tls: true,
+    tlsverify: true,
+    tlscacert: `${REMOTE_DIR}/ca.pem`,
+    tlscert: `${REMOTE_DIR}/server.pem`,
+    tlskey: `${REMOTE_DIR}/server-key.pem`,
+    labels,
+  }
+  if (e.insecureRegistries.length) cfg['insecure-registries'] = e.insecureRegistries
+  if (e.registryMirrors.length) cfg['registry-mirrors'] = e.registryMirrors
+  if (e.storageDriver) cfg['storage-driver'] = e.storageDriver
+  return cfg
+}
+
+export function serverSans(input: {ip: string; addresses: string[]; hostname?: string; tlsSans: string[]}): string[] {
+  const all = [input.ip, ...input.addresses, input.hostname, 'localhost', '127.0.0.1', ...input.tlsSans]
+  return [...new Set(all.filter((s): s is string => !!s))]
+}
+
+/** Issue a server certificate for the host and upload it; the key travels only over SFTP. */
+export async function installServerCert(s: SSHSession, ca: KeyPairPem, cn: string, sans: string[]): Promise<void> {
+  const server = await issue(ca, {cn, usage: 'server', sans})
+  await s.run(`mkdir -p ${REMOTE_DIR}`, {root: true})
+  await Promise.all([
+    s.writeFile(`${REMOTE_DIR}/ca.pem`, ca.certPem, 0o644),
+    s.writeFile(`${REMOTE_DIR}/server.pem`, server.certPem, 0o644),
+    s.writeFile(`${REMOTE_DIR}/server-key.pem`, server.keyPem, 0o600),
+  ])
+}
+
+const DROPIN = `${'/etc/systemd/system/docker.service.d'}/10-berth.conf`
+
+/** (Re)start dockerd by whatever the host has: systemd, or no init at all. */
+export async function restartEngine(s: SSHSession, facts: HostFacts, envLines: string[]): Promise<void> {
+  const dockerd = facts.dockerd ?? '/usr/bin/dockerd'
+  // Engine env (proxies may carry credentials) lives in a root-only file, never in a command line.
+  await s.writeFile(`${REMOTE_DIR}/berth.env`, envLines.map(l => l + '\n').join(''), 0o600)
+  if (facts.init === 'systemd') {
+    // Clearing ExecStart drops the distro's -H flags, which would clash with daemon.json's hosts.
+    const unit = `[Service]\nExecStart=\nExecStart=${dockerd}\nEnvironmentFile=-${REMOTE_DIR}/berth.env\n`
+    await s.run(`mkdir -p ${DROPIN.replace(/\/[^/]+$/, '')}`, {root: true})
+    await s.writeFile(DROPIN, unit, 0o644)
+    await s.run('systemctl daemon-reload && systemctl enable docker >/dev/null 2>&1; systemctl reset-failed docker >/dev/null 2>&1; systemctl restart docker', {root: true, what: 'systemctl restart docker'})
+    return
+  }
+  await s.run(initlessRestart(dockerd), {root: true, what: 'restart dockerd'})
+}
+
+/** Stop a running dockerd (by its pidfile) and start a detached one that outlives the session. */
+function initlessRestart(dockerd: string): string {
+  return [
+    'pid=$(cat /var/run/docker.pid 2>/dev/null)',
+    'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi',
+    'mkdir -p /var/log',
+    `setsid -f sh -c 'set -a; . ${REMOTE_DIR}/berth.env; set +a; exec ${dockerd}' </dev/null >>/var/log/docker.log 2>&1`,
+  ].join('\n')
+}
+
+/** Start dockerd if it is not running (after a host start); leaves a running one alone. */
+export async function ensureEngineRunning(s: SSHSession): Promise<void> {
+  const facts = await gatherFacts(s)
+  const dockerd = facts.dockerd ?? '/usr/bin/dockerd'
+  if (facts.init === 'systemd') {
+    await s.run('systemctl is-active --quiet docker || systemctl start docker', {root: true, what: 'systemctl start docker'})
+    return
+  }
+  await s.run(`pid=$(cat /var/run/docker.pid 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then exit 0; fi; rm -f /var/run/docker.pid; setsid -f sh -c 'set -a; . ${REMOTE_DIR}/berth.env 2>/dev/null; set +a; exec ${dockerd}' </dev/null >>/var/log/docker.log 2>&1`, {root: true, what: 'start dockerd'})
+}
+
+/**
+ * The whole provisioning, over the one session: detect the OS, install Docker if absent,
+ * issue and upload the server certificate, write daemon.json, (re)start the engine.
+ * Idempotent: re-running rewrites the same files and restarts the engine.
+ */
+export async function provision(s: SSHSession, input: ProvisionInput): Promise<ProvisionResult> {
+  const step = input.step ?? (() => {})
+  step('inspecting host')
+  let facts = await gatherFacts(s)
+  const os = osProvisioner(facts.os)
+  if (!facts.dockerd) {
+    if (input.engine.installUrl === 'none') throw new UserError('Docker is not installed on the host and --engine-install-url is "none"')
+    step('installing Docker')
+    await os.installEngine(s, input.engine.installUrl)
+    facts = await gatherFacts(s)
+    if (!facts.dockerd) throw new Error('Docker install finished but dockerd is not on the host')
+  }
+  step('installing certificates')
+  const sans = serverSans({ip: input.ip, addresses: [...input.addresses, ...facts.addresses], hostname: facts.hostname, tlsSans: input.engine.tlsSans})
+  await installServerCert(s, input.ca, input.machineName, sans)
+  step('configuring engine')
+  await s.writeFile(`${REMOTE_DIR}/daemon.json`, JSON.stringify(daemonConfig(input), null, 2) + '\n', 0o644)
+  step('starting engine')
+  await restartEngine(s, facts, input.engine.env)
+  return {sans, facts}
+}
+
+export async function upgrade(s: SSHSession, engine: EngineOptions): Promise<void> {
+  const facts = await gatherFacts(s)
+  await osProvisioner(facts.os).upgradeEngine(s, engine.installUrl)
+  await restartEngine(s, facts, engine.env)
+}

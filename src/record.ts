@@ -1,0 +1,60 @@
+import {z} from 'zod'
+
+/** Bump when the on-disk shape changes; load() migrates older versions. */
+export const SCHEMA_VERSION = 1
+
+import {NAME_RE} from './store.js'
+export {NAME_RE}
+
+const HostKey = z.object({type: z.string(), fingerprint: z.string(), key: z.string()})
+
+export const EngineOptions = z.object({
+  port: z.number().int().positive().default(2376),
+  installUrl: z.string().default('auto'),
+  labels: z.array(z.string()).default([]),
+  insecureRegistries: z.array(z.string()).default([]),
+  registryMirrors: z.array(z.string()).default([]),
+  storageDriver: z.string().optional(),
+  opts: z.array(z.string()).default([]),
+  env: z.array(z.string()).default([]),
+  tlsSans: z.array(z.string()).default([]),
+})
+export type EngineOptions = z.infer<typeof EngineOptions>
+
+export const SwarmMembership = z.object({
+  name: z.string(),
+  manager: z.boolean(),
+  advertiseAddr: z.string().optional(),
+  dataPathAddr: z.string().optional(),
+  labels: z.record(z.string(), z.string()).default({}),
+  strategy: z.string().optional(),
+  nodeId: z.string().optional(),
+})
+export type SwarmMembership = z.infer<typeof SwarmMembership>
+
+export const MachineRecord = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  name: z.string().regex(NAME_RE),
+  id: z.string().regex(/^[0-9a-f]{8,32}$/),
+  driver: z.string(),
+  createdAt: z.string(),
+  /** creating: a create is (or was, if its pid is gone) in flight; ready: provisioned. */
+  status: z.enum(['creating', 'ready', 'removing', 'error']),
+  pid: z.number().int().optional(),
+  error: z.string().optional(),
+  driverData: z.record(z.string(), z.unknown()).default({}),
+  ssh: z.object({
+    /** Host key pinned at first contact; a different one later is refused. */
+    hostKey: HostKey.optional(),
+    /** Path of the key berth uses; absent when the driver supplies one (or the agent). */
+    keyPath: z.string().optional(),
+  }).default({}),
+  engine: EngineOptions.default(EngineOptions.parse({})),
+  tls: z.object({
+    /** Address the server certificate was issued for; a different IP later means re-issue. */
+    ip: z.string(),
+    sans: z.array(z.string()),
+  }).optional(),
+  swarm: SwarmMembership.optional(),
+})
+export type MachineRecord = z.infer<typeof MachineRecord>

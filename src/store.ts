@@ -1,0 +1,161 @@
+import {randomBytes} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {UserError} from './errors.js'
+import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from './fsutil.js'
+import type {MachineRecord} from './record.js'
+
+export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/
+
+export function defaultStorePath(): string {
+  return process.env.BERTH_STORAGE_PATH || path.join(os.homedir(), '.berth')
+}
+
+export function validateName(name: string): void {
+  if (!NAME_RE.test(name) || name.length > 63) {
+    throw new UserError(`invalid machine name "${name}": use letters, digits, '.' and '-', starting with a letter or digit (at most 63)`)
+  }
+}
+
+/** A record that exists on disk but could not be read: `ls` shows it as an error row. */
+export class CorruptRecord {
+  constructor(readonly name: string, readonly reason: string) {}
+}
+
+/**
+ * Machine records on disk (libmachine's persist): one folder per machine holding
+ * config.json, its TLS files and SSH key; the store-wide CA and client cert in certs/.
+ */
+export class Store {
+  readonly machinesDir: string
+  readonly certsDir: string
+
+  constructor(readonly root: string = defaultStorePath()) {
+    this.machinesDir = path.join(root, 'machines')
+    this.certsDir = path.join(root, 'certs')
+  }
+
+  machineDir(name: string): string {
+    return path.join(this.machinesDir, name)
+  }
+
+  async init(): Promise<void> {
+    await mkdirPrivate(this.machinesDir)
+    await mkdirPrivate(this.certsDir)
+    await fs.chmod(this.root, 0o700)
+  }
+
+  async names(): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(this.machinesDir, {withFileTypes: true})
+      return entries.filter(e => e.isDirectory() && NAME_RE.test(e.name)).map(e => e.name).sort()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+  }
+
+  async exists(name: string): Promise<boolean> {
+    try {
+      await fs.access(path.join(this.machineDir(name), 'config.json'))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Claim a new machine folder. mkdir is atomic, so of two processes creating the same
+   * name exactly one wins; the loser gets a clear error and touches nothing.
+   */
+  async reserve(name: string): Promise<string> {
+    validateName(name)
+    await this.init()
+    const dir = this.machineDir(name)
+    try {
+      await fs.mkdir(dir, {mode: 0o700})
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`machine "${name}" already exists`)
+      throw err
+    }
+    return dir
+  }
+
+  newId(): string {
+    return randomBytes(6).toString('hex')
+  }
+
+  async load(name: string): Promise<MachineRecord> {
+    validateName(name)
+    const file = path.join(this.machineDir(name), 'config.json')
+    let text: string
+    try {
+      text = await fs.readFile(file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        if (await this.isReservedFolder(name)) throw new UserError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
+        throw new UserError(`machine "${name}" does not exist`)
+      }
+      throw err
+    }
+    return parseRecord(name, text)
+  }
+
+  /** Load every record; unreadable ones come back as CorruptRecord so the rest still list. */
+  async loadAll(): Promise<Array<MachineRecord | CorruptRecord>> {
+    const names = await this.names()
+    return Promise.all(names.map(async name => {
+      try {
+        return await this.load(name)
+      } catch (err) {
+        return new CorruptRecord(name, (err as Error).message)
+      }
+    }))
+  }
+
+  async save(record: MachineRecord): Promise<void> {
+    await writeFileAtomic(path.join(this.machineDir(record.name), 'config.json'), JSON.stringify(record, null, 2) + '\n')
+  }
+
+  /** Serialises changes to one machine across berth processes. */
+  lock(name: string, timeoutMs = 60_000): Promise<Lock> {
+    return acquireLock(path.join(this.machineDir(name), '.lock'), {timeoutMs, what: `machine "${name}"`})
+  }
+
+  /** True while another live process holds the machine's lock (e.g. a create in flight). */
+  async busy(name: string): Promise<boolean> {
+    const owner = await lockOwner(path.join(this.machineDir(name), '.lock'))
+    return owner !== undefined && owner !== process.pid && pidAlive(owner)
+  }
+
+  async remove(name: string): Promise<void> {
+    validateName(name)
+    await fs.rm(this.machineDir(name), {recursive: true, force: true})
+  }
+
+  private async isReservedFolder(name: string): Promise<boolean> {
+    try {
+      return (await fs.stat(this.machineDir(name))).isDirectory()
+    } catch {
+      return false
+    }
+  }
+}
+
+export async function parseRecord(name: string, text: string): Promise<MachineRecord> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new Error(`config.json of "${name}" is not valid JSON: ${(err as Error).message}`)
+  }
+  const {MachineRecord} = await import('./record.js')
+  const parsed = MachineRecord.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new Error(`config.json of "${name}" is invalid: ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+  }
+  if (parsed.data.name !== name) throw new Error(`config.json of "${name}" names another machine ("${parsed.data.name}")`)
+  return parsed.data
+}
