@@ -12,7 +12,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
     '<%= config.bin %> ls --json',
   ]
   static override flags = {
-    filter: Flags.string({char: 'f', summary: 'Filter key=value: name, driver, state, swarm, label (repeatable)', multiple: true}),
+    filter: Flags.string({char: 'f', summary: 'Filter key=value: name, driver, state, swarm, label (repeatable)', multiple: true, multipleNonGreedy: true}),
     quiet: Flags.boolean({char: 'q', summary: 'Names only'}),
     json: Flags.boolean({summary: 'Machine-readable output'}),
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each engine', default: 10, min: 1}),

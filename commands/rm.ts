@@ -21,6 +21,7 @@ export default class Rm extends BaseCommand<typeof Rm> {
     }
     const ctx = this.ctx()
     const results = await parallel(names, 8, n => removeMachine(ctx, n, {force: this.flags.force}))
+    if (names.length === 1 && results[0].status === 'rejected') throw results[0].reason
     let bad = 0
     results.forEach((r, i) => {
       if (r.status === 'rejected') {

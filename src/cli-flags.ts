@@ -13,7 +13,7 @@ function toOclif(f: DriverFlag, group: string) {
     case 'integer':
       return Flags.integer({...common, default: f.default as number | undefined})
     case 'strings':
-      return Flags.string({...common, multiple: true})
+      return Flags.string({...common, multiple: true, multipleNonGreedy: true})
     default:
       return Flags.string({...common, default: f.default as string | undefined})
   }
@@ -50,13 +50,13 @@ export function driverOptions(driver: string, flags: Record<string, unknown>, ar
 
 export const engineFlags = {
   'engine-install-url': Flags.string({summary: 'Docker install script URL, "auto" (distro packages when absent) or "none"', default: 'auto', env: 'BERTH_ENGINE_INSTALL_URL', helpGroup: 'ENGINE'}),
-  'engine-label': Flags.string({summary: 'Engine label key=value (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
-  'engine-insecure-registry': Flags.string({summary: 'Insecure registry host:port (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
-  'engine-registry-mirror': Flags.string({summary: 'Registry mirror URL (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'engine-label': Flags.string({summary: 'Engine label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
+  'engine-insecure-registry': Flags.string({summary: 'Insecure registry host:port (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
+  'engine-registry-mirror': Flags.string({summary: 'Registry mirror URL (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
   'engine-storage-driver': Flags.string({summary: 'Storage driver for the engine', helpGroup: 'ENGINE'}),
-  'engine-opt': Flags.string({summary: 'daemon.json option key=value (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
-  'engine-env': Flags.string({summary: 'Environment variable KEY=value for the engine (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
-  'tls-san': Flags.string({summary: 'Extra name or IP for the server certificate (repeatable)', multiple: true, helpGroup: 'ENGINE'}),
+  'engine-opt': Flags.string({summary: 'daemon.json option key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
+  'engine-env': Flags.string({summary: 'Environment variable KEY=value for the engine (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
+  'tls-san': Flags.string({summary: 'Extra name or IP for the server certificate (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
 }
 
 export function engineOptions(flags: Record<string, unknown>): EngineOptions {

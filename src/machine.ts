@@ -230,6 +230,7 @@ export async function ipDrift(ctx: Ctx, record: MachineRecord): Promise<string |
 }
 
 export async function withLock<T>(ctx: Ctx, name: string, fn: (record: MachineRecord) => Promise<T>): Promise<T> {
+  await ctx.store.load(name) // a clear "does not exist" before touching the folder
   const lock = await ctx.store.lock(name)
   try {
     return await fn(await ctx.store.load(name))

@@ -1,0 +1,50 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {daemonConfig, engineOptsToConfig, osProvisioner, serverSans} from '../src/provision.js'
+import {EngineOptions} from '../src/record.js'
+import {engineOptions} from '../src/cli-flags.js'
+
+test('daemon.json listens on the socket and 2376 with TLS, labels the engine', () => {
+  const engine = EngineOptions.parse({labels: ['tier=web'], insecureRegistries: ['reg:5000'], registryMirrors: ['https://m'], storageDriver: 'overlay2', opts: ['max-concurrent-downloads=5', 'debug']})
+  const cfg = daemonConfig({machineName: 'n1', driverName: 'lab', ip: '10.0.0.2', addresses: [], engine, ca: {certPem: '', keyPem: ''}, driverLabels: {region: 'tyo1'}, engineDefaults: {'cgroup-parent': '/x'}})
+  assert.deepEqual(cfg.hosts, ['unix:///var/run/docker.sock', 'tcp://0.0.0.0:2376'])
+  assert.equal(cfg.tlsverify, true)
+  assert.equal(cfg.tlskey, '/etc/docker/server-key.pem')
+  assert.deepEqual(cfg.labels, ['provider=lab', 'berth.machine=n1', 'region=tyo1', 'tier=web'])
+  assert.deepEqual(cfg['insecure-registries'], ['reg:5000'])
+  assert.deepEqual(cfg['registry-mirrors'], ['https://m'])
+  assert.equal(cfg['storage-driver'], 'overlay2')
+  assert.equal(cfg['max-concurrent-downloads'], 5)
+  assert.equal(cfg.debug, true)
+  assert.equal(cfg['cgroup-parent'], '/x')
+})
+
+test('engine opts cannot override the TLS settings berth relies on', () => {
+  const engine = EngineOptions.parse({opts: ['tlsverify=false', 'hosts=tcp://0.0.0.0:2375']})
+  const cfg = daemonConfig({machineName: 'n', driverName: 'lab', ip: '1.2.3.4', addresses: [], engine, ca: {certPem: '', keyPem: ''}})
+  assert.equal(cfg.tlsverify, true)
+  assert.deepEqual(cfg.hosts, ['unix:///var/run/docker.sock', 'tcp://0.0.0.0:2376'])
+})
+
+test('repeated engine opts become arrays', () => {
+  assert.deepEqual(engineOptsToConfig(['dns=1.1.1.1', 'dns=8.8.8.8']), {dns: ['1.1.1.1', '8.8.8.8']})
+})
+
+test('SANs hold every address, the hostname, localhost and --tls-san, once each', () => {
+  assert.deepEqual(serverSans({ip: '1.2.3.4', addresses: ['10.0.0.5', '1.2.3.4'], hostname: 'h', tlsSans: ['docker.example.com']}),
+    ['1.2.3.4', '10.0.0.5', 'h', 'localhost', '127.0.0.1', 'docker.example.com'])
+})
+
+test('Debian and Ubuntu are provisioned; others are refused by name', () => {
+  assert.equal(osProvisioner({ID: 'debian'}).name, 'debian')
+  assert.equal(osProvisioner({ID: 'ubuntu', ID_LIKE: 'debian'}).name, 'debian')
+  assert.equal(osProvisioner({ID: 'linuxmint', ID_LIKE: 'ubuntu debian'}).name, 'debian')
+  assert.throws(() => osProvisioner({ID: 'alpine', PRETTY_NAME: 'Alpine Linux v3.20'}), /unsupported OS "Alpine Linux v3.20"/)
+})
+
+test('engine flags are validated before anything is made', () => {
+  assert.throws(() => engineOptions({'engine-label': ['novalue']}), /bad --engine-label/)
+  assert.throws(() => engineOptions({'engine-env': ['1BAD=x']}), /bad --engine-env/)
+  assert.throws(() => engineOptions({'engine-install-url': 'ftp://x'}), /bad --engine-install-url/)
+  assert.equal(engineOptions({'engine-install-url': 'none'}).installUrl, 'none')
+})
