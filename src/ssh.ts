@@ -24,8 +24,12 @@ export function hostKeyOf(key: Buffer): HostKey {
 
 export async function generateKeyPair(comment: string): Promise<{privateKey: string; publicKey: string}> {
   const {utils} = (await import('ssh2')).default
-  const pair = utils.generateKeyPairSync('ed25519', {comment})
-  return {privateKey: pair.private, publicKey: pair.public.trim()}
+  // ssh2's generator emits a key its own parser (and sshd) rejects about 1 time in 300: check and redraw.
+  for (let i = 0; i < 20; i++) {
+    const pair = utils.generateKeyPairSync('ed25519', {comment})
+    if (!(utils.parseKey(pair.private) instanceof Error)) return {privateKey: pair.private, publicKey: pair.public.trim()}
+  }
+  throw new Error('could not generate a valid ed25519 key')
 }
 
 export function shellQuote(s: string): string {

@@ -14,6 +14,7 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 import {acquireLock, pidAlive} from '../../src/fsutil.js'
 import {UserError} from '../../src/errors.js'
+import {generateKeyPair} from '../../src/ssh.js'
 
 const execFileP = promisify(execFile)
 
@@ -58,6 +59,7 @@ async function run(cmd: string, args: string[], input?: string): Promise<string>
     child.stderr.on('data', d => (err += d))
     child.on('error', reject)
     child.on('close', code => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))))
+    child.stdin.on('error', () => {}) // a command may exit without reading its input
     child.stdin.end(input ?? '')
   })
 }
@@ -294,9 +296,8 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
   try {
     for (const d of ['etc-docker', 'docker', 'log', 'ssh']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
     await fs.writeFile(path.join(dir, 'hostname'), opts.hostname + '\n')
-    const {utils} = (await import('ssh2')).default
-    const hostKey = utils.generateKeyPairSync('ed25519')
-    await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.private, {mode: 0o600})
+    const hostKey = await generateKeyPair(`root@${h.hostname}`)
+    await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.privateKey, {mode: 0o600})
     await fs.writeFile(path.join(dir, 'ssh', 'authorized_keys'), opts.authorizedKeys.trim() + '\n', {mode: 0o600})
     await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22))
     h.ip = await leaseIp(subnet, bridge, dir)
