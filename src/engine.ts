@@ -106,7 +106,7 @@ export class Engine {
         last = err as Error
       }
       await new Promise(r => setTimeout(r, delay))
-      delay = Math.min(delay * 2, 1000)
+      delay = Math.min(delay * 2, 250)
     }
     throw new Error(`Docker engine at ${this.host}:${this.port} did not answer over TLS within ${Math.round(deadlineMs / 1000)} s${last ? `: ${last.message}` : ''}`)
   }

@@ -86,7 +86,7 @@ export async function acquireLock(file: string, opts: {timeoutMs?: number; what?
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${opts.what ?? file} (held by PID ${owner ?? 'unknown'})`)
     await sleep(delay)
-    delay = Math.min(delay * 2, 200)
+    delay = Math.min(delay * 2, 50)
   }
 }
 

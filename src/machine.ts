@@ -4,14 +4,17 @@
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {ensureStoreCerts, loadCA, storeCertPaths} from './certs.js'
 import type {Driver, DriverData, MachineHandle, MachineState, SSHEndpoint} from './driver.js'
 import {Engine, tlsFromDir} from './engine.js'
 import {errorMessage, UserError} from './errors.js'
 import {writeFileAtomic} from './fsutil.js'
-import {ensureEngineRunning, installServerCert, provision, restartEngine, gatherFacts, serverSans, upgrade} from './provision.js'
 import type {EngineOptions, MachineRecord} from './record.js'
-import {connect, generateKeyPair, type SSHSession} from './ssh.js'
+import type {SSHSession} from './ssh.js'
+
+// Certificates, SSH and the provisioner load only when a command needs them: ls and env stay fast.
+const certs = () => import('./certs.js')
+const prov = () => import('./provision.js')
+const ssh = () => import('./ssh.js')
 import {Store, validateName} from './store.js'
 import {drivers} from '../drivers/index.js'
 
@@ -73,7 +76,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions,
   let session: SSHSession | undefined
   try {
     await store.save(record)
-    const [, keys] = await Promise.all([ensureStoreCerts(store.certsDir), generateKeyPair(`berth-${name}`)])
+    const [, keys] = await Promise.all([(await certs()).ensureStoreCerts(store.certsDir), (await ssh()).generateKeyPair(`berth-${name}`)])
     record.ssh.keyPath = path.join(dir, 'id_ed25519')
     await writeFileAtomic(record.ssh.keyPath, keys.privateKey)
     await writeFileAtomic(record.ssh.keyPath + '.pub', keys.publicKey + '\n', 0o644)
@@ -127,7 +130,7 @@ async function rollback(ctx: Ctx, record: MachineRecord, driver: Driver): Promis
 
 async function copyClientCerts(store: Store, dir: string): Promise<void> {
   // DOCKER_CERT_PATH wants ca.pem, cert.pem and key.pem side by side, as docker-machine lays them out.
-  const p = storeCertPaths(store.certsDir)
+  const p = (await certs()).storeCertPaths(store.certsDir)
   await Promise.all([
     fs.copyFile(p.caPath, path.join(dir, 'ca.pem')),
     fs.copyFile(p.certPath, path.join(dir, 'cert.pem')),
@@ -141,8 +144,8 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
   const h = handleFor(ctx, record)
   const ip = await driver.ip(h)
   const addresses = (await driver.addresses?.(h)) ?? []
-  const ca = await loadCA(ctx.store.certsDir)
-  const result = await provision(session, {
+  const ca = await (await certs()).loadCA(ctx.store.certsDir)
+  const result = await (await prov()).provision(session, {
     machineName: record.name, driverName: record.driver, ip, addresses, engine: record.engine,
     engineDefaults: driver.engineDefaults?.(h), driverLabels: driver.labels?.(h), ca,
     step: m => ctx.progress?.(record.name, m),
@@ -178,7 +181,7 @@ export async function sshEndpoint(ctx: Ctx, record: MachineRecord): Promise<SSHE
 export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec?: number; firstContact?: boolean} = {}): Promise<SSHSession> {
   const ep = await sshEndpoint(ctx, record)
   const keyPath = ep.privateKeyPath ?? record.ssh.keyPath
-  const session = await connect({
+  const session = await (await ssh()).connect({
     host: ep.host, port: ep.port, user: ep.user,
     privateKey: keyPath ? await fs.readFile(keyPath, 'utf8') : undefined,
     agent: ep.agent ? process.env.SSH_AUTH_SOCK : undefined,
@@ -304,7 +307,7 @@ async function afterStart(ctx: Ctx, record: MachineRecord, driver: Driver): Prom
       ctx.progress?.(record.name, 'IP changed: re-issuing certificates')
       await reissueServerCert(ctx, record, driver, session)
     }
-    await ensureEngineRunning(session)
+    await (await prov()).ensureEngineRunning(session)
   } finally {
     session.close()
   }
@@ -316,9 +319,10 @@ async function afterStart(ctx: Ctx, record: MachineRecord, driver: Driver): Prom
 async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession): Promise<void> {
   const h = handleFor(ctx, record)
   const ip = await driver.ip(h)
+  const {gatherFacts, serverSans, installServerCert} = await prov()
   const facts = await gatherFacts(session)
   const sans = serverSans({ip, addresses: [...(await driver.addresses?.(h)) ?? [], ...facts.addresses], hostname: facts.hostname, tlsSans: record.engine.tlsSans})
-  await installServerCert(session, await loadCA(ctx.store.certsDir), record.name, sans)
+  await installServerCert(session, await (await certs()).loadCA(ctx.store.certsDir), record.name, sans)
   record.tls = {ip, sans}
   await ctx.store.save(record)
 }
@@ -327,13 +331,14 @@ async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver
 export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts?: boolean} = {}): Promise<void> {
   await withLock(ctx, name, async record => {
     const driver = await loadDriver(record.driver)
-    if (opts.clientCerts) await ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
+    if (opts.clientCerts) await (await certs()).ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
     await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
       ctx.progress?.(name, 'issuing certificates')
       await reissueServerCert(ctx, record, driver, session)
       ctx.progress?.(name, 'restarting engine')
+      const {restartEngine, gatherFacts} = await prov()
       await restartEngine(session, await gatherFacts(session), record.engine.env)
     } finally {
       session.close()
@@ -361,7 +366,7 @@ export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
     const session = await openSSH(ctx, record)
     try {
       ctx.progress?.(name, 'upgrading Docker')
-      await upgrade(session, record.engine)
+      await (await prov()).upgrade(session, record.engine)
     } finally {
       session.close()
     }

@@ -152,7 +152,6 @@ export function serverSans(input: {ip: string; addresses: string[]; hostname?: s
 /** Issue a server certificate for the host and upload it; the key travels only over SFTP. */
 export async function installServerCert(s: SSHSession, ca: KeyPairPem, cn: string, sans: string[]): Promise<void> {
   const server = await issue(ca, {cn, usage: 'server', sans})
-  await s.run(`mkdir -p ${REMOTE_DIR}`, {root: true})
   await Promise.all([
     s.writeFile(`${REMOTE_DIR}/ca.pem`, ca.certPem, 0o644),
     s.writeFile(`${REMOTE_DIR}/server.pem`, server.certPem, 0o644),
@@ -163,10 +162,18 @@ export async function installServerCert(s: SSHSession, ca: KeyPairPem, cn: strin
 const DROPIN = `${'/etc/systemd/system/docker.service.d'}/10-berth.conf`
 
 /** (Re)start dockerd by whatever the host has: systemd, or no init at all. */
-export async function restartEngine(s: SSHSession, facts: HostFacts, envLines: string[]): Promise<void> {
+/** Engine env (proxies may carry credentials) lives in a root-only file, never in a command line. */
+export function writeEngineEnv(s: SSHSession, envLines: string[]): Promise<void> {
+  const quoted = envLines.map(l => {
+    const i = l.indexOf('=')
+    return `${l.slice(0, i)}=${shellQuote(l.slice(i + 1))}\n`
+  })
+  return s.writeFile(`${REMOTE_DIR}/berth.env`, quoted.join(''), 0o600)
+}
+
+export async function restartEngine(s: SSHSession, facts: HostFacts, envLines?: string[]): Promise<void> {
   const dockerd = facts.dockerd ?? '/usr/bin/dockerd'
-  // Engine env (proxies may carry credentials) lives in a root-only file, never in a command line.
-  await s.writeFile(`${REMOTE_DIR}/berth.env`, envLines.map(l => l + '\n').join(''), 0o600)
+  if (envLines) await writeEngineEnv(s, envLines)
   if (facts.init === 'systemd') {
     // Clearing ExecStart drops the distro's -H flags, which would clash with daemon.json's hosts.
     const unit = `[Service]\nExecStart=\nExecStart=${dockerd}\nEnvironmentFile=-${REMOTE_DIR}/berth.env\n`
@@ -207,7 +214,8 @@ export async function ensureEngineRunning(s: SSHSession): Promise<void> {
 export async function provision(s: SSHSession, input: ProvisionInput): Promise<ProvisionResult> {
   const step = input.step ?? (() => {})
   step('inspecting host')
-  let facts = await gatherFacts(s)
+  // Independent round trips go out together: each one costs a remote process.
+  let [facts] = await Promise.all([gatherFacts(s), s.run(`mkdir -p ${REMOTE_DIR}`, {root: true}), s.sftp()])
   const os = osProvisioner(facts.os)
   if (!facts.dockerd) {
     if (input.engine.installUrl === 'none') throw new UserError('Docker is not installed on the host and --engine-install-url is "none"')
@@ -216,13 +224,15 @@ export async function provision(s: SSHSession, input: ProvisionInput): Promise<P
     facts = await gatherFacts(s)
     if (!facts.dockerd) throw new Error('Docker install finished but dockerd is not on the host')
   }
-  step('installing certificates')
+  step('installing certificates and daemon.json')
   const sans = serverSans({ip: input.ip, addresses: [...input.addresses, ...facts.addresses], hostname: facts.hostname, tlsSans: input.engine.tlsSans})
-  await installServerCert(s, input.ca, input.machineName, sans)
-  step('configuring engine')
-  await s.writeFile(`${REMOTE_DIR}/daemon.json`, JSON.stringify(daemonConfig(input), null, 2) + '\n', 0o644)
+  await Promise.all([
+    installServerCert(s, input.ca, input.machineName, sans),
+    s.writeFile(`${REMOTE_DIR}/daemon.json`, JSON.stringify(daemonConfig(input), null, 2) + '\n', 0o644),
+    writeEngineEnv(s, input.engine.env),
+  ])
   step('starting engine')
-  await restartEngine(s, facts, input.engine.env)
+  await restartEngine(s, facts)
   return {sans, facts}
 }
 

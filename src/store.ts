@@ -102,16 +102,38 @@ export class Store {
     return parseRecord(name, text)
   }
 
-  /** Load every record; unreadable ones come back as CorruptRecord so the rest still list. */
+  /**
+   * Load every record; unreadable ones come back as CorruptRecord so the rest still list.
+   * Records already validated unchanged (same inode, size and mtime) skip the schema check:
+   * loading the validator costs more than listing 200 records, and ls must start fast.
+   */
   async loadAll(): Promise<Array<MachineRecord | CorruptRecord>> {
     const names = await this.names()
-    return Promise.all(names.map(async name => {
+    const cacheFile = path.join(this.root, '.validated.json')
+    const cache: Record<string, string> = await fs.readFile(cacheFile, 'utf8').then(t => JSON.parse(t), () => ({}))
+    const fresh: Record<string, string> = {}
+    const out = await Promise.all(names.map(async name => {
+      const file = path.join(this.machineDir(name), 'config.json')
       try {
-        return await this.load(name)
+        const st = await fs.stat(file)
+        const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
+        const text = await fs.readFile(file, 'utf8')
+        if (cache[name] === stamp) {
+          fresh[name] = stamp
+          return JSON.parse(text) as MachineRecord
+        }
+        const rec = await parseRecord(name, text)
+        fresh[name] = stamp
+        return rec
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          return new CorruptRecord(name, await this.isReservedFolder(name) ? 'no config.json: the create was interrupted before anything was made' : 'gone')
+        }
         return new CorruptRecord(name, (err as Error).message)
       }
     }))
+    if (JSON.stringify(fresh) !== JSON.stringify(cache)) await writeFileAtomic(cacheFile, JSON.stringify(fresh)).catch(() => {})
+    return out
   }
 
   async save(record: MachineRecord): Promise<void> {

@@ -155,7 +155,6 @@ async function linkExists(name: string, netns?: string): Promise<boolean> {
 
 /** The bridge is shared by every host on the subnet: made by the first, removed with the last. */
 async function ensureBridge(subnet: string, bridge: string): Promise<void> {
-  // Always under the lock: a concurrent destroy of the last other host may be deleting it.
   const lock = await acquireLock(path.join(LEASES, `${bridge}.lock`), {what: `lab bridge ${bridge}`})
   try {
     if (await linkExists(bridge)) return
@@ -302,8 +301,15 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
     await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22))
     h.ip = await leaseIp(subnet, bridge, dir)
     await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2))
-    await ensureBridge(subnet, bridge)
-    await run('ip', ['-batch', '-'], `netns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\nlink set ${h.veth} master ${bridge} up\n`)
+    await run('ip', ['-batch', '-'], `netns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\n`)
+    // Fast path without the bridge lock; only if the bridge is missing (first host, or the last
+    // other host's destroy just removed it) is it made under the lock, and the attach retried.
+    try {
+      await run('ip', ['link', 'set', h.veth, 'master', bridge, 'up'])
+    } catch {
+      await ensureBridge(subnet, bridge)
+      await run('ip', ['link', 'set', h.veth, 'master', bridge, 'up'])
+    }
     await run('ip', ['-n', h.netns, '-batch', '-'], `addr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via ${ipAt(subnet, 1)}\n`)
     await startHost(h)
     return h

@@ -36,9 +36,19 @@ export function isHealthy(node: PlacementNode): boolean {
 
 /** `node` pins to id or name (classic); any other key is a label, pseudo-labels included. */
 export function matchesConstraint(node: PlacementNode, rule: Rule): boolean {
-  if (rule.key.toLowerCase() === 'node') return ruleMatches(rule, [node.id, node.name])
-  const v = lookupLabel(node.labels, rule.key)
-  return ruleMatches(rule, v === undefined ? [] : [v])
+  return constraintTest(rule)(node)
+}
+
+/** Specialised per rule once, since the scan path calls it for every node. */
+function constraintTest(rule: Rule): (node: PlacementNode) => boolean {
+  const eq = rule.op === '=='
+  const re = rule.matcher
+  if (rule.key.toLowerCase() === 'node') return node => (re.test(node.id) || re.test(node.name)) === eq
+  const key = rule.key
+  return node => {
+    const v = lookupLabel(node.labels, key)
+    return (v !== undefined && re.test(v)) === eq
+  }
 }
 
 function shortId(id: string): string {
@@ -137,7 +147,7 @@ export function checksFor(request: PlacementRequest, filters: ReadonlySet<Filter
   const checks: Check[] = []
   if (filters.has('health')) checks.push(healthCheck)
   if (filters.has('constraint')) {
-    for (const r of request.constraints) checks.push({filter: 'constraint', label: `constraint ${r.text}`, soft: r.soft, test: n => matchesConstraint(n, r)})
+    for (const r of request.constraints) checks.push({filter: 'constraint', label: `constraint ${r.text}`, soft: r.soft, test: constraintTest(r)})
   }
   if (filters.has('affinity')) {
     for (const r of request.affinities) checks.push({filter: 'affinity', label: `affinity ${r.text}`, soft: r.soft, test: n => matchesAffinity(n, r)})

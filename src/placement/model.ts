@@ -176,8 +176,8 @@ export function makeNode(input: NodeInput): PlacementNode {
     reservedCpus: nonNegative(`node ${name} reservedCpus`, input.reservedCpus ?? 0),
     reservedMemory: nonNegative(`node ${name} reservedMemory`, input.reservedMemory ?? 0),
     containerCount: nonNegative(`node ${name} containerCount`, input.containerCount ?? containers.length),
-    // `node` is a pseudo-label so label-driven code paths see the machine name too.
-    labels: {node: name, ...input.labels},
+    // `node` is a pseudo-label for the machine name; the name wins over a stale label.
+    labels: {...input.labels, node: name},
     health: {healthy: input.health?.healthy ?? true, failures},
     ports: [...(input.ports ?? [])],
     images: [...(input.images ?? [])],

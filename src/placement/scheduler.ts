@@ -157,6 +157,13 @@ class ClassIndex {
 // many misses the cluster is mostly full and a scan is cheaper.
 const RANDOM_TRIES = 32
 
+/**
+ * Keeps the cluster indexed between decisions. A rule-free decision costs
+ * O(k log n) for k distinct machine shapes (one tree query per shape), and
+ * place/update/remove cost O(log n); requests with rules cost one O(n) scan
+ * with no sort. Picks exactly what naiveSelect would pick, except for the
+ * random strategy, which samples differently but just as uniformly.
+ */
 export class Scheduler {
   private readonly opts: ResolvedOptions
   private readonly byId = new Map<string, Rec>()

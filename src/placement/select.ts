@@ -2,7 +2,7 @@
 // and the no-fit explanation shared by every path.
 import {checksFor, type Check} from './filters.js'
 import {resolveOptions, type FilterName, type Placement, type PlacementNode, type PlacementRequest, type ResolvedOptions, type SchedulerOptions} from './model.js'
-import {candidate, compareRanked, type Candidate} from './strategies.js'
+import {candidate, compareRanked, fitsNode, type Candidate} from './strategies.js'
 
 export interface Elimination {
   /** The filter, or 'resources' for nodes that passed every filter but are full. */
@@ -128,6 +128,8 @@ export function scanSelect(nodes: Iterable<PlacementNode>, request: PlacementReq
   const allList: Candidate[] = []
   const hardList: Candidate[] = []
   for (const node of nodes) {
+    // The numeric fit test is far cheaper than label and regex checks, so it goes first.
+    if (!fitsNode(node, request, o.overcommit)) continue
     let hardOk = true
     let softOk = true
     for (const c of checks) {
@@ -140,7 +142,6 @@ export function scanSelect(nodes: Iterable<PlacementNode>, request: PlacementReq
     }
     if (!hardOk) continue
     const cand = candidate(node, request, o.overcommit)
-    if (!cand.fits) continue
     if (random) {
       // Keep input order so the pick matches naiveSelect for the same rng.
       if (softOk) allList.push(cand)
