@@ -5,6 +5,7 @@ import {DEFAULT_DRIVER} from '../drivers/index.js'
 import {errorMessage, UserError} from '../src/errors.js'
 import {createMachine, parallel} from '../src/machine.js'
 import {validateName} from '../src/store.js'
+import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/swarm-flags.js'
 
 export default class Create extends BaseCommand<typeof Create> {
   static override summary = 'Create machines, install Docker on them and secure it with mutual TLS'
@@ -13,6 +14,8 @@ export default class Create extends BaseCommand<typeof Create> {
     '<%= config.bin %> create node1',
     '<%= config.bin %> create -d lab node1 node2 node3',
     '<%= config.bin %> create -d generic --generic-ip-address 203.0.113.10 --generic-ssh-user ubuntu web1',
+    '<%= config.bin %> create --swarm lab3 m1 w1 w2',
+    '<%= config.bin %> create --swarm lab3 --swarm-manager --swarm-label tier=front m2 m3',
   ]
   static override strict = false
   static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
@@ -21,7 +24,16 @@ export default class Create extends BaseCommand<typeof Create> {
     parallel: Flags.integer({summary: 'How many machines to create at once', default: 8, min: 1}),
     'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH (default: the driver\'s)', min: 1}),
     ...engineFlags,
+    ...swarmCreateFlags,
     ...driverFlags(),
+  }
+
+  public override async init(): Promise<void> {
+    // docker-machine's `--swarm` was a switch; berth's takes the swarm's name. Map the old form.
+    const {argv, note} = rewriteLegacySwarmArgv(this.argv)
+    this.argv = argv
+    if (note) process.stderr.write(`note: ${note}\n`)
+    await super.init()
   }
 
   async run(): Promise<void> {
@@ -37,6 +49,11 @@ export default class Create extends BaseCommand<typeof Create> {
       driverOptions: driverOptions(driver, flags, process.argv, m => ctx.warn?.(m)),
       engine: engineOptions(flags),
       sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
+      swarm: swarmJoinOptions(flags),
+    }
+    if (opts.swarm) {
+      const {members} = await import('../src/swarm.js')
+      if (!(await members(ctx, opts.swarm.name)).length) opts.swarm.initialiser = names[0]
     }
     const results = await parallel(names, Number(flags.parallel), name => createMachine(ctx, name, opts))
     const failed = results.map((r, i) => [names[i], r] as const).filter(([, r]) => r.status === 'rejected')

@@ -8,13 +8,14 @@ const VARS = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MA
 
 export default class Env extends BaseCommand<typeof Env> {
   static override summary = 'Print the commands that point the docker CLI at a machine'
-  static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
+  static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env --swarm lab3)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
   static override args = {name: Args.string({description: 'Machine name'})}
   static override flags = {
     shell: Flags.string({summary: 'Shell syntax: bash, zsh, sh, fish, powershell, cmd, tcsh, emacs (default: detected)'}),
     unset: Flags.boolean({char: 'u', summary: 'Print the commands that unset the variables'}),
     json: Flags.boolean({summary: 'The variables as JSON'}),
     'docker-context': Flags.boolean({summary: 'Also write a docker context "berth-NAME" and select it with DOCKER_CONTEXT'}),
+    swarm: Flags.string({summary: 'Point at a reachable manager of this swarm (the next one when the first is down)'}),
   }
 
   async run(): Promise<void> {
@@ -26,9 +27,18 @@ export default class Env extends BaseCommand<typeof Env> {
       process.stdout.write(shellLines(shell, vars, hint))
       return
     }
-    const name = this.args.name
-    if (!name) throw new UserError('name a machine: berth env NAME')
     const ctx = this.ctx()
+    let name = this.args.name
+    if (this.flags.swarm) {
+      if (name) throw new UserError('give either a machine or --swarm, not both')
+      const {members, reachableManager} = await import('../src/swarm.js')
+      if (!(await members(ctx, this.flags.swarm)).length) throw new UserError(`swarm "${this.flags.swarm}" does not exist`)
+      const m = await reachableManager(ctx, this.flags.swarm)
+      if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
+      m.engine.close()
+      name = m.record.name
+    }
+    if (!name) throw new UserError('name a machine: berth env NAME (or --swarm SWARM)')
     const record = await ctx.store.load(name)
     if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status})`)
     const drift = await ipDrift(ctx, record)

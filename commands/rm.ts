@@ -20,7 +20,16 @@ export default class Rm extends BaseCommand<typeof Rm> {
       throw new UserError('not confirmed: pass -y to remove without asking')
     }
     const ctx = this.ctx()
-    const results = await parallel(names, 8, n => removeMachine(ctx, n, {force: this.flags.force}))
+    // Swarm managers go last, so removing a whole swarm in one call never strands its workers.
+    const isManager = async (n: string) => Boolean((await ctx.store.load(n).catch(() => undefined))?.swarm?.manager)
+    const managers = new Set<string>()
+    for (const n of names) if (await isManager(n)) managers.add(n)
+    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => removeMachine(ctx, n, {force: this.flags.force}))
+    const second = await parallel(names.filter(n => managers.has(n)), 1, n => removeMachine(ctx, n, {force: this.flags.force}))
+    const byName = new Map<string, PromiseSettledResult<string[]>>()
+    names.filter(n => !managers.has(n)).forEach((n, i) => byName.set(n, first[i]))
+    names.filter(n => managers.has(n)).forEach((n, i) => byName.set(n, second[i]))
+    const results = names.map(n => byName.get(n)!)
     if (names.length === 1 && results[0].status === 'rejected') throw results[0].reason
     let bad = 0
     results.forEach((r, i) => {

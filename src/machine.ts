@@ -55,10 +55,14 @@ export interface CreateOptions {
   driverOptions: Record<string, unknown>
   engine: EngineOptions
   sshTimeoutSec?: number
+  /** Join (or initialise) this swarm once the engine answers. */
+  swarm?: import('./swarm.js').JoinOptions
 }
 
+const swarmMod = () => import('./swarm.js')
+
 /** Create, provision and secure one machine; on any failure, remove everything it made. */
-export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions, after?: (record: MachineRecord, session: SSHSession) => Promise<void>): Promise<MachineRecord> {
+export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions): Promise<MachineRecord> {
   validateName(name)
   const driver = await loadDriver(opts.driver)
   const {store} = ctx
@@ -87,13 +91,14 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions,
     record.driverData = await driver.create({
       machineName: name, machineId: id, machineDir: dir, sshPublicKey: keys.publicKey,
       signal: ctx.signal ?? new AbortController().signal,
+      swarm: opts.swarm ? {name: opts.swarm.name, manager: opts.swarm.manager} : undefined,
       save: h.save, log: say, debug: h.debug, warn: m => ctx.warn?.(m),
     }, data0)
     await store.save(record)
     say('waiting for SSH')
     session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})
     await provisionOver(ctx, record, driver, session)
-    if (after) await after(record, session)
+    if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
     record.status = 'ready'
     delete record.pid
     await store.save(record)
@@ -103,6 +108,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions,
     session?.close()
     session = undefined
     say(`failed: ${errorMessage(err)}; rolling back`)
+    if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
     const left = await rollback(ctx, record, driver)
     if (left.length) {
       record.status = 'error'
@@ -261,6 +267,12 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
     return undefined
   })
   try {
+    if (record.swarm && record.status === 'ready') {
+      // Leave cleanly first, so the swarm does not keep a dead node; refusals (last manager) stop the rm.
+      await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
+        if (!opts.force) throw err
+      })
+    }
     record.status = 'removing'
     await store.save(record)
     const driver = await loadDriver(record.driver)

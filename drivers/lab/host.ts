@@ -310,7 +310,9 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
       await ensureBridge(subnet, bridge)
       await run('ip', ['link', 'set', h.veth, 'master', bridge, 'up'])
     }
-    await run('ip', ['-n', h.netns, '-batch', '-'], `addr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via ${ipAt(subnet, 1)}\n`)
+    // No default route: a lab host reaches this box and its subnet, never another address
+    // (an engine trying a registry fails at once instead of sending packets out).
+    await run('ip', ['-n', h.netns, '-batch', '-'], `addr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\n`)
     await startHost(h)
     return h
   } catch (err) {

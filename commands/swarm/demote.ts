@@ -1,0 +1,14 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../../src/cli.js'
+import {withLock} from '../../src/machine.js'
+import {setRole} from '../../src/swarm.js'
+
+export default class SwarmDemote extends BaseCommand<typeof SwarmDemote> {
+  static override summary = 'Make a manager a worker (warns when the manager count is even)'
+  static override args = {machine: Args.string({description: 'Machine name', required: true})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    await withLock(ctx, this.args.machine!, record => setRole(ctx, record, false))
+  }
+}

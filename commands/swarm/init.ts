@@ -1,0 +1,28 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../../src/cli.js'
+import {UserError} from '../../src/errors.js'
+import {withLock} from '../../src/machine.js'
+import {swarmNames, joinSwarm} from '../../src/swarm.js'
+import {parseLabels} from '../../src/swarm-flags.js'
+
+export default class SwarmInit extends BaseCommand<typeof SwarmInit> {
+  static override summary = 'Start a new swarm with a machine as its first manager'
+  static override examples = ['<%= config.bin %> swarm init m1 --name lab3']
+  static override args = {machine: Args.string({description: 'Machine name', required: true})}
+  static override flags = {
+    name: Flags.string({summary: 'Swarm name (default: the machine\'s name)'}),
+    'advertise-addr': Flags.string({summary: 'Address other members reach this one at'}),
+    'data-path-addr': Flags.string({summary: 'Address for overlay (data path) traffic'}),
+    label: Flags.string({summary: 'Node label key=value (repeatable)', multiple: true, multipleNonGreedy: true}),
+  }
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const name = this.flags.name ?? this.args.machine!
+    if ((await swarmNames(ctx)).includes(name)) throw new UserError(`swarm "${name}" already exists: use "berth swarm join ${name} MACHINE"`)
+    await withLock(ctx, this.args.machine!, record => joinSwarm(ctx, record, {
+      name, manager: true, advertiseAddr: this.flags['advertise-addr'], dataPathAddr: this.flags['data-path-addr'], labels: parseLabels(this.flags.label, 'label'),
+    }))
+    this.log(name)
+  }
+}

@@ -1,0 +1,15 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../../src/cli.js'
+import {withLock} from '../../src/machine.js'
+import {leaveSwarm} from '../../src/swarm.js'
+
+export default class SwarmLeave extends BaseCommand<typeof SwarmLeave> {
+  static override summary = 'Drain a machine, make it leave its swarm and remove its node entry'
+  static override args = {machine: Args.string({description: 'Machine name', required: true})}
+  static override flags = {force: Flags.boolean({char: 'f', summary: 'Leave even as the last manager of a swarm with workers'})}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    await withLock(ctx, this.args.machine!, record => leaveSwarm(ctx, record, {force: this.flags.force}))
+  }
+}

@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../src/cli.js'
+import {table} from '../../src/format.js'
+import {parallel} from '../../src/machine.js'
+import {describeSwarm, swarmNames} from '../../src/swarm.js'
+
+export default class SwarmLs extends BaseCommand<typeof SwarmLs> {
+  static override summary = 'List swarms: managers, workers, leader, reachability, engine versions'
+  static override flags = {
+    json: Flags.boolean({summary: 'Machine-readable output'}),
+    timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each manager', default: 5, min: 1}),
+  }
+
+  async run(): Promise<void> {
+    const ctx = this.ctx()
+    const names = await swarmNames(ctx)
+    const res = await parallel(names, 8, n => describeSwarm(ctx, n, this.flags.timeout * 1000))
+    const swarms = res.map(r => (r.status === 'fulfilled' ? r.value : undefined)).filter(Boolean) as Awaited<ReturnType<typeof describeSwarm>>[]
+    if (this.flags.json) return this.json(swarms)
+    this.log(table(['SWARM', 'MANAGERS', 'WORKERS', 'LEADER', 'REACHABLE', 'ENGINES'], swarms.map(s => [
+      s.name, s.managers.join(','), s.workers.join(','), s.leader || '-', s.reachable ? `yes (via ${s.via})` : 'no',
+      [...new Set(s.nodes.map(n => n.engine))].join(','),
+    ])))
+    for (const s of swarms) if (s.advice) process.stderr.write(`warning: swarm ${s.name}: ${s.advice}\n`)
+  }
+}

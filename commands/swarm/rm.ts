@@ -1,0 +1,15 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, confirm} from '../../src/cli.js'
+import {UserError} from '../../src/errors.js'
+import {dissolve} from '../../src/swarm.js'
+
+export default class SwarmRm extends BaseCommand<typeof SwarmRm> {
+  static override summary = 'Dissolve a swarm: every member leaves (the machines stay)'
+  static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
+  static override flags = {yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation'})}
+
+  async run(): Promise<void> {
+    if (!this.flags.yes && !await confirm(`Dissolve swarm ${this.args.swarm}? Its services stop.`)) throw new UserError('not confirmed: pass -y to dissolve without asking')
+    await dissolve(this.ctx(), this.args.swarm!)
+  }
+}

@@ -1,0 +1,72 @@
+import {createHash} from 'node:crypto'
+import {Flags} from '@oclif/core'
+import {UserError} from './errors.js'
+import type {JoinOptions} from './swarm.js'
+
+export const STRATEGIES = ['spread', 'binpack', 'random'] as const
+
+export const swarmCreateFlags = {
+  swarm: Flags.string({summary: 'Join the machine(s) to this swarm; the first machine of a new swarm initialises it', helpGroup: 'SWARM'}),
+  'swarm-manager': Flags.boolean({summary: 'Join as a manager (the first machine of a swarm always is)', aliases: ['swarm-master'], helpGroup: 'SWARM'}),
+  'swarm-advertise-addr': Flags.string({summary: 'Address other members reach this one at (default: the machine\'s IP; the public one in hybrid clouds)', helpGroup: 'SWARM'}),
+  'swarm-data-path-addr': Flags.string({summary: 'Address for overlay (data path) traffic', helpGroup: 'SWARM'}),
+  'swarm-label': Flags.string({summary: 'Node label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'SWARM'}),
+  'swarm-strategy': Flags.string({summary: 'Default placement strategy for `berth run` on this swarm', options: [...STRATEGIES], helpGroup: 'SWARM'}),
+  'swarm-discovery': Flags.string({summary: 'Accepted for docker-machine compatibility (classic Swarm discovery); not needed in swarm mode', helpGroup: 'SWARM'}),
+}
+
+/** A stable swarm name for docker-machine's token discovery, without showing the token. */
+function nameFromDiscovery(discovery: string | undefined): string | undefined {
+  if (!discovery) return undefined
+  return 'swarm-' + createHash('sha256').update(discovery).digest('hex').slice(0, 8)
+}
+
+/**
+ * `--swarm` used as docker-machine's switch (followed by a flag, last, or beside --swarm-discovery,
+ * where docker-machine never gave it a value) gets a name: from the discovery token, else "default".
+ */
+export function rewriteLegacySwarmArgv(argv: string[]): {argv: string[]; note?: string} {
+  const i = argv.indexOf('--swarm')
+  const discoveryArg = argv.find((a, j) => a.startsWith('--swarm-discovery=') || argv[j - 1] === '--swarm-discovery')
+  const discovery = discoveryArg?.replace(/^--swarm-discovery=/, '')
+  const next = argv[i + 1]
+  let note: string | undefined
+  const out = [...argv]
+  if (i >= 0 && (next === undefined || next.startsWith('-') || discovery !== undefined)) {
+    const name = nameFromDiscovery(discovery) ?? 'default'
+    out.splice(i, 1, `--swarm=${name}`)
+    note = `--swarm as a switch is docker-machine's classic Swarm; berth forms a swarm-mode cluster named "${name}" instead${discovery ? ' (no discovery service is needed)' : ''}`
+  } else if (discovery !== undefined) {
+    note = '--swarm-discovery is classic Swarm\'s; swarm mode needs no discovery service, so it is ignored'
+  }
+  if (out.includes('--swarm-master') && !note) note = '--swarm-master means --swarm-manager in swarm mode'
+  return {argv: out, note}
+}
+
+export function parseLabels(list: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const l of list ?? []) {
+    const m = /^([^=]+)=(.*)$/.exec(l)
+    if (!m) throw new UserError(`bad --${flag} "${l}": use key=value`)
+    out[m[1]] = m[2]
+  }
+  return out
+}
+
+export function swarmJoinOptions(flags: Record<string, unknown>): JoinOptions | undefined {
+  const name = flags.swarm as string | undefined
+  for (const k of ['swarm-manager', 'swarm-advertise-addr', 'swarm-data-path-addr', 'swarm-label', 'swarm-strategy'] as const) {
+    const v = flags[k]
+    if (!name && v !== undefined && v !== false && !(Array.isArray(v) && !v.length)) throw new UserError(`--${k} needs --swarm NAME`)
+  }
+  if (!name) return undefined
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new UserError(`invalid swarm name "${name}": use letters, digits, '.', '_' and '-'`)
+  return {
+    name,
+    manager: Boolean(flags['swarm-manager']),
+    advertiseAddr: flags['swarm-advertise-addr'] as string | undefined,
+    dataPathAddr: flags['swarm-data-path-addr'] as string | undefined,
+    labels: parseLabels(flags['swarm-label'] as string[] | undefined, 'swarm-label'),
+    strategy: flags['swarm-strategy'] as string | undefined,
+  }
+}
