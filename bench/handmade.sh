@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The baseline berth is measured against: the same steps for N lab hosts, written by hand
 # as a minimal script (namespace, sshd, CA + certs with openssl, daemon.json over ssh, dockerd, wait for TLS).
-# usage: handmade.sh up|down N SUBNET_PREFIX(e.g. 172.30.86) WORKDIR
+# usage: handmade.sh up|swarm|down N SUBNET_PREFIX(e.g. 172.30.86) WORKDIR   (swarm = up, then one swarm)
 set -euo pipefail
 action=$1 n=$2 net=$3 work=$4
 br=bhand$(echo "$net" | tr -d . | tail -c 5)
@@ -50,3 +50,10 @@ host() {
 pids=""
 for i in $(seq 1 "$n"); do host "$i" & pids="$pids $!"; done
 for p in $pids; do wait "$p"; done
+if [ "$action" = swarm ]; then
+  d() { local ip=$1; shift; docker --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem -H "tcp://$ip:2376" "$@"; }
+  d "$net.11" swarm init --advertise-addr "$net.11" >/dev/null
+  token=$(d "$net.11" swarm join-token -q worker)
+  for i in $(seq 2 "$n"); do d "$net.$((10 + i))" swarm join --token "$token" "$net.11:2377" >/dev/null & done
+  wait
+fi

@@ -256,10 +256,12 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
 }
 
 async function waitRole(manager: Engine, nodeId: string, role: string): Promise<void> {
-  const end = Date.now() + 15_000
+  const end = Date.now() + 30_000
   while (Date.now() < end) {
-    const node = await manager.request<{Spec: {Role: string}; ManagerStatus?: unknown}>('GET', `/nodes/${nodeId}`)
-    if (node.Spec.Role === role && (role !== 'worker' || !node.ManagerStatus)) return
+    const node = await manager.request<{Spec: {Role: string}; ManagerStatus?: {Reachability?: string}}>('GET', `/nodes/${nodeId}`)
+    // A promoted node counts only once it is a reachable Raft member; a demoted one once it left Raft.
+    const done = role === 'worker' ? !node.ManagerStatus : node.ManagerStatus?.Reachability === 'reachable'
+    if (node.Spec.Role === role && done) return
     await new Promise(r => setTimeout(r, 200))
   }
 }
