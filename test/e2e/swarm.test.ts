@@ -130,6 +130,18 @@ describe('swarm end to end (seed 003)', {skip: !isRoot() && 'needs root', concur
     assert.doesNotMatch(docker(['node', 'ls', '--format', '{{.Hostname}}'], denv).stdout, /w3/)
   })
 
+  test('a blocked swarm port is named and the joining machine is rolled back', async () => {
+    assert.equal((await run(['ssh', 'm1', 'iptables -I INPUT -p tcp --dport 7946 -j REJECT'])).code, 0)
+    try {
+      const r = await run(['create', '--swarm', SWARM, 'w4'])
+      assert.notEqual(r.code, 0)
+      assert.match(r.stderr, /swarm port 7946\/tcp \(node communication\) on 172\.30\.93\.\d+ is not reachable/)
+      assert.match((await run(['ls', '-q'])).stdout, /^m1\nw1\nw2\n$/)
+    } finally {
+      await run(['ssh', 'm1', 'iptables -D INPUT -p tcp --dport 7946 -j REJECT'])
+    }
+  })
+
   test('with 3 managers, losing one leaves the swarm answering through berth env --swarm', async () => {
     for (const w of ['w1', 'w2']) {
       const p = await run(['swarm', 'promote', w])
