@@ -1,4 +1,5 @@
 import type {DriverModule} from '../src/driver.js'
+import * as azure from './azure/flags.js'
 import * as generic from './generic/flags.js'
 import * as lab from './lab/flags.js'
 
@@ -9,6 +10,7 @@ import * as lab from './lab/flags.js'
 export const drivers: Record<string, DriverModule> = {
   lab: {...lab, load: async () => (await import('./lab/driver.js')).default},
   generic: {...generic, load: async () => (await import('./generic/driver.js')).default},
+  azure: {...azure, load: async () => (await import('./azure/driver.js')).default},
 }
 
 export const DEFAULT_DRIVER = 'lab'

@@ -1,0 +1,368 @@
+/**
+ * Azure driver: a VM and what it needs (resource group, NSG, network, public IP, NIC) through
+ * Azure Resource Manager. Long-running operations are followed by the SDK as ARM says
+ * (Azure-AsyncOperation, else Location, with Retry-After); each is bounded by a deadline.
+ */
+import {promises as fs} from 'node:fs'
+import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/driver.js'
+import {UserError, errorMessage} from '../../src/errors.js'
+import {makeClients, type Clients} from './arm.js'
+import {parseOptions, securityRules, type AzureData} from './config.js'
+import {armFailure, mapArmError} from './errors.js'
+
+const TAG = {'berth-created': 'true'}
+const LRO_DEADLINE_MS = Number(process.env.BERTH_AZURE_DEADLINE_MS) || 15 * 60_000
+const NIC_RETRY_MS = Number(process.env.BERTH_AZURE_NIC_RETRY_MS) || 180_000
+
+/** Secrets handed from preCreate to create in this process only: never in the machine record. */
+const secrets = new Map<string, string>()
+const clientCache = new Map<string, Promise<Clients>>()
+
+const az = (m: {data: DriverData}) => m.data as unknown as AzureData
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+
+function clients(d: AzureData, secret?: string): Promise<Clients> {
+  const key = JSON.stringify([d.subscriptionId, d.endpoint, d.authorityHost, d.tenantId, d.clientId, secret ? 'given' : ''])
+  let c = clientCache.get(key)
+  if (!c) {
+    c = makeClients(d, secret)
+    clientCache.set(key, c)
+    c.catch(() => clientCache.delete(key))
+  }
+  return c
+}
+
+function deadline(signal?: AbortSignal, ms = LRO_DEADLINE_MS): AbortSignal {
+  const t = AbortSignal.timeout(ms)
+  return signal ? AbortSignal.any([signal, t]) : t
+}
+
+const isNotFound = (err: unknown) => {
+  const f = armFailure(err)
+  // A missing subscription is a mistake to report, not a resource that is gone.
+  return f.code !== 'SubscriptionNotFound' && (f.status === 404 || /NotFound$/.test(f.code ?? ''))
+}
+
+const ids = (d: AzureData) => {
+  const rg = `/subscriptions/${d.subscriptionId}/resourceGroups/${d.resourceGroup}`
+  return {
+    nsg: `${rg}/providers/Microsoft.Network/networkSecurityGroups/${d.names.nsg}`,
+    pip: `${rg}/providers/Microsoft.Network/publicIPAddresses/${d.names.pip}`,
+    nic: `${rg}/providers/Microsoft.Network/networkInterfaces/${d.names.nic}`,
+    subnet: `/subscriptions/${d.subscriptionId}/resourceGroups/${d.vnetGroup}/providers/Microsoft.Network/virtualNetworks/${d.vnet}/subnets/${d.subnet}`,
+  }
+}
+
+/** Run one ARM step; failures become one actionable line naming the step. */
+async function step<T>(d: AzureData, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw mapArmError(err, what, {subscriptionId: d.subscriptionId, location: d.location, size: d.size})
+  }
+}
+
+async function customData(d: AzureData): Promise<string | undefined> {
+  if (!d.customDataFile) return undefined
+  // Unchanged bytes, base64 as ARM wants them; cloud-init decides what they mean.
+  return (await fs.readFile(d.customDataFile)).toString('base64')
+}
+
+async function publicIp(c: Clients, d: AzureData): Promise<string | undefined> {
+  if (d.noPublicIp) return undefined
+  const pip = await c.network.publicIPAddresses.get(d.resourceGroup, d.names.pip)
+  return pip.ipAddress
+}
+
+async function privateIp(c: Clients, d: AzureData): Promise<string | undefined> {
+  const nic = await c.network.networkInterfaces.get(d.resourceGroup, d.names.nic)
+  return nic.ipConfigurations?.[0]?.privateIPAddress
+}
+
+/** Delete, where "already gone" counts as done. */
+async function gone(fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn()
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+}
+
+const driver: Driver = {
+  name: 'azure',
+  sshTimeout: 300,
+
+  async preCreate(options, ctx) {
+    const d = await parseOptions(options, ctx)
+    const secret = options['azure-client-secret']
+    if (typeof secret === 'string' && secret) secrets.set(ctx.machineId, secret)
+    return d as unknown as DriverData
+  },
+
+  async create(ctx: DriverContext, data) {
+    const d = {...(data as unknown as AzureData)}
+    d.swarm = Boolean(ctx.swarm)
+    d.made = [...(d.made ?? [])]
+    const secret = secrets.get(ctx.machineId)
+    secrets.delete(ctx.machineId)
+    let saving = Promise.resolve()
+    // Saves are serialised: concurrent steps must not overwrite each other's progress.
+    const save = () => (saving = saving.then(() => ctx.save({...d, made: [...d.made]} as unknown as DriverData)))
+    /** Record the intent before the call: a crash mid-call still leaves a name to clean up. */
+    const intend = async (what: string) => {
+      if (!d.made.includes(what)) d.made.push(what)
+      await save()
+    }
+    const c = await step(d, 'Azure sign-in', () => clients(d, secret))
+    const signal = deadline(ctx.signal)
+    const lro = {abortSignal: signal}
+    const {resources, network, compute} = c
+
+    const rg = await step(d, `read resource group ${d.resourceGroup}`, () => resources.resourceGroups.checkExistence(d.resourceGroup))
+    if (!rg.body) {
+      ctx.log(`creating resource group ${d.resourceGroup}`)
+      await intend('rg')
+      await step(d, `create resource group ${d.resourceGroup}`, () => resources.resourceGroups.createOrUpdate(d.resourceGroup, {location: d.location, tags: TAG}))
+    }
+
+    ctx.log('creating network security group, network and public IP')
+    const nsg = async () => {
+      await intend('nsg')
+      await step(d, `create network security group ${d.names.nsg}`, () => network.networkSecurityGroups.beginCreateOrUpdateAndWait(d.resourceGroup, d.names.nsg, {
+        location: d.location, securityRules: securityRules(d) as never,
+      }, lro))
+    }
+    // Machines created side by side race to make the shared network: the losers wait and see it made.
+    const vnet = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await vnetOnce()
+        } catch (err) {
+          const f = armFailure((err as {cause?: unknown}).cause ?? err)
+          if (attempt >= 8 || !/AnotherOperationInProgress|Conflict|RetryableError|InUse/.test(`${f.code} ${f.message}`)) throw err
+          ctx.debug(`virtual network busy (${f.code}): retrying`)
+          await sleep(500 * attempt)
+        }
+      }
+    }
+    const vnetOnce = async () => {
+      const existing = await network.virtualNetworks.get(d.vnetGroup, d.vnet).catch(err => {
+        if (isNotFound(err)) return undefined
+        throw mapArmError(err, `read virtual network ${d.vnet}`, d)
+      })
+      if (!existing) {
+        await intend('vnet')
+        await step(d, `create virtual network ${d.vnet}`, () => network.virtualNetworks.beginCreateOrUpdateAndWait(d.vnetGroup, d.vnet, {
+          location: d.location, tags: TAG, addressSpace: {addressPrefixes: [d.subnetPrefix]},
+          subnets: [{name: d.subnet, addressPrefix: d.subnetPrefix}],
+        }, lro))
+      } else if (!existing.subnets?.some(s => s.name === d.subnet)) {
+        await intend('subnet')
+        await step(d, `create subnet ${d.subnet}`, () => network.subnets.beginCreateOrUpdateAndWait(d.vnetGroup, d.vnet, d.subnet, {addressPrefix: d.subnetPrefix}, lro))
+      }
+    }
+    const pip = async () => {
+      if (d.noPublicIp) return
+      await intend('pip')
+      // Basic-SKU public IPs are retired: Standard is the only SKU, and it is always static.
+      await step(d, `create public IP ${d.names.pip}`, () => network.publicIPAddresses.beginCreateOrUpdateAndWait(d.resourceGroup, d.names.pip, {
+        location: d.location, sku: {name: 'Standard'}, publicIPAllocationMethod: 'Static', publicIPAddressVersion: 'IPv4',
+        ...(d.dnsLabel ? {dnsSettings: {domainNameLabel: d.dnsLabel}} : {}),
+        ...(d.zone ? {zones: [d.zone]} : {}),
+      }, lro))
+    }
+    const results = await Promise.allSettled([nsg(), vnet(), pip()])
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
+
+    ctx.log('creating network interface')
+    const id = ids(d)
+    await intend('nic')
+    await step(d, `create network interface ${d.names.nic}`, () => network.networkInterfaces.beginCreateOrUpdateAndWait(d.resourceGroup, d.names.nic, {
+      location: d.location, networkSecurityGroup: {id: id.nsg},
+      ipConfigurations: [{name: 'ipconfig1', primary: true, privateIPAllocationMethod: 'Dynamic', subnet: {id: id.subnet}, ...(d.noPublicIp ? {} : {publicIPAddress: {id: id.pip}})}],
+    }, lro))
+
+    ctx.log(`creating virtual machine ${d.names.vm} (${d.size})`)
+    await intend('vm')
+    const data64 = await customData(d)
+    await step(d, `create virtual machine ${d.names.vm}`, async () => compute.virtualMachines.createOrUpdate(d.resourceGroup, d.names.vm, {
+      location: d.location,
+      ...(d.zone ? {zones: [d.zone]} : {}),
+      tags: {'berth-machine': ctx.machineName},
+      hardwareProfile: {vmSize: d.size},
+      storageProfile: {
+        imageReference: d.image,
+        osDisk: {name: d.names.disk, createOption: 'FromImage', deleteOption: 'Delete', caching: 'ReadWrite', managedDisk: {storageAccountType: 'Standard_LRS'}},
+      },
+      osProfile: {
+        computerName: d.names.computer, adminUsername: d.sshUser, ...(data64 ? {customData: data64} : {}),
+        linuxConfiguration: {disablePasswordAuthentication: true, ssh: {publicKeys: [{path: `/home/${d.sshUser}/.ssh/authorized_keys`, keyData: ctx.sshPublicKey}]}},
+      },
+      networkProfile: {networkInterfaces: [{id: id.nic, primary: true}]},
+    }, lro))
+    await save()
+    await saving
+    return {...d} as unknown as DriverData
+  },
+
+  async remove(m, opts) {
+    const d = az(m)
+    const made = new Set(d.made ?? [])
+    if (!made.size) return []
+    let c: Clients
+    try {
+      c = await clients(d)
+    } catch (err) {
+      return [`every Azure resource of ${m.machineName}: ${errorMessage(mapArmError(err, 'Azure sign-in', d))}`]
+    }
+    const left: string[] = []
+    const signal = deadline(m.signal)
+    const lro = {abortSignal: signal}
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await gone(fn)
+        return true
+      } catch (err) {
+        left.push(`${what}: ${errorMessage(mapArmError(err, `delete ${what}`, d))}`)
+        return false
+      }
+    }
+    const {compute, network, resources} = c
+    if (made.has('vm')) {
+      m.log(`deleting virtual machine ${d.names.vm}`)
+      if (!await attempt(`virtual machine ${d.names.vm}`, () => compute.virtualMachines.delete(d.resourceGroup, d.names.vm, {...lro, forceDeletion: opts?.force}))) return left
+      await attempt(`OS disk ${d.names.disk}`, () => compute.disks.delete(d.resourceGroup, d.names.disk, lro))
+    }
+    if (made.has('nic')) {
+      // Azure holds a NIC for a while after its VM is gone: retry until it lets go.
+      const end = Date.now() + NIC_RETRY_MS
+      for (let wait = 1000; ; wait = Math.min(wait * 2, 15_000)) {
+        try {
+          await gone(() => network.networkInterfaces.beginDeleteAndWait(d.resourceGroup, d.names.nic, lro))
+          break
+        } catch (err) {
+          const f = armFailure(err)
+          const retry = /NicReservedForAnotherVm|NicInUse|AnotherOperationInProgress|RetryableError/.test(f.code ?? '') || f.status === 409
+          if (!retry || Date.now() + wait > end) {
+            left.push(`network interface ${d.names.nic}: ${errorMessage(mapArmError(err, `delete network interface ${d.names.nic}`, d))}`)
+            return left
+          }
+          m.debug(`network interface still reserved (${f.code}): retrying in ${wait / 1000} s`)
+          await sleep(wait)
+        }
+      }
+    }
+    await Promise.all([
+      made.has('pip') && attempt(`public IP ${d.names.pip}`, () => network.publicIPAddresses.beginDeleteAndWait(d.resourceGroup, d.names.pip, lro)),
+      made.has('nsg') && attempt(`network security group ${d.names.nsg}`, () => network.networkSecurityGroups.beginDeleteAndWait(d.resourceGroup, d.names.nsg, lro)),
+    ])
+    if (left.length) return left
+    // Shared pieces go only when berth made them and nothing else uses them.
+    if (made.has('vnet') || made.has('subnet')) {
+      const vnet = await network.virtualNetworks.get(d.vnetGroup, d.vnet).catch(err => {
+        if (!isNotFound(err)) left.push(`virtual network ${d.vnet}: ${errorMessage(mapArmError(err, `read virtual network ${d.vnet}`, d))}`)
+        return undefined
+      })
+      const used = (s?: {ipConfigurations?: unknown[]}) => Boolean(s?.ipConfigurations?.length)
+      if (vnet && vnet.tags?.['berth-created'] === 'true' && !vnet.subnets?.some(used)) {
+        await attempt(`virtual network ${d.vnet}`, () => network.virtualNetworks.beginDeleteAndWait(d.vnetGroup, d.vnet, lro))
+      } else if (vnet && made.has('subnet') && !used(vnet.subnets?.find(s => s.name === d.subnet))) {
+        await attempt(`subnet ${d.subnet}`, () => network.subnets.beginDeleteAndWait(d.vnetGroup, d.vnet, d.subnet, lro))
+      }
+    }
+    if (made.has('rg') && !left.length) {
+      try {
+        const group = await resources.resourceGroups.get(d.resourceGroup)
+        if (group.tags?.['berth-created'] === 'true') {
+          const others = []
+          for await (const r of resources.resources.listByResourceGroup(d.resourceGroup)) others.push(r.id)
+          if (!others.length) await attempt(`resource group ${d.resourceGroup}`, () => resources.resourceGroups.beginDeleteAndWait(d.resourceGroup, lro))
+        }
+      } catch (err) {
+        if (!isNotFound(err)) left.push(`resource group ${d.resourceGroup}: ${errorMessage(mapArmError(err, `read resource group ${d.resourceGroup}`, d))}`)
+      }
+    }
+    return left
+  },
+
+  async start(m) {
+    const d = az(m)
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    await step(d, `start ${d.names.vm}`, async () => c.compute.virtualMachines.start(d.resourceGroup, d.names.vm, {abortSignal: deadline(m.signal)}))
+  },
+
+  async stop(m) {
+    const d = az(m)
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    const opts = {abortSignal: deadline(m.signal)}
+    if (d.stopMode === 'poweroff') await step(d, `power off ${d.names.vm}`, async () => c.compute.virtualMachines.powerOff(d.resourceGroup, d.names.vm, opts))
+    else await step(d, `deallocate ${d.names.vm}`, async () => c.compute.virtualMachines.deallocate(d.resourceGroup, d.names.vm, opts))
+  },
+
+  async restart(m) {
+    const d = az(m)
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    await step(d, `restart ${d.names.vm}`, async () => c.compute.virtualMachines.restart(d.resourceGroup, d.names.vm, {abortSignal: deadline(m.signal)}))
+  },
+
+  async kill(m) {
+    const d = az(m)
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    await step(d, `power off ${d.names.vm}`, async () => c.compute.virtualMachines.powerOff(d.resourceGroup, d.names.vm, {skipShutdown: true, abortSignal: deadline(m.signal)}))
+  },
+
+  async state(m): Promise<MachineState> {
+    const d = az(m)
+    if (!d.made?.includes('vm')) return 'NotFound'
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    let view
+    try {
+      view = await c.compute.virtualMachines.instanceView(d.resourceGroup, d.names.vm)
+    } catch (err) {
+      if (isNotFound(err)) return 'NotFound'
+      throw mapArmError(err, `read ${d.names.vm}`, d)
+    }
+    return powerState(view.statuses ?? [])
+  },
+
+  async ip(m) {
+    const d = az(m)
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    const ip = await step(d, `read address of ${d.names.vm}`, () => (d.usePrivateIp ? privateIp(c, d) : publicIp(c, d)))
+    if (!ip) throw new UserError(`${m.machineName} has no ${d.usePrivateIp ? 'private' : 'public'} IP address yet (is it deallocated? "berth start ${m.machineName}")`)
+    return ip
+  },
+
+  async addresses(m) {
+    const d = az(m)
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    const all = await Promise.all([publicIp(c, d).catch(() => undefined), privateIp(c, d).catch(() => undefined)])
+    return [...new Set(all.filter((a): a is string => !!a))]
+  },
+
+  async sshEndpoint(m) {
+    return {host: await this.ip(m), port: 22, user: az(m).sshUser}
+  },
+
+  labels(m: MachineHandle) {
+    const d = az(m)
+    return {region: d.location, ...(d.zone ? {zone: d.zone} : {})}
+  },
+}
+
+/** The PowerState/* status of an instance view, as berth's states. */
+export function powerState(statuses: {code?: string}[]): MachineState {
+  const codes = statuses.map(s => s.code ?? '')
+  if (codes.some(c => /^ProvisioningState\/failed/i.test(c))) return 'Error'
+  const p = codes.find(c => c.startsWith('PowerState/'))?.slice('PowerState/'.length).toLowerCase()
+  switch (p) {
+    case 'running': return 'Running'
+    case 'starting': return 'Starting'
+    case 'stopping': case 'deallocating': return 'Stopping'
+    case 'stopped': case 'deallocated': return 'Stopped'
+    default: return codes.some(c => /^ProvisioningState\/(creating|updating)/i.test(c)) ? 'Starting' : 'Unknown'
+  }
+}
+
+export default driver
