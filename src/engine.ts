@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
-import https from 'node:https'
+import type https from 'node:https'
+import {createRequire} from 'node:module'
 import path from 'node:path'
 
 /** The Docker Engine API over mutual TLS, as the stock docker CLI speaks it. */
@@ -23,11 +24,17 @@ export function tlsFromDir(dir: string): EngineTLS {
   }
 }
 
-export class Engine {
-  private readonly agent: https.Agent
+// node:https (and TLS with it) loads on the first request: `ls` of stopped machines never pays for it.
+const lazyHttps = (): typeof https => createRequire(import.meta.url)('node:https')
 
-  constructor(readonly host: string, readonly port: number, tls: EngineTLS, readonly apiVersion?: string) {
-    this.agent = new https.Agent({...tls, keepAlive: true, maxSockets: 8})
+export class Engine {
+  private agentInstance?: https.Agent
+
+  constructor(readonly host: string, readonly port: number, private readonly tls: EngineTLS, readonly apiVersion?: string) {}
+
+  private get agent(): https.Agent {
+    this.agentInstance ??= new (lazyHttps().Agent)({...this.tls, keepAlive: true, maxSockets: 8})
+    return this.agentInstance
   }
 
   get url(): string {
@@ -38,7 +45,7 @@ export class Engine {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const prefix = this.apiVersion ? `/v${this.apiVersion}` : ''
     return new Promise<T>((resolve, reject) => {
-      const req = https.request({
+      const req = lazyHttps().request({
         host: this.host,
         port: this.port,
         method,
@@ -112,6 +119,6 @@ export class Engine {
   }
 
   close(): void {
-    this.agent.destroy()
+    this.agentInstance?.destroy()
   }
 }

@@ -1,6 +1,7 @@
 /** The single-host pipeline end to end on real lab hosts: real sshd, real dockerd, the stock docker CLI. */
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync} from 'node:fs'
 import https from 'node:https'
 import path from 'node:path'
@@ -126,6 +127,37 @@ describe('lab driver end to end', {skip, concurrency: false}, () => {
     assert.equal(docker(['version', '--format', '{{.Server.Version}}'], denv).code, 0)
     const mode = (await berth(['ssh', n, 'stat -c %a /etc/docker/server-key.pem'], {env})).stdout.trim()
     assert.equal(mode, '600')
+  })
+
+  test('a changed IP is noticed by env, config and ls, and regenerate-certs follows it', async () => {
+    const n = names[2]
+    const file = path.join(env.BERTH_STORAGE_PATH, 'machines', n, 'config.json')
+    const rec = JSON.parse(readFileSync(file, 'utf8'))
+    const oldIp = rec.driverData.ip
+    const newIp = oldIp.replace(/\.(\d+)$/, (_: string, d: string) => `.${200 + (Number(d) % 50)}`)
+    // As a DHCP lease change would: the host gets a new address and the driver reports it.
+    execFileSync('ip', ['-n', rec.driverData.netns, 'addr', 'add', `${newIp}/24`, 'dev', 'eth0'])
+    rec.driverData.ip = newIp
+    writeFileSync(file, JSON.stringify(rec, null, 2))
+    try {
+      const e = await berth(['env', n], {env})
+      assert.notEqual(e.code, 0)
+      assert.match(e.stderr, new RegExp(`IP of "${n}" changed from ${oldIp.replace(/\./g, '\\.')} to ${newIp.replace(/\./g, '\\.')}.*regenerate-certs`))
+      assert.notEqual((await berth(['config', n], {env})).code, 0)
+      const row = JSON.parse((await berth(['ls', '--json'], {env})).stdout).find((r: {name: string}) => r.name === n)
+      assert.match(row.error, /changed/)
+      const r = await berth(['regenerate-certs', '-f', n], {env})
+      assert.equal(r.code, 0, r.stderr)
+      const denv = await dockerEnv(n, env)
+      assert.equal(denv.DOCKER_HOST, `tcp://${newIp}:2376`)
+      assert.equal(docker(['version', '--format', '{{.Server.Version}}'], denv).code, 0)
+    } finally {
+      rec.driverData.ip = oldIp
+      const now = JSON.parse(readFileSync(file, 'utf8'))
+      now.driverData.ip = oldIp
+      writeFileSync(file, JSON.stringify(now, null, 2))
+      await berth(['regenerate-certs', '-f', n], {env})
+    }
   })
 
   test('provision re-runs safely', async () => {
