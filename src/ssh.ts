@@ -81,7 +81,7 @@ export async function connect(opts: ConnectOptions): Promise<SSHSession> {
   for (;;) {
     opts.signal?.throwIfAborted()
     try {
-      return await connectOnce(opts, Math.max(1000, Math.min(20_000, deadline - Date.now())))
+      return await connectOnce(opts, Math.max(1000, Math.min(10_000, deadline - Date.now())))
     } catch (err) {
       lastErr = err as Error
       if (err instanceof HostKeyMismatch || !RETRYABLE.test(lastErr.message)) throw err

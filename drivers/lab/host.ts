@@ -116,7 +116,12 @@ async function leaseIp(subnet: string, bridge: string, dir: string): Promise<str
   const size = 2 ** (32 - prefix)
   const ldir = path.join(LEASES, bridge)
   await fs.mkdir(ldir, {recursive: true, mode: 0o700})
-  for (let n = 2; n < size - 1; n++) {
+  // Start at a random address: an address just released is then rarely handed out again at
+  // once, while peers may still cache the old host's MAC for it.
+  const count = size - 3
+  const start = Math.floor(Math.random() * count)
+  for (let k = 0; k < count; k++) {
+    const n = 2 + ((start + k) % count)
     const ip = ipAt(subnet, n)
     const file = path.join(ldir, ip)
     try {
@@ -129,7 +134,7 @@ async function leaseIp(subnet: string, bridge: string, dir: string): Promise<str
     const owner = await fs.readFile(file, 'utf8').catch(() => '')
     if (owner && !await fs.access(owner).then(() => true, () => false)) {
       await fs.rm(file, {force: true})
-      n--
+      k--
     }
   }
   throw new UserError(`lab subnet ${subnet} is full`)
@@ -310,6 +315,8 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
       await ensureBridge(subnet, bridge)
       await run('ip', ['link', 'set', h.veth, 'master', bridge, 'up'])
     }
+    // A previous host with this address may linger in this box's neighbour cache.
+    await run('ip', ['neigh', 'flush', 'to', h.ip, 'dev', bridge]).catch(() => {})
     // No default route: a lab host reaches this box and its subnet, never another address
     // (an engine trying a registry fails at once instead of sending packets out).
     await run('ip', ['-n', h.netns, '-batch', '-'], `addr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\n`)
