@@ -114,6 +114,13 @@ describe('lab driver end to end', {skip, concurrency: false}, () => {
     assert.ok(!JSON.stringify(insp).includes('PRIVATE KEY'))
     const active = await berth(['active'], {env: {...env, DOCKER_HOST: `tcp://${ip}:2376`}})
     assert.equal(active.stdout.trim(), n)
+    // A docker context per machine, for users who prefer `docker --context` to environment variables.
+    const dockerConfig = tmpDir('dockercfg')
+    const ctxOut = await berth(['env', n, '--docker-context', '--json'], {env: {...env, DOCKER_CONFIG: dockerConfig}})
+    assert.equal(ctxOut.code, 0, ctxOut.stderr)
+    assert.equal(JSON.parse(ctxOut.stdout).DOCKER_CONTEXT, `berth-${n}`)
+    const viaContext = docker(['--context', `berth-${n}`, 'info', '--format', '{{.Name}}'], {DOCKER_CONFIG: dockerConfig, DOCKER_HOST: '', DOCKER_TLS_VERIFY: '', DOCKER_CERT_PATH: ''})
+    assert.equal(viaContext.stdout.trim(), n, viaContext.stderr)
   })
 
   test('regenerate-certs re-issues the server certificate and the engine still answers', async () => {
