@@ -33,7 +33,7 @@ export default class Env extends BaseCommand<typeof Env> {
       if (name) throw new UserError('give either a machine or --swarm, not both')
       const {members, reachableManager} = await import('../src/swarm.js')
       if (!(await members(ctx, this.flags.swarm)).length) throw new UserError(`swarm "${this.flags.swarm}" does not exist`)
-      const m = await reachableManager(ctx, this.flags.swarm)
+      const m = await reachableManager(ctx, this.flags.swarm, {pingOnly: true})
       if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
       m.engine.close()
       name = m.record.name

@@ -72,12 +72,17 @@ async function swarmInfo(engine: Engine, timeoutMs = 5000): Promise<SwarmInfo> {
 }
 
 /** The first manager of the swarm that answers as an active manager, with its engine. */
-export async function reachableManager(ctx: Ctx, swarm: string, opts: {exclude?: string; timeoutMs?: number} = {}): Promise<{record: MachineRecord; engine: Engine} | undefined> {
+export async function reachableManager(ctx: Ctx, swarm: string, opts: {exclude?: string; timeoutMs?: number; pingOnly?: boolean} = {}): Promise<{record: MachineRecord; engine: Engine} | undefined> {
   const managers = (await members(ctx, swarm)).filter(r => r.swarm!.manager && r.swarm!.nodeId && r.name !== opts.exclude)
   for (const record of managers) {
     let engine: Engine | undefined
     try {
       engine = await engineFor(ctx, record)
+      if (opts.pingOnly) {
+        // While a new leader is being elected, /info on a manager blocks; its engine still answers.
+        await engine.ping(opts.timeoutMs ?? 3000)
+        return {record, engine}
+      }
       const info = await swarmInfo(engine, opts.timeoutMs ?? 3000)
       if (info.LocalNodeState === 'active' && info.ControlAvailable) return {record, engine}
       engine.close()
