@@ -80,11 +80,14 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   let session: SSHSession | undefined
   try {
     await store.save(record)
-    const [, keys] = await Promise.all([(await certs()).ensureStoreCerts(store.certsDir), (await ssh()).generateKeyPair(`berth-${name}`)])
+    // The CA (and the certificate library) are needed only once SSH is up: let them load
+    // while the driver makes the host.
+    const storeCerts = certs().then(c => c.ensureStoreCerts(store.certsDir))
+    storeCerts.catch(() => {})
+    const keys = await (await ssh()).generateKeyPair(`berth-${name}`)
     record.ssh.keyPath = path.join(dir, 'id_ed25519')
     await writeFileAtomic(record.ssh.keyPath, keys.privateKey)
     await writeFileAtomic(record.ssh.keyPath + '.pub', keys.publicKey + '\n', 0o644)
-    await copyClientCerts(store, dir)
     await store.save(record)
     say(`creating host (${driver.name})`)
     const h = handleFor(ctx, record)
@@ -97,6 +100,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     await store.save(record)
     say('waiting for SSH')
     session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})
+    await storeCerts
+    await copyClientCerts(store, dir)
     await provisionOver(ctx, record, driver, session)
     if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
     record.status = 'ready'

@@ -11,41 +11,40 @@ export interface HostFacts {
   addresses: string[]
   dockerd?: string
   init: 'systemd' | 'none'
-  arch: string
 }
 
-const FACTS_SCRIPT = [
-  'echo "==os"; cat /etc/os-release 2>/dev/null',
-  'echo "==hostname"; hostname',
-  'echo "==addrs"; (hostname -I 2>/dev/null || ip -o addr show 2>/dev/null | awk \'{print $4}\' | cut -d/ -f1) | tr " " "\\n"',
-  'echo "==dockerd"; command -v dockerd 2>/dev/null || PATH=$PATH:/usr/sbin:/sbin command -v dockerd 2>/dev/null',
-  'echo "==init"; if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo none; fi',
-  'echo "==arch"; uname -m',
-].join('; ')
+/** SFTP stat: true when the path exists (no remote process is started for it). */
+async function remoteExists(s: SSHSession, p: string): Promise<boolean> {
+  const sftp = await s.sftp()
+  return new Promise(resolve => sftp.stat(p, err => resolve(!err)))
+}
 
+/**
+ * What berth needs to know about a host, for the cost of one small remote command: files are
+ * read and probed over SFTP, which starts no process (on a busy host with many machines being
+ * provisioned at once, every forked process counts). Also makes /etc/docker.
+ */
 export async function gatherFacts(s: SSHSession): Promise<HostFacts> {
-  const out = await s.run(FACTS_SCRIPT, {what: 'inspect host'})
-  const sections: Record<string, string[]> = {}
-  let cur = ''
-  for (const line of out.split('\n')) {
-    const m = /^==(\w+)$/.exec(line)
-    if (m) {
-      cur = m[1]
-      sections[cur] = []
-    } else if (cur && line.trim()) sections[cur].push(line.trim())
-  }
+  const [out, osRelease, sbin, bin, local, systemd] = await Promise.all([
+    s.run(`mkdir -p ${REMOTE_DIR} && hostname && (hostname -I 2>/dev/null || true)`, {root: true, what: 'inspect host'}),
+    s.readFile('/etc/os-release').then(b => b.toString(), () => ''),
+    remoteExists(s, '/usr/sbin/dockerd'),
+    remoteExists(s, '/usr/bin/dockerd'),
+    remoteExists(s, '/usr/local/bin/dockerd'),
+    remoteExists(s, '/run/systemd/system'),
+  ])
+  const [hostname = '', addrs = ''] = out.split('\n')
   const os: Record<string, string> = {}
-  for (const line of sections.os ?? []) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line)
+  for (const line of osRelease.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim())
     if (m) os[m[1]] = m[2].replace(/^"(.*)"$/, '$1')
   }
   return {
     os,
-    hostname: sections.hostname?.[0] ?? '',
-    addresses: (sections.addrs ?? []).filter(a => isIP(a) && !a.startsWith('fe80')),
-    dockerd: sections.dockerd?.[0],
-    init: sections.init?.[0] === 'systemd' ? 'systemd' : 'none',
-    arch: sections.arch?.[0] ?? '',
+    hostname: hostname.trim(),
+    addresses: addrs.trim().split(/\s+/).filter(a => isIP(a) && !a.startsWith('fe80')),
+    dockerd: sbin ? '/usr/sbin/dockerd' : bin ? '/usr/bin/dockerd' : local ? '/usr/local/bin/dockerd' : undefined,
+    init: systemd ? 'systemd' : 'none',
   }
 }
 
@@ -215,7 +214,7 @@ export async function provision(s: SSHSession, input: ProvisionInput): Promise<P
   const step = input.step ?? (() => {})
   step('inspecting host')
   // Independent round trips go out together: each one costs a remote process.
-  let [facts] = await Promise.all([gatherFacts(s), s.run(`mkdir -p ${REMOTE_DIR}`, {root: true}), s.sftp()])
+  let facts = await gatherFacts(s)
   const os = osProvisioner(facts.os)
   if (!facts.dockerd) {
     if (input.engine.installUrl === 'none') throw new UserError('Docker is not installed on the host and --engine-install-url is "none"')
