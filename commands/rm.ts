@@ -12,6 +12,7 @@ export default class Rm extends BaseCommand<typeof Rm> {
   static override flags = {
     force: Flags.boolean({char: 'f', summary: 'Remove the record even if the host cannot be removed (implies -y)'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation'}),
+    deprovision: Flags.boolean({summary: 'First stop the engine and remove what berth wrote on the host (for hosts rm otherwise leaves as they are, e.g. generic)'}),
   }
 
   async run(): Promise<void> {
@@ -24,8 +25,8 @@ export default class Rm extends BaseCommand<typeof Rm> {
     const isManager = async (n: string) => Boolean((await ctx.store.load(n).catch(() => undefined))?.swarm?.manager)
     const managers = new Set<string>()
     for (const n of names) if (await isManager(n)) managers.add(n)
-    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => removeMachine(ctx, n, {force: this.flags.force}))
-    const second = await parallel(names.filter(n => managers.has(n)), 1, n => removeMachine(ctx, n, {force: this.flags.force}))
+    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => removeMachine(ctx, n, {force: this.flags.force, deprovision: this.flags.deprovision}))
+    const second = await parallel(names.filter(n => managers.has(n)), 1, n => removeMachine(ctx, n, {force: this.flags.force, deprovision: this.flags.deprovision}))
     const byName = new Map<string, PromiseSettledResult<string[]>>()
     names.filter(n => !managers.has(n)).forEach((n, i) => byName.set(n, first[i]))
     names.filter(n => managers.has(n)).forEach((n, i) => byName.set(n, second[i]))

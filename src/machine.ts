@@ -254,7 +254,7 @@ export async function withLock<T>(ctx: Ctx, name: string, fn: (record: MachineRe
 }
 
 /** rm: undo what create made. Returns what could not be removed (the record then stays). */
-export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean} = {}): Promise<string[]> {
+export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean; deprovision?: boolean} = {}): Promise<string[]> {
   const {store} = ctx
   let record: MachineRecord
   try {
@@ -277,6 +277,15 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
       await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
         if (!opts.force) throw err
       })
+    }
+    if (opts.deprovision && record.status === 'ready') {
+      ctx.progress?.(name, 'deprovisioning')
+      const session = await openSSH(ctx, record)
+      try {
+        await (await prov()).deprovision(session)
+      } finally {
+        session.close()
+      }
     }
     record.status = 'removing'
     await store.save(record)

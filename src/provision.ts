@@ -240,3 +240,15 @@ export async function upgrade(s: SSHSession, engine: EngineOptions): Promise<voi
   await osProvisioner(facts.os).upgradeEngine(s, engine.installUrl)
   await restartEngine(s, facts, engine.env)
 }
+
+/**
+ * Undo what provision wrote (for hosts berth does not own, e.g. generic): stop the engine and
+ * remove its TLS files, daemon.json, env file and systemd drop-in. Docker itself stays installed.
+ */
+export async function deprovision(s: SSHSession): Promise<void> {
+  const facts = await gatherFacts(s)
+  const stop = facts.init === 'systemd'
+    ? `rm -f ${DROPIN}; systemctl daemon-reload; systemctl stop docker`
+    : 'pid=$(cat /var/run/docker.pid 2>/dev/null); if [ -n "$pid" ]; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi'
+  await s.run(`${stop}; rm -f ${['ca.pem', 'server.pem', 'server-key.pem', 'daemon.json', 'berth.env'].map(f => `${REMOTE_DIR}/${f}`).join(' ')}`, {root: true, what: 'deprovision'})
+}

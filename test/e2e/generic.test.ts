@@ -107,6 +107,20 @@ describe('generic driver end to end', {skip: !isRoot() && 'needs root', concurre
     assert.ok(r.stderr.includes(fresh))
   })
 
+  test('rm --deprovision stops the engine and removes what berth wrote, the host stays', async () => {
+    // g2's host key changed above: re-pin by removing the record and creating again.
+    const rm = await berth(['rm', '-f', 'g2'], {env})
+    assert.equal(rm.code, 0, rm.stderr)
+    const h = hosts[1]
+    const c = await berth(['create', '-d', 'generic', '--generic-ip-address', h.ip, '--generic-ssh-port', String(h.port), '--generic-ssh-key', key, 'g2'], {env: {...env, SSH_AUTH_SOCK: ''}})
+    assert.equal(c.code, 0, c.stderr)
+    const r = await berth(['rm', '-y', '--deprovision', 'g2'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    const left = execFileSync('nsenter', ['-t', String(h.initPid), '-a', 'sh', '-c', 'ls /etc/docker; pid=$(cat /var/run/docker.pid 2>/dev/null); [ -n "$pid" ] && kill -0 $pid 2>/dev/null && echo running || echo stopped']).toString()
+    // key.json is dockerd's own identity, not berth's.
+    assert.deepEqual(left.trim().split('\n').filter(f => f !== 'key.json'), ['stopped'])
+  })
+
   test('rm leaves the generic host as it is', async () => {
     const r = await berth(['rm', '-y', 'g1'], {env})
     assert.equal(r.code, 0, r.stderr)
