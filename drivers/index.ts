@@ -2,6 +2,8 @@ import type {DriverModule} from '../src/driver.js'
 import * as azure from './azure/flags.js'
 import * as generic from './generic/flags.js'
 import * as lab from './lab/flags.js'
+import * as openstack from './openstack/flags.js'
+import * as conoha from './conoha/flags.js'
 
 /**
  * Every driver, by name. Flags load eagerly (they are the help), implementations lazily so
@@ -10,6 +12,8 @@ import * as lab from './lab/flags.js'
 export const drivers: Record<string, DriverModule> = {
   lab: {...lab, load: async () => (await import('./lab/driver.js')).default},
   generic: {...generic, load: async () => (await import('./generic/driver.js')).default},
+  openstack: {...openstack, load: async () => (await import('./openstack/driver.js')).default},
+  conoha: {...conoha, load: async () => (await import('./conoha/driver.js')).default},
   azure: {...azure, load: async () => (await import('./azure/driver.js')).default},
 }
 

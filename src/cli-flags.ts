@@ -39,9 +39,11 @@ export function driverOptions(driver: string, flags: Record<string, unknown>, ar
     }
   }
   // Flags of other drivers are a mistake worth naming (e.g. --generic-ip-address with -d lab).
+  const own = new Set(mod.flags.map(f => f.name))
   for (const [other, m] of Object.entries(drivers)) {
     if (other === driver) continue
     for (const f of m.flags) {
+      if (own.has(f.name)) continue // a flag two drivers share (a preset reusing its base's flags)
       if (argv.some(a => a === `--${f.name}` || a.startsWith(`--${f.name}=`))) throw new UserError(`--${f.name} belongs to the ${other} driver, not ${driver}`)
     }
   }

@@ -1,0 +1,81 @@
+/**
+ * OpenStack driver bench: API calls per created machine and wall time of `berth create` for
+ * 1 machine vs 10 in parallel (one process, so one token and one set of name lookups), and
+ * 20 in parallel behind a throttling gateway (429 + Retry-After). The real CLI against the
+ * OpenStack simulator, whose servers are lab hosts provisioned with real engines. Needs root.
+ *
+ *   node dist/bench/openstack.js
+ */
+import {spawn} from 'node:child_process'
+import {mkdtempSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath, pathToFileURL} from 'node:url'
+import {OpenStackSim} from '../test/sim/openstack.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const BIN = path.join(ROOT, 'bin', 'run.js')
+const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `berth-bench-os-${p}-`))
+
+function berth(args: string[], env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+    let err = ''
+    child.stderr.on('data', d => (err += d))
+    child.on('error', reject)
+    child.on('close', code => (code === 0 ? resolve() : reject(new Error(`berth ${args.join(' ')} exited ${code}: ${err.trim().split('\n').at(-1)}`))))
+  })
+}
+
+export async function benchOpenstack(): Promise<Record<string, number | string>> {
+  if (process.getuid?.() !== 0) throw new Error('the openstack bench needs root (lab hosts)')
+  const sim = await OpenStackSim.start({boot: 'lab', subnet: '172.30.90.0/24', labRoot: tmp('lab'), enforceSecurityGroups: true})
+  const env = {
+    BERTH_STORAGE_PATH: tmp('store'), OS_AUTH_URL: sim.authUrl('3'), OS_USERNAME: 'demo', OS_PASSWORD: 'secretsecret', OS_TENANT_NAME: 'demo', OS_DOMAIN_NAME: 'Default',
+    OS_FLAVOR_NAME: 'm1.small', OS_IMAGE_NAME: 'ubuntu-24.04', OS_NETWORK_NAME: 'private', OS_FLOATINGIP_POOL: 'public', OS_OPEN_CIDR: '172.30.90.1/32', OS_CLOUD: '',
+  }
+  const out: Record<string, number | string> = {}
+  /** Create then remove `n` machines in one berth process each; calls and seconds of the create. */
+  const round = async (n: number, prefix: string) => {
+    const names = Array.from({length: n}, (_, i) => `${prefix}${i}`)
+    sim.resetCounters()
+    const t0 = performance.now()
+    await berth(['create', '-d', 'openstack', '--parallel', String(n), ...names], env)
+    const seconds = (performance.now() - t0) / 1000
+    const calls = sim.totalCalls()
+    const perOp = [...sim.calls].map(([op, c]) => `${op.replace(/^(keystone|nova|neutron|glance|cinder)\./, '')} ${c}`).join(', ')
+    const throttled = sim.throttled
+    const t1 = performance.now()
+    await berth(['rm', '-y', ...names], env)
+    const rmSeconds = (performance.now() - t1) / 1000
+    await sim.settle()
+    return {seconds, calls, perMachine: calls / n, perOp, throttled, rmSeconds}
+  }
+  try {
+    const one = await round(1, 'b')
+    out['API calls per created machine (1 machine)'] = one.perMachine
+    out['API calls of 1 create, by operation'] = one.perOp
+    out['create 1 machine (s)'] = Number(one.seconds.toFixed(2))
+    const ten = await round(10, 't')
+    out['API calls per created machine (10 in one create)'] = Number(ten.perMachine.toFixed(1))
+    out['create 10 machines in parallel (s)'] = Number(ten.seconds.toFixed(2))
+    out['10 vs 1 wall time'] = `${(ten.seconds / one.seconds).toFixed(2)}x`
+    out['rm 10 machines (s)'] = Number(ten.rmSeconds.toFixed(2))
+    sim.setRateLimit({perSecond: 10, burst: 5, retryAfterSec: 1})
+    const twenty = await round(20, 'x')
+    sim.setRateLimit(undefined)
+    out['create 20 in parallel behind 10 req/s throttling (s)'] = Number(twenty.seconds.toFixed(2))
+    out['429 answers seen (20 machines), all retried'] = twenty.throttled
+    out['API calls per created machine (20, throttled, 429s included)'] = Number(twenty.perMachine.toFixed(1))
+    const left = Object.values(await sim.inventory()).reduce((a, v) => a + v.length, 0)
+    out['resources left after rm'] = left
+  } finally {
+    await sim.close()
+  }
+  return out
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const r = await benchOpenstack()
+  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(64)} ${v}`)
+}

@@ -1,0 +1,41 @@
+import type {DriverFlag} from '../../src/driver.js'
+
+export const description = 'OpenStack clouds (Nova, Neutron, Glance, Cinder; Keystone v3 or v2.0), ConoHa included (--openstack-preset conoha)'
+
+/** Named as docker-machine's openstack driver named them, with the same environment variables. */
+export const flags: DriverFlag[] = [
+  {name: 'openstack-auth-url', type: 'string', env: 'OS_AUTH_URL', description: 'Keystone URL (…/v3 or …/v2.0; a bare URL means v3)'},
+  {name: 'openstack-cloud', type: 'string', env: 'OS_CLOUD', description: 'Cloud from clouds.yaml (./, ~/.config/openstack/, /etc/openstack/; secure.yaml beside it)'},
+  {name: 'openstack-preset', type: 'string', description: 'Cloud preset with its endpoints and quirks: conoha'},
+  {name: 'openstack-username', type: 'string', env: 'OS_USERNAME', description: 'User name'},
+  {name: 'openstack-user-id', type: 'string', env: 'OS_USER_ID', description: 'User id (instead of the name)'},
+  {name: 'openstack-password', type: 'string', env: 'OS_PASSWORD', secret: true, description: 'Password (prefer OS_PASSWORD or clouds.yaml/secure.yaml)'},
+  {name: 'openstack-tenant-name', type: 'string', env: 'OS_TENANT_NAME', description: 'Project (tenant) name; OS_PROJECT_NAME works too'},
+  {name: 'openstack-tenant-id', type: 'string', env: 'OS_TENANT_ID', description: 'Project (tenant) id; OS_PROJECT_ID works too'},
+  {name: 'openstack-domain-name', type: 'string', env: 'OS_DOMAIN_NAME', description: 'Domain of the user and project (Keystone v3); OS_USER_DOMAIN_NAME and OS_PROJECT_DOMAIN_NAME work too'},
+  {name: 'openstack-domain-id', type: 'string', env: 'OS_DOMAIN_ID', description: 'Domain id of the user and project (Keystone v3)'},
+  {name: 'openstack-application-credential-id', type: 'string', env: 'OS_APPLICATION_CREDENTIAL_ID', description: 'Application credential id (Keystone v3), instead of a password'},
+  {name: 'openstack-application-credential-name', type: 'string', env: 'OS_APPLICATION_CREDENTIAL_NAME', description: 'Application credential name (with the user name or id)'},
+  {name: 'openstack-application-credential-secret', type: 'string', env: 'OS_APPLICATION_CREDENTIAL_SECRET', secret: true, description: 'Application credential secret (prefer the environment)'},
+  {name: 'openstack-region', type: 'string', env: 'OS_REGION_NAME', description: 'Region (required when the catalog has several)'},
+  {name: 'openstack-endpoint-type', type: 'string', env: 'OS_ENDPOINT_TYPE', description: 'Catalog interface: publicURL (default), internalURL or adminURL; OS_INTERFACE works too'},
+  {name: 'openstack-availability-zone', type: 'string', env: 'OS_AVAILABILITY_ZONE', description: 'Availability zone of the server (and its boot volume)'},
+  {name: 'openstack-flavor-name', type: 'string', env: 'OS_FLAVOR_NAME', description: 'Flavor name (e.g. g-1gb on ConoHa)'},
+  {name: 'openstack-flavor-id', type: 'string', env: 'OS_FLAVOR_ID', description: 'Flavor id'},
+  {name: 'openstack-image-name', type: 'string', env: 'OS_IMAGE_NAME', description: 'Image name (e.g. vmi-ubuntu-14.04-amd64 on ConoHa)'},
+  {name: 'openstack-image-id', type: 'string', env: 'OS_IMAGE_ID', description: 'Image id'},
+  {name: 'openstack-net-name', type: 'string', env: 'OS_NETWORK_NAME', description: 'Network to attach the server to'},
+  {name: 'openstack-net-id', type: 'string', env: 'OS_NETWORK_ID', description: 'Network id to attach the server to'},
+  {name: 'openstack-sec-groups', type: 'string', env: 'OS_SECURITY_GROUPS', description: 'Comma-separated security groups (e.g. "default,gncs-ipv4-all")'},
+  {name: 'openstack-floatingip-pool', type: 'string', env: 'OS_FLOATINGIP_POOL', description: 'External network to allocate a floating IP from (released again by rm)'},
+  {name: 'openstack-ip-version', type: 'integer', env: 'OS_IP_VERSION', default: 4, description: 'IP version of the address berth uses: 4 or 6'},
+  {name: 'openstack-keypair-name', type: 'string', env: 'OS_KEYPAIR_NAME', description: 'Existing keypair to use (with --openstack-private-key-file); default: berth imports its own key'},
+  {name: 'openstack-private-key-file', type: 'string', env: 'OS_PRIVATE_KEY_FILE', description: 'Private key of --openstack-keypair-name (alone: its .pub is imported)'},
+  {name: 'openstack-ssh-user', type: 'string', env: 'OS_SSH_USER', default: 'root', description: 'SSH user (non-root users need passwordless sudo)'},
+  {name: 'openstack-ssh-port', type: 'integer', env: 'OS_SSH_PORT', default: 22, description: 'SSH port'},
+  {name: 'openstack-user-data-file', type: 'string', env: 'OS_USER_DATA_FILE', description: 'File passed to the server as user data (cloud-init)'},
+  {name: 'openstack-active-timeout', type: 'integer', env: 'OS_ACTIVE_TIMEOUT', default: 200, description: 'Seconds to wait for the server to become ACTIVE'},
+  {name: 'openstack-boot-volume-size', type: 'integer', env: 'OS_BOOT_VOLUME_SIZE', description: 'Boot from a Cinder volume of this many GB made from the image (ConoHa c3j1: 100)'},
+  {name: 'openstack-volume-type', type: 'string', env: 'OS_VOLUME_TYPE', description: 'Volume type of the boot volume (ConoHa c3j1: c3j1-ds02-boot)'},
+  {name: 'openstack-open-cidr', type: 'string', env: 'OS_OPEN_CIDR', description: 'Make a security group admitting SSH and the engine (22, 2376) from this CIDR only (with --swarm also the swarm ports between members)'},
+]
