@@ -16,6 +16,7 @@ export default class Env extends BaseCommand<typeof Env> {
     json: Flags.boolean({summary: 'The variables as JSON'}),
     'docker-context': Flags.boolean({summary: 'Also write a docker context "berth-NAME" and select it with DOCKER_CONTEXT'}),
     swarm: Flags.string({summary: 'Point at a reachable manager of this swarm (the next one when the first is down)'}),
+    manage: Flags.boolean({summary: 'With --swarm: point at the swarm\'s "berth swarm manage" endpoint, which places plain docker run', dependsOn: ['swarm']}),
   }
 
   async run(): Promise<void> {
@@ -28,6 +29,7 @@ export default class Env extends BaseCommand<typeof Env> {
       return
     }
     const ctx = this.ctx()
+    if (this.flags.manage) return this.manageEnv(ctx, shell, hint)
     let name = this.args.name
     if (this.flags.swarm) {
       if (name) throw new UserError('give either a machine or --swarm, not both')
@@ -56,5 +58,22 @@ export default class Env extends BaseCommand<typeof Env> {
     }
     if (this.flags.json) return this.json(Object.fromEntries(vars))
     process.stdout.write(shellLines(shell, vars, hint))
+  }
+
+  /** The running `berth swarm manage` endpoint, with the store's client certificate. */
+  private async manageEnv(ctx: ReturnType<Env['ctx']>, shell: ReturnType<typeof parseShell>, hint: string): Promise<void> {
+    const swarm = this.flags.swarm!
+    if (this.args.name) throw new UserError('give either a machine or --swarm, not both')
+    const {readManageState} = await import('../src/manage.js')
+    const state = await readManageState(ctx.store, swarm)
+    if (!state) throw new UserError(`no manage endpoint is running for swarm "${swarm}": start one with "berth swarm manage ${swarm}"`)
+    let vars: Array<[string, string | null]> = [['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', state.url], ['DOCKER_CERT_PATH', ctx.store.certsDir]]
+    if (this.flags['docker-context']) {
+      const context = `berth-swarm-${swarm}`
+      await writeDockerContext(context, state.url, ctx.store.certsDir, `berth swarm manage ${swarm}`)
+      vars = [['DOCKER_TLS_VERIFY', null], ['DOCKER_HOST', null], ['DOCKER_CERT_PATH', null], ['DOCKER_CONTEXT', context]]
+    }
+    if (this.flags.json) return this.json(Object.fromEntries(vars))
+    process.stdout.write(shellLines(shell, vars, `${hint} --swarm ${swarm} --manage`))
   }
 }

@@ -25,7 +25,8 @@ export function shellLines(shell: Shell, vars: Array<[string, string | null]>, e
       case 'cmd': return `SET ${k}=${v ?? ''}`
       case 'tcsh': return v === null ? `unsetenv ${k};` : `setenv ${k} ${q(v)};`
       case 'emacs': return v === null ? `(setenv ${q(k)} nil)` : `(setenv ${q(k)} ${q(v)})`
-      default: return v === null ? `unset ${k}` : `export ${k}=${q(v)}`
+      // The trailing ';' keeps unquoted `eval $(berth env ...)` right: its lines arrive as one.
+      default: return v === null ? `unset ${k};` : `export ${k}=${q(v)};`
     }
   })
   const comment = shell === 'cmd' ? 'REM' : shell === 'emacs' ? ';;' : '#'

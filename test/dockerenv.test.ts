@@ -19,5 +19,9 @@ test('each shell gets its own syntax', () => {
   assert.match(shellLines('tcsh', vars, 'x'), /^setenv DOCKER_HOST "tcp:\/\/10.0.0.2:2376";$/m)
   assert.match(shellLines('emacs', vars, 'x'), /^\(setenv "DOCKER_HOST" "tcp:\/\/10.0.0.2:2376"\)$/m)
   assert.match(shellLines('bash', vars, 'berth env n1'), /^# eval \$\(berth env n1\)$/m)
+  // Unquoted `eval $(...)` joins the lines into one: each must still stand alone.
+  const joined = shellLines('bash', vars, 'x')
+  const out = execFileSync('bash', ['-c', 'DOCKER_MACHINE_NAME=old; eval $S; echo "$DOCKER_HOST|${DOCKER_MACHINE_NAME-unset}"'], {env: {...process.env, S: joined}}).toString().trim()
+  assert.equal(out, 'tcp://10.0.0.2:2376|unset')
   assert.throws(() => parseShell('ksh93'), /unknown shell/)
 })

@@ -188,8 +188,9 @@ describe('openstack and conoha drivers end to end', {skip: !isRoot() && 'lab hos
     v3.setRateLimit({perSecond: 8, burst: 4, retryAfterSec: 1})
     const names = Array.from({length: 6}, (_, i) => `par${i}`)
     try {
+      // The other tests keep retries at 1 to fail fast; throttling is exactly what retries are for.
       const r = await berth(['create', '-d', 'openstack', '--parallel', '6', '--openstack-flavor-name', 'm1.small', '--openstack-image-name', 'ubuntu-24.04',
-        '--openstack-floatingip-pool', 'public', '--openstack-open-cidr', ME, ...names], {env: v3env, timeoutMs: 240_000})
+        '--openstack-floatingip-pool', 'public', '--openstack-open-cidr', ME, ...names], {env: {...v3env, BERTH_OPENSTACK_RETRIES: '8'}, timeoutMs: 240_000})
       assert.equal(r.code, 0, r.stderr)
       assert.ok(v3.throttled > 0, 'the simulator never throttled')
       // One process: one token for all six.
@@ -202,8 +203,8 @@ describe('openstack and conoha drivers end to end', {skip: !isRoot() && 'lab hos
       }
     } finally {
       v3.setRateLimit(undefined)
-      const rm = await berth(['rm', '-f', ...names], {env: v3env})
-      assert.equal(rm.code, 0, rm.stderr)
+      // Machines whose create failed are already gone: rm's verdict on them would hide the real failure.
+      await berth(['rm', '-f', ...names], {env: v3env})
     }
     await empty(v3)
   })
