@@ -23,7 +23,7 @@ function berth(args: string[], env: Record<string, string>): Promise<void> {
     let err = ''
     child.stderr.on('data', d => (err += d))
     child.on('error', reject)
-    child.on('close', code => (code === 0 ? resolve() : reject(new Error(`berth ${args.join(' ')} exited ${code}: ${err.trim().split('\n').at(-1)}`))))
+    child.on('close', code => (code === 0 ? resolve() : reject(new Error(`berth ${args.join(' ')} exited ${code}: ${err.trim().split('\n').filter(l => l.startsWith('berth:')).join(' | ')}`))))
   })
 }
 

@@ -116,12 +116,10 @@ async function leaseIp(subnet: string, bridge: string, dir: string): Promise<str
   const size = 2 ** (32 - prefix)
   const ldir = path.join(LEASES, bridge)
   await fs.mkdir(ldir, {recursive: true, mode: 0o700})
-  // Start at a random address: an address just released is then rarely handed out again at
-  // once, while peers may still cache the old host's MAC for it.
+  // Lowest free address first: simulators hand out the top of the subnet as floating IPs.
   const count = size - 3
-  const start = Math.floor(Math.random() * count)
   for (let k = 0; k < count; k++) {
-    const n = 2 + ((start + k) % count)
+    const n = 2 + k
     const ip = ipAt(subnet, n)
     const file = path.join(ldir, ip)
     try {

@@ -51,6 +51,8 @@ export interface ClientOptions {
   retries?: number
   /** Retries after a 429 (always safe: the request was not processed). */
   throttleRetries?: number
+  /** Keep honouring 429s (beyond throttleRetries) until this many ms after the first attempt. */
+  throttleTimeoutMs?: number
   retryBaseMs?: number
   maxRetryAfterMs?: number
   /** Nova microversion sent on compute requests. */
@@ -329,6 +331,9 @@ export class OpenStackClient {
     const idempotent = o.idempotent ?? method !== 'POST'
     const retries = this.opts.retries ?? 4
     const throttleRetries = this.opts.throttleRetries ?? 12
+    // A 429 is the service asking us to come back: honour it for a while, not a fixed count
+    // (20 machines behind one rate limit can each be told to wait many times).
+    const throttleUntil = Date.now() + (this.opts.throttleTimeoutMs ?? 300_000)
     const base = this.opts.retryBaseMs ?? 500
     const timeoutMs = this.opts.timeoutMs ?? 60_000
     const qs = o.query ? Object.entries(o.query).filter(([, v]) => v !== undefined && v !== '') : []
@@ -382,7 +387,7 @@ export class OpenStackClient {
         this.invalidate(token)
         continue
       }
-      if (res.status === 429 && throttled < throttleRetries) {
+      if (res.status === 429 && (throttled < throttleRetries || Date.now() < throttleUntil)) {
         await res.body?.cancel().catch(() => {})
         throttled++
         this.stats.throttled++

@@ -91,7 +91,7 @@ test('Retry-After as an HTTP date is honoured', async () => {
 test('too many 429s end in an error that says so', async () => {
   authOk()
   nock(NOVA).get('/flavors').times(3).reply(429, {overLimit: {code: 429, message: 'Rate limit exceeded'}}, {'Retry-After': '0'})
-  const c = new OpenStackClient({auth: {url: `${KS}/v3`, username: 'demo', password: 'x', projectName: 'demo'}, throttleRetries: 2})
+  const c = new OpenStackClient({auth: {url: `${KS}/v3`, username: 'demo', password: 'x', projectName: 'demo'}, throttleRetries: 2, throttleTimeoutMs: 0})
   await assert.rejects(new Cloud(c).flavors(), /nova GET \/flavors: 429 Too Many Requests: Rate limit exceeded \(after 3 attempts\)/)
 })
 
