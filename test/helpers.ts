@@ -1,5 +1,5 @@
 import {spawn, execFileSync} from 'node:child_process'
-import {mkdtempSync, mkdirSync, symlinkSync, writeFileSync, existsSync, readdirSync} from 'node:fs'
+import {mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -14,8 +14,16 @@ export interface RunResult {
   stderr: string
 }
 
+const made: string[] = []
+process.on('exit', () => {
+  // Leave no temp folders behind (a test that failed midway also left its hosts: rm is its job).
+  for (const d of made) rmSync(d, {recursive: true, force: true})
+})
+
 export function tmpDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `berth-${prefix}-`))
+  const d = mkdtempSync(path.join(os.tmpdir(), `berth-${prefix}-`))
+  made.push(d)
+  return d
 }
 
 /** Run the real CLI as a user would, in its own process. */

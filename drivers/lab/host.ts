@@ -200,7 +200,7 @@ function sshdConfig(h: {dir: string}, port: number): string {
   ].join('\n')
 }
 
-/** Runs as PID 1 of the host: mounts its private folders, reports its host PID, then reaps. */
+/** Runs as PID 1 of the host: mounts its private folders, starts sshd, reports its host PID, then reaps. */
 const INIT_SCRIPT = `set -e
 read -r pid rest < /proc/self/stat
 hostname "$BERTH_HOSTNAME"
@@ -212,6 +212,7 @@ mount --bind "$D/hostname" /etc/hostname
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/sshd /run/lock
 mount -t proc proc /proc
+/usr/sbin/sshd -f "$D/ssh/sshd_config"
 echo "ready $pid"
 exec perl -e '$0 = "berth-lab-init"; while (1) { sleep 1 if wait() == -1 }' </dev/null >/dev/null 2>&1
 `
@@ -268,9 +269,6 @@ export async function hostExec(h: LabHost, args: string[]): Promise<string> {
   return run('nsenter', ['-t', String(h.initPid), '-a', ...args])
 }
 
-async function startSshd(h: LabHost): Promise<void> {
-  await hostExec(h, ['/usr/sbin/sshd', '-f', path.join(h.dir, 'ssh', 'sshd_config')])
-}
 
 /**
  * Every name a host will use follows from its id, so a caller can record the plan before
@@ -304,20 +302,27 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
     await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22))
     h.ip = await leaseIp(subnet, bridge, dir)
     await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2))
-    await run('ip', ['-batch', '-'], `netns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\n`)
-    // Fast path without the bridge lock; only if the bridge is missing (first host, or the last
-    // other host's destroy just removed it) is it made under the lock, and the attach retried.
+    // One shell does all the wiring: every process Node spawns costs a fork of Node itself,
+    // which adds up when a dozen hosts boot at once. Exit 3: the bridge is missing.
+    const wire = [
+      'set -e',
+      `ip -batch - <<'EOF'\nnetns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\nEOF`,
+      `ip link set ${h.veth} master ${bridge} up 2>/dev/null || exit 3`,
+      // No default route: a lab host reaches this box and its subnet, never another address
+      // (an engine trying a registry fails at once instead of sending packets out).
+      `ip -n ${h.netns} -batch - <<'EOF'\naddr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\nEOF`,
+      // A previous host with this address may linger in this box's neighbour cache.
+      `ip neigh flush to ${h.ip} dev ${bridge} || true`,
+    ]
     try {
-      await run('ip', ['link', 'set', h.veth, 'master', bridge, 'up'])
-    } catch {
+      await run('sh', ['-c', wire.join('\n')])
+    } catch (err) {
+      if (!/exit 3$/.test((err as Error).message)) throw err
+      // Fast path above runs without the bridge lock; the first host (or a race with the last
+      // other host's destroy) makes the bridge under the lock, then finishes the wiring.
       await ensureBridge(subnet, bridge)
-      await run('ip', ['link', 'set', h.veth, 'master', bridge, 'up'])
+      await run('sh', ['-c', ['set -e', `ip link set ${h.veth} master ${bridge} up`, ...wire.slice(3)].join('\n')])
     }
-    // A previous host with this address may linger in this box's neighbour cache.
-    await run('ip', ['neigh', 'flush', 'to', h.ip, 'dev', bridge]).catch(() => {})
-    // No default route: a lab host reaches this box and its subnet, never another address
-    // (an engine trying a registry fails at once instead of sending packets out).
-    await run('ip', ['-n', h.netns, '-batch', '-'], `addr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\n`)
     await startHost(h)
     return h
   } catch (err) {
@@ -335,7 +340,6 @@ export async function startHost(h: LabHost): Promise<LabHost> {
   h.initPid = pid
   h.initStart = start
   await fs.writeFile(path.join(h.dir, 'host.json'), JSON.stringify(h, null, 2))
-  await startSshd(h)
   return h
 }
 
