@@ -127,7 +127,12 @@ async function connectOnce(opts: ConnectOptions, readyTimeout: number): Promise<
       sshStats.handshakes++
       resolve(new SSHSession(client, opts.user, seen!, opts.debug))
     })
-    client.once('error', (err: Error) => {
+    let failed = false
+    // ssh2 can emit a second error (e.g. "Connection lost before handshake" after a timeout):
+    // keep listening so it is not an uncaught 'error' event that kills the process.
+    client.on('error', (err: Error) => {
+      if (failed) return
+      failed = true
       opts.signal?.removeEventListener('abort', onAbort)
       if (seen) sshStats.handshakes++
       client.end()
