@@ -3,6 +3,7 @@
 // decision, so it runs fewer decisions and is compared per decision).
 import {performance} from 'node:perf_hooks'
 import {Scheduler, applyPlacement, makeNode, makeRequest, naiveSelect, type NodeInput, type PlacementNode, type SchedulerOptions, type StrategyName} from '../src/placement/index.js'
+import {mulberry32} from '../src/placement/rng.js'
 
 const NODES = 10_000
 const DECISIONS = 100_000
@@ -62,16 +63,6 @@ function timeScan(decisions: number): number {
   return performance.now() - t0
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const round = (v: number, digits = 3) => Number(v.toFixed(digits))
 

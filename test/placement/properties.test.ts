@@ -18,6 +18,7 @@ import {
   type SchedulerOptions,
   type StrategyName,
 } from '../../src/placement/index.js'
+import {mulberry32} from '../../src/placement/rng.js'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
@@ -155,7 +156,7 @@ test('property: nothing ever lands on a full node (every strategy, both paths)',
   fc.assert(
     fc.property(clusterArb, fc.array(anyRequestArb, {maxLength: 30}), strategyArb, fc.integer(), (nodes, reqs, strategy, seed) => {
       for (const kind of ['fast', 'naive'] as const) {
-        const r = runners[kind](nodes, {strategy, rng: mulberry(seed)})
+        const r = runners[kind](nodes, {strategy, rng: mulberry32(seed)})
         for (const req of reqs) {
           // Snapshot: the fast path's nodes are live and place() updates them.
           const before = new Map(r.nodes().map(n => [n.id, {...n}]))
@@ -266,13 +267,3 @@ test('property: the fast scheduler matches naiveSelect on large homogeneous clus
   )
 })
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
