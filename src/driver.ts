@@ -91,6 +91,11 @@ export interface Driver {
   addresses?(m: MachineHandle): Promise<string[]>
   /** Engine port, when not 2376. */
   enginePort?(m: MachineHandle): number
+  /**
+   * Address other swarm members reach this host at, when it is not ip() (e.g. local VMs whose
+   * engine is forwarded to 127.0.0.1 but which share a segment of their own).
+   */
+  swarmAddress?(m: MachineHandle): Promise<string>
   /** daemon.json keys the host needs (e.g. a cgroup parent of its own). */
   engineDefaults?(m: MachineHandle): Record<string, unknown>
   /** Labels describing where the host lives (provider, region...), set as engine and swarm node labels. */

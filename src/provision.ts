@@ -206,6 +206,18 @@ export async function ensureEngineRunning(s: SSHSession): Promise<void> {
 }
 
 /**
+ * A VM answers SSH before its boot is over (cloud-init may still be adding users and keys or
+ * holding the dpkg lock): wait for systemd to call the boot finished. "degraded" (some unit
+ * failed) still lets us go on; systemd older than 240 has no --wait and answers at once.
+ */
+export async function waitBootFinished(s: SSHSession, timeoutSec = 300): Promise<void> {
+  const r = await s.exec(`timeout ${timeoutSec} systemctl is-system-running --wait 2>/dev/null; echo "rc=$?"`)
+  const state = r.stdout.split('\n').map(l => l.trim()).find(l => /^[a-z-]+$/.test(l))
+  if (/rc=124/.test(r.stdout)) throw new UserError(`the host's boot did not finish within ${timeoutSec} s (systemd: ${state ?? 'starting'}): see "systemctl list-jobs" on it`)
+  if (state === 'stopping' || state === 'maintenance') throw new UserError(`the host is ${state === 'stopping' ? 'shutting down' : 'in maintenance mode'} (systemd: ${state})`)
+}
+
+/**
  * The whole provisioning, over the one session: detect the OS, install Docker if absent,
  * issue and upload the server certificate, write daemon.json, (re)start the engine.
  * Idempotent: re-running rewrites the same files and restarts the engine.
@@ -216,6 +228,10 @@ export async function provision(s: SSHSession, input: ProvisionInput): Promise<P
   // Independent round trips go out together: each one costs a remote process.
   let facts = await gatherFacts(s)
   const os = osProvisioner(facts.os)
+  if (facts.init === 'systemd') {
+    step('waiting for boot to finish')
+    await waitBootFinished(s)
+  }
   if (!facts.dockerd) {
     if (input.engine.installUrl === 'none') throw new UserError('Docker is not installed on the host and --engine-install-url is "none"')
     step('installing Docker')

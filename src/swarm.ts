@@ -93,8 +93,11 @@ export async function reachableManager(ctx: Ctx, swarm: string, opts: {exclude?:
   return undefined
 }
 
-async function machineIp(ctx: Ctx, record: MachineRecord): Promise<string> {
-  return (await loadDriver(record.driver)).ip(handleFor(ctx, record))
+/** Where swarm members reach a machine: the driver's swarm address (local VMs' own segment) or its IP. */
+async function swarmIp(ctx: Ctx, record: MachineRecord): Promise<string> {
+  const driver = await loadDriver(record.driver)
+  const h = handleFor(ctx, record)
+  return (await driver.swarmAddress?.(h)) ?? driver.ip(h)
 }
 
 /** TCP reachability of the manager's swarm ports from the joiner (UDP cannot be probed without a listener). */
@@ -152,8 +155,8 @@ async function updateNode(manager: Engine, nodeId: string, change: (spec: Record
 export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptions, session?: SSHSession): Promise<void> {
   const say = (m: string) => ctx.progress?.(record.name, m)
   const driver = await loadDriver(record.driver)
-  const ip = await machineIp(ctx, record)
-  const advertise = opts.advertiseAddr ?? ip
+  // Not always ip(): a local VM's engine is forwarded to 127.0.0.1, its swarm traffic goes over its own segment.
+  const advertise = opts.advertiseAddr ?? await swarmIp(ctx, record)
   if (opts.initialiser && opts.initialiser !== record.name) await waitForInitialiser(ctx, opts.name, opts.initialiser)
   const lock = await swarmLock(ctx, opts.name)
   const engine = await engineFor(ctx, record)
@@ -173,7 +176,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       })
       role = true
     } else {
-      const managerIp = await machineIp(ctx, manager.record)
+      const managerIp = await swarmIp(ctx, manager.record)
       say(`checking swarm ports of ${manager.record.name}`)
       await checkPorts(session, managerIp)
       const sw = await manager.engine.request<{JoinTokens: {Worker: string; Manager: string}}>('GET', '/swarm')

@@ -1,0 +1,82 @@
+/**
+ * The cloud-init NoCloud seed every local VM boots with (qemu and virtualbox alike): berth's SSH
+ * key for a sudo user, the hostname, a fresh instance-id (so a re-created machine is a new
+ * instance: new host keys), and the network: DHCP on the NAT NIC, a static address on the
+ * machines' shared segment.
+ */
+import {randomBytes} from 'node:crypto'
+import {buildIso} from './iso.js'
+
+export interface SeedNic {
+  mac: string
+  /** CIDR address; absent means DHCP. */
+  address?: string
+}
+
+export interface SeedInput {
+  hostname: string
+  user: string
+  sshPublicKey: string
+  /** Unique per created machine: cloud-init treats a new id as a new instance (new host keys). */
+  instanceId: string
+  nics: SeedNic[]
+}
+
+export function newInstanceId(machineId: string): string {
+  return `berth-${machineId}-${randomBytes(4).toString('hex')}`
+}
+
+// JSON is YAML: no quoting rules to get wrong for keys and names.
+const yaml = (header: string, v: unknown) => `${header}${JSON.stringify(v, null, 2)}\n`
+
+export function userData(s: SeedInput): string {
+  return yaml('#cloud-config\n', {
+    hostname: s.hostname,
+    preserve_hostname: false,
+    manage_etc_hosts: true,
+    users: [{
+      name: s.user, gecos: 'berth', shell: '/bin/bash', groups: ['sudo'], sudo: 'ALL=(ALL) NOPASSWD:ALL', lock_passwd: true,
+      ssh_authorized_keys: [s.sshPublicKey],
+    }],
+    disable_root: true,
+    ssh_pwauth: false,
+    // Host keys are made on the VM at first boot, never copied from the image.
+    ssh_deletekeys: true,
+    ssh_genkeytypes: ['ed25519', 'ecdsa'],
+    // A locale would need the locales package and minutes of TCG time; the image has C.UTF-8.
+    locale: false,
+    package_update: false,
+    package_upgrade: false,
+    resize_rootfs: true,
+    growpart: {mode: 'auto', devices: ['/'], ignore_growroot_disabled: false},
+  })
+}
+
+export function metaData(s: SeedInput): string {
+  return yaml('', {'instance-id': s.instanceId, 'local-hostname': s.hostname})
+}
+
+/** Network config v2, matched by MAC so NIC naming schemes do not matter. */
+export function networkConfig(s: SeedInput): string {
+  const ethernets: Record<string, unknown> = {}
+  s.nics.forEach((n, i) => {
+    ethernets[`nic${i}`] = n.address
+      ? {match: {macaddress: n.mac}, dhcp4: false, addresses: [n.address]}
+      : {match: {macaddress: n.mac}, dhcp4: true}
+  })
+  return yaml('', {version: 2, ethernets})
+}
+
+/** The seed ISO: volume label `cidata` with user-data, meta-data and network-config. */
+export function seedIso(s: SeedInput): Buffer {
+  return buildIso('cidata', [
+    {name: 'user-data', data: userData(s)},
+    {name: 'meta-data', data: metaData(s)},
+    {name: 'network-config', data: networkConfig(s)},
+  ])
+}
+
+/** A locally administered unicast MAC: 52:54 then four bytes. */
+export function macFromBytes(b: Uint8Array): string {
+  return ['52', '54', ...[...b.subarray(0, 4)].map(x => x.toString(16).padStart(2, '0'))].join(':')
+}

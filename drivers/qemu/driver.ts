@@ -1,0 +1,298 @@
+import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {promisify} from 'node:util'
+import type {Driver, DriverContext, DriverData, MachineState} from '../../src/driver.js'
+import {errorMessage, UserError} from '../../src/errors.js'
+import {chooseAccel, probeKvm, type Accel} from './accel.js'
+import {macFromBytes, newInstanceId, seedIso} from './cloudinit.js'
+import {sidecars} from './image.js'
+import {lease, parseSubnet, reassignPorts, release, segmentFor, storeRootOf} from './net.js'
+import {qmp} from './qmp.js'
+import {alive, bootFailure, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
+
+const run = promisify(execFile)
+
+/** What berth keeps about a qemu machine (shown by `berth inspect`). */
+export interface QemuData {
+  image: string
+  imageFormat: 'raw' | 'qcow2'
+  /** Identity of the base when the overlay was made: a base rebuilt in place would corrupt the overlay. */
+  imageId: {ino: number; size: number; mtimeMs: number}
+  kernel?: string
+  initrd?: string
+  cmdline?: string
+  memoryMb: number
+  cpus: number
+  diskBytes: number
+  accel: Accel
+  accelReason: string
+  subnet: string
+  restrict: boolean
+  binary: string
+  user: string
+  address?: string
+  segment?: {group: string; port: number}
+  sshPort?: number
+  enginePort?: number
+  natMac?: string
+  lanMac?: string
+  instanceId?: string
+  overlay?: string
+  seed?: string
+  pid?: number
+  pidStart?: number
+  logOffset?: number
+}
+
+const USER = 'berth'
+const BOOT_TIMEOUT_MS = 600_000
+const STOP_TIMEOUT_MS = 120_000
+
+const d = (m: {data: DriverData}) => m.data as unknown as QemuData
+const files = (dir: string) => ({
+  overlay: path.join(dir, 'disk.qcow2'), seed: path.join(dir, 'seed.iso'),
+  console: path.join(dir, 'console.log'), log: path.join(dir, 'qemu.log'),
+})
+
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?i?B?$/i.exec(s.trim())
+  if (!m) throw new UserError(`bad --qemu-disk-size "${s}": use a size like 20G or 8192M`)
+  const mult = {K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40}[(m[2] ?? '').toUpperCase() as 'K'] ?? 1
+  return Math.floor(Number(m[1]) * mult)
+}
+
+async function imageInfo(image: string): Promise<{format: string; virtualSize: number}> {
+  try {
+    // -U: the base is in use (read-only) by running VMs; reading its header is safe.
+    const {stdout} = await run('qemu-img', ['info', '-U', '--output=json', image])
+    const info = JSON.parse(stdout) as {format: string; 'virtual-size': number}
+    return {format: info.format, virtualSize: info['virtual-size']}
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError('qemu-img is not installed: apt-get install qemu-utils')
+    throw new UserError(`cannot read --qemu-image ${image}: ${errorMessage((err as {stderr?: string}).stderr || err).replace(/^qemu-img: /, '')}`)
+  }
+}
+
+async function baseIdentity(image: string) {
+  const st = await fs.stat(image)
+  return {ino: st.ino, size: st.size, mtimeMs: Math.round(st.mtimeMs)}
+}
+
+async function checkBase(q: QemuData): Promise<void> {
+  const now = await baseIdentity(q.image).catch(() => undefined)
+  if (!now) throw new UserError(`base image ${q.image} is gone: this machine's disk is an overlay on it; restore the file or remove the machine`)
+  if (now.ino !== q.imageId.ino || now.size !== q.imageId.size || now.mtimeMs !== q.imageId.mtimeMs) {
+    throw new UserError(`base image ${q.image} changed since this machine was made (rebuilt in place?): its overlay no longer matches it; remove and re-create the machine, and give each new image build a new file name`)
+  }
+}
+
+function spec(m: {machineName: string; machineId: string; machineDir: string}, q: QemuData): VmSpec {
+  const f = files(m.machineDir)
+  return {
+    name: m.machineName, binary: q.binary, accel: q.accel, memoryMb: q.memoryMb, cpus: q.cpus,
+    overlay: q.overlay!, seed: q.seed!, kernel: q.kernel, initrd: q.initrd, cmdline: q.cmdline, restrict: q.restrict,
+    sshPort: q.sshPort!, enginePort: q.enginePort!, natMac: q.natMac!, lanMac: q.lanMac!, segment: q.segment!,
+    console: f.console, qmpSocket: qmpSocketPath(m.machineDir, m.machineId),
+  }
+}
+
+/** A failure QEMU logged since this VM's launch (KVM internal error), in one line. */
+async function loggedFailure(dir: string, q: QemuData): Promise<string | undefined> {
+  const text = await fs.readFile(files(dir).log, 'utf8').then(t => t.slice(q.logOffset ?? 0), () => '')
+  return bootFailure(text, '')
+}
+
+/** Launch (new loopback ports if the old ones were taken meanwhile), record the PID, wait for sshd. */
+async function boot(m: {machineName: string; machineId: string; machineDir: string; signal?: AbortSignal; log(s: string): void; debug(s: string): void}, q: QemuData, save: (q: QemuData) => Promise<void>): Promise<void> {
+  await checkBase(q)
+  const f = files(m.machineDir)
+  let started
+  for (let attempt = 0; ; attempt++) {
+    try {
+      started = await launch(spec(m, q), m.machineDir, f.log)
+      break
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt >= 3) throw err
+      const l = await reassignPorts(storeRootOf(m.machineDir), m.machineId)
+      m.debug(`loopback port taken (${err.message}): now SSH ${l.sshPort}, engine ${l.enginePort}`)
+      Object.assign(q, {sshPort: l.sshPort, enginePort: l.enginePort})
+      await save(q)
+    }
+  }
+  Object.assign(q, started)
+  await save(q)
+  m.log(`booting (${q.accel})`)
+  await waitBooted({
+    name: m.machineName, proc: q, qemuLog: f.log, consoleLog: f.console, logOffset: started.logOffset, consoleOffset: 0,
+    qmpSocket: qmpSocketPath(m.machineDir, m.machineId), sshPort: q.sshPort!, timeoutMs: BOOT_TIMEOUT_MS, signal: m.signal, debug: m.debug,
+  })
+}
+
+const driver: Driver = {
+  name: 'qemu',
+  sshTimeout: 300,
+
+  async preCreate(options, ctx) {
+    const image = options['qemu-image'] as string | undefined
+    if (!image) throw new UserError('--qemu-image is required: a raw or qcow2 base image (make one with "berth qemu build-image FILE")')
+    const abs = path.resolve(image)
+    if (!(await fs.stat(abs).then(s => s.isFile(), () => false))) throw new UserError(`--qemu-image ${abs} does not exist`)
+    const info = await imageInfo(abs)
+    if (info.format !== 'raw' && info.format !== 'qcow2') throw new UserError(`--qemu-image ${abs} is ${info.format}: use a raw or qcow2 image (qemu-img convert -O qcow2 ...)`)
+    const memoryMb = Number(options['qemu-memory'] ?? 2048)
+    const cpus = Number(options['qemu-cpus'] ?? 2)
+    if (!Number.isInteger(memoryMb) || memoryMb < 256) throw new UserError(`bad --qemu-memory ${options['qemu-memory']}: give MB, at least 256`)
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new UserError(`bad --qemu-cpus ${options['qemu-cpus']}: give 1 to 64`)
+    let diskBytes = parseSize(String(options['qemu-disk-size'] ?? '20G'))
+    if (diskBytes < info.virtualSize) {
+      ctx.warn(`--qemu-disk-size is smaller than the image (${Math.ceil(info.virtualSize / 2 ** 30)} GiB): using the image's size`)
+      diskBytes = info.virtualSize
+    }
+    const subnet = String(options['qemu-subnet'] ?? '192.168.76.0/24')
+    parseSubnet(subnet)
+    const binary = String(options['qemu-binary'] ?? 'qemu-system-x86_64')
+    await run(binary, ['--version']).catch(err => {
+      throw new UserError(`cannot run ${binary}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (apt-get install qemu-system-x86, or set --qemu-binary)' : errorMessage(err)}`)
+    })
+    const choice = chooseAccel(String(options['qemu-accel'] ?? 'auto'), await probeKvm())
+    if (choice.warning) ctx.warn(choice.warning)
+    const side = sidecars(abs)
+    const has = async (p: string) => fs.stat(p).then(s => s.isFile(), () => false)
+    const direct = await has(side.kernel) && await has(side.initrd)
+    const data: QemuData = {
+      image: abs, imageFormat: info.format, imageId: await baseIdentity(abs),
+      ...(direct ? {kernel: side.kernel, initrd: side.initrd, cmdline: (await has(side.cmdline)) ? (await fs.readFile(side.cmdline, 'utf8')).trim() : undefined} : {}),
+      memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
+    }
+    if (direct && !data.cmdline) data.cmdline = 'root=/dev/vda rw console=ttyS0,115200'
+    return data as unknown as DriverData
+  },
+
+  async create(ctx: DriverContext, data) {
+    const q = {...(data as unknown as QemuData)}
+    const save = (x: QemuData) => ctx.save({...x} as unknown as DriverData)
+    const f = files(ctx.machineDir)
+    const l = await lease(storeRootOf(ctx.machineDir), ctx.machineId, ctx.machineDir, q.subnet)
+    const ip = l.address.split('/')[0]
+    Object.assign(q, {
+      address: l.address, sshPort: l.sshPort, enginePort: l.enginePort,
+      segment: segmentFor(storeRootOf(ctx.machineDir), q.subnet),
+      natMac: macFromBytes(createHash('sha256').update(`${ctx.machineId}/nat`).digest()),
+      // The segment MAC carries the address: unique on the segment as long as the address is.
+      lanMac: macFromBytes(Buffer.from(ip.split('.').map(Number))),
+      instanceId: newInstanceId(ctx.machineId),
+      overlay: f.overlay, seed: f.seed,
+    })
+    await save(q)
+    ctx.log(`making disk (overlay on ${path.basename(q.image)})`)
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', q.imageFormat, '-b', q.image, f.overlay, String(q.diskBytes)]).catch(err => {
+      throw new UserError(`qemu-img create failed: ${errorMessage((err as {stderr?: string}).stderr || err)}`)
+    })
+    await fs.writeFile(f.seed, seedIso({
+      hostname: ctx.machineName, user: q.user, sshPublicKey: ctx.sshPublicKey, instanceId: q.instanceId!,
+      nics: [{mac: q.natMac!}, {mac: q.lanMac!, address: q.address}],
+    }), {mode: 0o600})
+    ctx.debug(`accelerator ${q.accel}: ${q.accelReason}`)
+    await boot({...ctx, log: ctx.log, debug: ctx.debug}, q, save)
+    return {...q} as unknown as DriverData
+  },
+
+  async remove(m) {
+    const q = d(m)
+    const left: string[] = []
+    if (!(await killProc(q))) left.push(`QEMU process ${q.pid} is still running`)
+    const f = files(m.machineDir)
+    for (const p of [f.overlay, f.seed, f.console, f.log, qmpSocketPath(m.machineDir, m.machineId)]) {
+      await fs.rm(p, {force: true}).catch(err => left.push(`${p}: ${errorMessage(err)}`))
+    }
+    if (q.address) await release(storeRootOf(m.machineDir), m.machineId).catch(err => left.push(`address lease: ${errorMessage(err)}`))
+    return left
+  },
+
+  async start(m) {
+    const q = {...d(m)}
+    if (await alive(q)) return
+    if (!(await fs.stat(q.overlay ?? '').then(() => true, () => false))) throw new UserError(`the disk of "${m.machineName}" (${q.overlay}) is gone: remove the machine`)
+    await boot(m, q, x => m.save({...x} as unknown as DriverData))
+  },
+
+  async stop(m) {
+    const q = d(m)
+    const failure = await loggedFailure(m.machineDir, q)
+    // A VM stopped by a KVM internal error never answers the power button: no point waiting for it.
+    if (failure && await alive(q)) {
+      m.log(`${failure}: killing it`)
+      await killProc(q)
+    }
+    await powerOff(q, qmpSocketPath(m.machineDir, m.machineId), STOP_TIMEOUT_MS, m.log)
+    delete q.pid
+    delete q.pidStart
+    await m.save({...q} as unknown as DriverData)
+  },
+
+  async restart(m) {
+    await this.stop(m)
+    await this.start(m)
+  },
+
+  async kill(m) {
+    const q = d(m)
+    if (!(await killProc(q))) throw new Error(`QEMU process ${q.pid} survived SIGKILL`)
+    delete q.pid
+    delete q.pidStart
+    await m.save({...q} as unknown as DriverData)
+  },
+
+  async state(m): Promise<MachineState> {
+    const q = d(m)
+    if (!q.overlay || !(await fs.stat(q.overlay).then(() => true, () => false))) return 'NotFound'
+    if (!(await alive(q))) return 'Stopped'
+    // Thrown, not returned: `berth ls` then shows the reason beside the Error state.
+    const failure = await loggedFailure(m.machineDir, q)
+    if (failure) throw new UserError(`QEMU stopped the VM: ${failure}; "berth stop" ends the process`)
+    const st = await qmp<{status: string}>(qmpSocketPath(m.machineDir, m.machineId), 'query-status', undefined, 3000).catch(() => undefined)
+    // The monitor serves one client at a time: a busy one means QEMU is alive and busy, not gone.
+    if (!st) return 'Running'
+    switch (st.status) {
+      case 'running': return 'Running'
+      case 'paused': case 'suspended': return 'Paused'
+      case 'inmigrate': case 'prelaunch': return 'Starting'
+      case 'shutdown': return 'Stopping'
+      case 'save-vm': case 'postmigrate': case 'finish-migrate': return 'Saved'
+      case 'internal-error': case 'guest-panicked': case 'io-error': return 'Error'
+      default: return 'Unknown'
+    }
+  },
+
+  async ip() {
+    // The engine and SSH are forwarded to loopback; the segment address is for the VMs themselves.
+    return '127.0.0.1'
+  },
+
+  enginePort(m) {
+    return d(m).enginePort ?? 2376
+  },
+
+  async sshEndpoint(m) {
+    return {host: '127.0.0.1', port: d(m).sshPort ?? 22, user: d(m).user}
+  },
+
+  async addresses(m) {
+    const a = d(m).address
+    return a ? [a.split('/')[0]] : []
+  },
+
+  async swarmAddress(m) {
+    const a = d(m).address
+    if (!a) throw new UserError(`"${m.machineName}" has no address on the VM segment`)
+    return a.split('/')[0]
+  },
+
+  labels(m) {
+    return {accel: d(m).accel}
+  },
+}
+
+export default driver
