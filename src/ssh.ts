@@ -1,4 +1,5 @@
 import {createHash} from 'node:crypto'
+import net from 'node:net'
 import type {Client, ClientChannel, ConnectConfig, SFTPWrapper} from 'ssh2'
 import {UserError} from './errors.js'
 
@@ -226,4 +227,25 @@ export class SSHSession {
   close(): void {
     this.client.end()
   }
+}
+
+/** Whether an SSH server answers with its banner on a loopback port (a booting VM's forwarded sshd). */
+export async function sshBanner(port: number, timeoutMs = 1500): Promise<boolean> {
+  return new Promise(resolve => {
+    const s = net.connect({host: '127.0.0.1', port})
+    let buf = ''
+    const done = (ok: boolean) => {
+      clearTimeout(t)
+      s.destroy()
+      resolve(ok)
+    }
+    const t = setTimeout(() => done(false), timeoutMs)
+    s.on('data', d => {
+      buf += d.toString('latin1')
+      if (buf.startsWith('SSH-')) done(true)
+      else if (buf.length >= 4) done(false)
+    })
+    s.on('error', () => done(false))
+    s.on('close', () => done(false))
+  })
 }

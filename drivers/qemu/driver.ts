@@ -6,9 +6,10 @@ import {promisify} from 'node:util'
 import type {Driver, DriverContext, DriverData, MachineState} from '../../src/driver.js'
 import {errorMessage, UserError} from '../../src/errors.js'
 import {chooseAccel, probeKvm, type Accel} from './accel.js'
-import {macFromBytes, newInstanceId, seedIso} from './cloudinit.js'
+import {macFromBytes, newInstanceId, seedIso} from '../../src/cloudinit/seed.js'
 import {sidecars} from './image.js'
-import {lease, parseSubnet, reassignPorts, release, segmentFor, storeRootOf} from './net.js'
+import {lease, parseSubnet, reassignPorts, release, storeRootOf} from '../../src/leases.js'
+import {segmentFor} from './net.js'
 import {qmp} from './qmp.js'
 import {alive, bootFailure, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
 
@@ -47,6 +48,8 @@ export interface QemuData {
 }
 
 const USER = 'berth'
+/** Folder of the store holding this driver's address and port leases. */
+const POOL = 'qemu'
 const BOOT_TIMEOUT_MS = 600_000
 const STOP_TIMEOUT_MS = 120_000
 
@@ -115,7 +118,7 @@ async function boot(m: {machineName: string; machineId: string; machineDir: stri
       break
     } catch (err) {
       if (!(err instanceof PortTaken) || attempt >= 3) throw err
-      const l = await reassignPorts(storeRootOf(m.machineDir), m.machineId)
+      const l = await reassignPorts(storeRootOf(m.machineDir), m.machineId, POOL)
       m.debug(`loopback port taken (${err.message}): now SSH ${l.sshPort}, engine ${l.enginePort}`)
       Object.assign(q, {sshPort: l.sshPort, enginePort: l.enginePort})
       await save(q)
@@ -151,7 +154,7 @@ const driver: Driver = {
       diskBytes = info.virtualSize
     }
     const subnet = String(options['qemu-subnet'] ?? '192.168.76.0/24')
-    parseSubnet(subnet)
+    parseSubnet(subnet, 'qemu-subnet')
     const binary = String(options['qemu-binary'] ?? 'qemu-system-x86_64')
     await run(binary, ['--version']).catch(err => {
       throw new UserError(`cannot run ${binary}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (apt-get install qemu-system-x86, or set --qemu-binary)' : errorMessage(err)}`)
@@ -174,7 +177,7 @@ const driver: Driver = {
     const q = {...(data as unknown as QemuData)}
     const save = (x: QemuData) => ctx.save({...x} as unknown as DriverData)
     const f = files(ctx.machineDir)
-    const l = await lease(storeRootOf(ctx.machineDir), ctx.machineId, ctx.machineDir, q.subnet)
+    const l = await lease(storeRootOf(ctx.machineDir), ctx.machineId, ctx.machineDir, q.subnet, {pool: POOL, flag: 'qemu-subnet'})
     const ip = l.address.split('/')[0]
     Object.assign(q, {
       address: l.address, sshPort: l.sshPort, enginePort: l.enginePort,
@@ -207,7 +210,7 @@ const driver: Driver = {
     for (const p of [f.overlay, f.seed, f.console, f.log, qmpSocketPath(m.machineDir, m.machineId)]) {
       await fs.rm(p, {force: true}).catch(err => left.push(`${p}: ${errorMessage(err)}`))
     }
-    if (q.address) await release(storeRootOf(m.machineDir), m.machineId).catch(err => left.push(`address lease: ${errorMessage(err)}`))
+    if (q.address) await release(storeRootOf(m.machineDir), m.machineId, POOL).catch(err => left.push(`address lease: ${errorMessage(err)}`))
     return left
   },
 

@@ -5,11 +5,11 @@
  */
 import {spawn} from 'node:child_process'
 import {closeSync, openSync, promises as fs} from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {UserError} from '../../src/errors.js'
 import type {Accel} from './accel.js'
+import {sshBanner} from '../../src/ssh.js'
 import {qmp} from './qmp.js'
 
 export interface VmSpec {
@@ -162,26 +162,6 @@ export function bootFailure(qemuLog: string, consoleLog: string): string | undef
   const panic = /Kernel panic - not syncing[^\n]*/.exec(consoleLog)
   if (panic) return `guest ${panic[0].replace(/^.*?(Kernel panic)/, '$1').trim()}`
   return undefined
-}
-
-export async function sshBanner(port: number, timeoutMs = 1500): Promise<boolean> {
-  return new Promise(resolve => {
-    const s = net.connect({host: '127.0.0.1', port})
-    let buf = ''
-    const done = (ok: boolean) => {
-      clearTimeout(t)
-      s.destroy()
-      resolve(ok)
-    }
-    const t = setTimeout(() => done(false), timeoutMs)
-    s.on('data', d => {
-      buf += d.toString('latin1')
-      if (buf.startsWith('SSH-')) done(true)
-      else if (buf.length >= 4) done(false)
-    })
-    s.on('error', () => done(false))
-    s.on('close', () => done(false))
-  })
 }
 
 export interface WatchInput {

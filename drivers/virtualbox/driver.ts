@@ -15,9 +15,9 @@ import {promisify} from 'node:util'
 import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/driver.js'
 import {errorMessage, UserError} from '../../src/errors.js'
 import {acquireLock, mkdirPrivate} from '../../src/fsutil.js'
-import {macFromBytes, newInstanceId, seedIso} from '../qemu/cloudinit.js'
-import {ipString, lease, parseSubnet, release, storeRootOf} from '../qemu/net.js'
-import {sleep, sshBanner} from '../qemu/vm.js'
+import {macFromBytes, newInstanceId, seedIso} from '../../src/cloudinit/seed.js'
+import {ipString, lease, parseSubnet, release, storeRootOf} from '../../src/leases.js'
+import {sshBanner} from '../../src/ssh.js'
 import {notFound, parseBlocks, parseMachineReadable, vboxmanage} from './vbox.js'
 
 const run = promisify(execFile)
@@ -193,7 +193,7 @@ const driver: Driver = {
       lanMac: macFromBytes(Buffer.from(ip.split('.').map(Number))),
     })
     await save()
-    const sn = parseSubnet(v.subnet)
+    const sn = parseSubnet(v.subnet, 'virtualbox-hostonly-cidr')
     const mask = ipString(sn.prefix === 0 ? 0 : (0xffffffff << (32 - sn.prefix)) >>> 0)
     v.hostonlyIf = await hostonlyInterface(root, v.hostIp, mask)
     await save()
@@ -310,3 +310,5 @@ const driver: Driver = {
 }
 
 export default driver
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))

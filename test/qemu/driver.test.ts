@@ -11,7 +11,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {DriverContext, DriverData, MachineHandle} from '../../src/driver.js'
 import driver, {type QemuData} from '../../drivers/qemu/driver.js'
-import {readIso} from '../../drivers/qemu/iso.js'
+import {readIso} from '../../src/cloudinit/iso.js'
 import {alive, launch, powerOff, qemuArgs, type VmSpec} from '../../drivers/qemu/vm.js'
 import {tmpDir} from '../helpers.js'
 

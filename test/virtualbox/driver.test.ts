@@ -12,7 +12,7 @@ import type {DriverContext, DriverData, MachineHandle} from '../../src/driver.js
 import driver, {detectFormat, type VBoxData} from '../../drivers/virtualbox/driver.js'
 import {parseBlocks, parseMachineReadable} from '../../drivers/virtualbox/vbox.js'
 import {checkSyntax} from '../fixtures/virtualbox/fake-vboxmanage.js'
-import {readIso} from '../../drivers/qemu/iso.js'
+import {readIso} from '../../src/cloudinit/iso.js'
 import {ROOT, tmpDir} from '../helpers.js'
 
 const FAKE = path.join(ROOT, 'dist', 'test', 'fixtures', 'virtualbox', 'fake-vboxmanage.js')

@@ -1,5 +1,5 @@
 /**
- * The cloud-init NoCloud seed every local VM boots with (qemu and virtualbox alike): berth's SSH
+ * The cloud-init NoCloud seed a VM without a metadata service boots with: berth's SSH
  * key for a sudo user, the hostname, a fresh instance-id (so a re-created machine is a new
  * instance: new host keys), and the network: DHCP on the NAT NIC, a static address on the
  * machines' shared segment.
