@@ -11,7 +11,7 @@ import {sidecars} from './image.js'
 import {lease, parseSubnet, reassignPorts, release, storeRootOf} from '../../src/leases.js'
 import {segmentFor} from './net.js'
 import {qmp} from './qmp.js'
-import {alive, bootFailure, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
+import {alive, bootFailure, defaultCpuModel, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
 
 const run = promisify(execFile)
 
@@ -29,6 +29,8 @@ export interface QemuData {
   diskBytes: number
   accel: Accel
   accelReason: string
+  /** -cpu model, when --qemu-cpu-model chose one (else the accelerator's default). */
+  cpuModel?: string
   subnet: string
   restrict: boolean
   binary: string
@@ -94,7 +96,7 @@ async function checkBase(q: QemuData): Promise<void> {
 function spec(m: {machineName: string; machineId: string; machineDir: string}, q: QemuData): VmSpec {
   const f = files(m.machineDir)
   return {
-    name: m.machineName, binary: q.binary, accel: q.accel, memoryMb: q.memoryMb, cpus: q.cpus,
+    name: m.machineName, binary: q.binary, accel: q.accel, cpuModel: q.cpuModel, memoryMb: q.memoryMb, cpus: q.cpus,
     overlay: q.overlay!, seed: q.seed!, kernel: q.kernel, initrd: q.initrd, cmdline: q.cmdline, restrict: q.restrict,
     sshPort: q.sshPort!, enginePort: q.enginePort!, natMac: q.natMac!, lanMac: q.lanMac!, segment: q.segment!,
     console: f.console, qmpSocket: qmpSocketPath(m.machineDir, m.machineId),
@@ -160,6 +162,9 @@ const driver: Driver = {
       throw new UserError(`cannot run ${binary}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (apt-get install qemu-system-x86, or set --qemu-binary)' : errorMessage(err)}`)
     })
     const choice = chooseAccel(String(options['qemu-accel'] ?? 'auto'), await probeKvm())
+    const model = String(options['qemu-cpu-model'] ?? 'auto')
+    // QEMU's own check (-cpu help) costs a process; a bad model fails at launch with QEMU's message anyway.
+    if (!/^[A-Za-z0-9][\w.+,=-]*$/.test(model)) throw new UserError(`bad --qemu-cpu-model "${model}": give a QEMU CPU model (qemu-system-x86_64 -cpu help) or auto`)
     if (choice.warning) ctx.warn(choice.warning)
     const side = sidecars(abs)
     const has = async (p: string) => fs.stat(p).then(s => s.isFile(), () => false)
@@ -167,7 +172,7 @@ const driver: Driver = {
     const data: QemuData = {
       image: abs, imageFormat: info.format, imageId: await baseIdentity(abs),
       ...(direct ? {kernel: side.kernel, initrd: side.initrd, cmdline: (await has(side.cmdline)) ? (await fs.readFile(side.cmdline, 'utf8')).trim() : undefined} : {}),
-      memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
+      memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, ...(model === 'auto' ? {} : {cpuModel: model}), subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
     }
     if (direct && !data.cmdline) data.cmdline = 'root=/dev/vda rw console=ttyS0,115200'
     return data as unknown as DriverData
@@ -197,7 +202,7 @@ const driver: Driver = {
       hostname: ctx.machineName, user: q.user, sshPublicKey: ctx.sshPublicKey, instanceId: q.instanceId!,
       nics: [{mac: q.natMac!}, {mac: q.lanMac!, address: q.address}],
     }), {mode: 0o600})
-    ctx.debug(`accelerator ${q.accel}: ${q.accelReason}`)
+    ctx.debug(`accelerator ${q.accel}: ${q.accelReason}; CPU model ${q.cpuModel ?? defaultCpuModel(q.accel)}`)
     await boot({...ctx, log: ctx.log, debug: ctx.debug}, q, save)
     return {...q} as unknown as DriverData
   },

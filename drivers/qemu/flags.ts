@@ -8,6 +8,7 @@ export const flags: DriverFlag[] = [
   {name: 'qemu-cpus', type: 'integer', env: 'BERTH_QEMU_CPUS', default: 2, description: 'Virtual CPUs'},
   {name: 'qemu-disk-size', type: 'string', env: 'BERTH_QEMU_DISK_SIZE', default: '20G', description: 'Disk size of the VM (thin: only what the VM writes takes space)'},
   {name: 'qemu-accel', type: 'string', env: 'BERTH_QEMU_ACCEL', default: 'auto', description: 'auto (KVM when usable, else TCG), kvm or tcg'},
+  {name: 'qemu-cpu-model', type: 'string', env: 'BERTH_QEMU_CPU_MODEL', default: 'auto', description: 'QEMU -cpu model; auto: host under KVM, Nehalem (x86-64-v2, emulated fastest) under TCG'},
   {name: 'qemu-subnet', type: 'string', env: 'BERTH_QEMU_SUBNET', default: '192.168.76.0/24', description: 'Network the store\'s VMs share (their swarm addresses)'},
   {name: 'qemu-restrict', type: 'boolean', env: 'BERTH_QEMU_RESTRICT', default: false, description: 'Cut the VM off from every network beyond its forwarded ports and its segment (no downloads)'},
   {name: 'qemu-binary', type: 'string', env: 'BERTH_QEMU_BINARY', default: 'qemu-system-x86_64', description: 'QEMU system emulator to run'},

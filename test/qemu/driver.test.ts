@@ -238,6 +238,7 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
     await assert.rejects(driver.preCreate(options({'qemu-image': undefined}), ctx), /--qemu-image is required/)
     await assert.rejects(driver.preCreate(options({'qemu-image': path.join(root, 'nope.raw')}), ctx), /does not exist/)
     await assert.rejects(driver.preCreate(options({'qemu-accel': 'hvf'}), ctx), /bad --qemu-accel "hvf"/)
+    await assert.rejects(driver.preCreate(options({'qemu-cpu-model': 'max; reboot'}), ctx), /bad --qemu-cpu-model "max; reboot"/)
     await assert.rejects(driver.preCreate(options({'qemu-memory': 16}), ctx), /--qemu-memory/)
     await assert.rejects(driver.preCreate(options({'qemu-subnet': '10.0.0.0/8'}), ctx), /--qemu-subnet/)
     await assert.rejects(driver.preCreate(options({'qemu-disk-size': 'big'}), ctx), /--qemu-disk-size/)
@@ -288,7 +289,8 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
     assert.ok(a.includes('user,id=nat,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:2376-:2376'))
     assert.ok(a.includes('if=virtio,file=/d/seed.iso,format=raw,readonly=on'))
     assert.equal(qemuArgs({...s, accel: 'tcg', kernel: undefined}).includes('-kernel'), false)
-    assert.equal(qemuArgs({...s, accel: 'tcg'})[a.indexOf('-cpu') + 1], 'max')
+    assert.equal(qemuArgs({...s, accel: 'tcg'})[a.indexOf('-cpu') + 1], 'Nehalem', 'TCG: a lean model, not max')
+    assert.equal(qemuArgs({...s, accel: 'tcg', cpuModel: 'max'})[a.indexOf('-cpu') + 1], 'max', '--qemu-cpu-model wins')
     // A comma in a path would end QEMU's option value: it is doubled.
     assert.ok(qemuArgs({...s, overlay: '/a,b/disk.qcow2'}).includes('if=virtio,file=/a,,b/disk.qcow2,format=qcow2,discard=unmap'))
   })
