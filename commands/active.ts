@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../src/cli.js'
 import {UserError} from '../src/errors.js'
 import {listRows} from '../src/inventory.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../src/cli.js'
 import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/cli-flags.js'
 import {DEFAULT_DRIVER} from '../drivers/index.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand, confirm} from '../src/cli.js'
 import {errorMessage, UserError} from '../src/errors.js'
 import {parallel, removeMachine} from '../src/machine.js'

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import {BaseCommand} from '../src/cli.js'
 import {openSSH} from '../src/machine.js'
 import {interactive} from '../src/remote.js'

@@ -1,5 +1,5 @@
 /** Oclif flags built from driver flag definitions, and the engine flags every create takes. */
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import type {DriverFlag} from './driver.js'
 import {drivers} from '../drivers/index.js'
 import {EngineOptions} from './record.js'

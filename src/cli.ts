@@ -1,5 +1,7 @@
 /** Shared command plumbing: global flags, one-line errors, progress, Ctrl-C handling. */
-import {Command, Flags, Interfaces} from '@oclif/core'
+import type {Interfaces} from '@oclif/core'
+import {Command} from '@oclif/core/command'
+import * as Flags from '@oclif/core/flags'
 import {errorMessage, UserError} from './errors.js'
 import type {Ctx} from './machine.js'
 import {Store, defaultStorePath} from './store.js'

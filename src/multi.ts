@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from './cli.js'
 import {errorMessage, UserError} from './errors.js'
 import {type Ctx, parallel} from './machine.js'

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {UserError} from './errors.js'
 import type {JoinOptions} from './swarm.js'
 

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import {BaseCommand} from '../../src/cli.js'
 import {UserError} from '../../src/errors.js'
 import {describeSwarm, members} from '../../src/swarm.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../src/cli.js'
 import {table} from '../../src/format.js'
 import {parallel} from '../../src/machine.js'
