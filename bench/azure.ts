@@ -8,10 +8,9 @@
  */
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync} from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {tmp} from './tmp.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
@@ -57,7 +56,7 @@ interface Round {
 
 async function round(n: number): Promise<Round> {
   const {startAzureSim} = await import('../test/sim/azure.js')
-  const sim = await startAzureSim({labRoot: mkdtempSync(path.join(os.tmpdir(), 'berth-bench-az-')), retryAfter: 1, nicReservationMs: 1000})
+  const sim = await startAzureSim({labRoot: tmp('az'), retryAfter: 1, nicReservationMs: 1000})
   try {
     const child = spawn(process.execPath, [SELF, '--worker', String(n)], {env: {...process.env, ...sim.env()}, stdio: ['pipe', 'pipe', 'inherit']})
     const lines: Record<string, any>[] = []

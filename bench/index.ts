@@ -3,14 +3,14 @@
  * printed as a ratio with its goal. Needs root (lab hosts), like the e2e tests.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, mkdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {tmp} from './tmp.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = path.join(ROOT, 'bin', 'run.js')
-const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `berth-bench-${p}-`))
 
 export interface Row {
   what: string

@@ -5,10 +5,10 @@
  * decision, so the overhead is that read plus one extra TLS hop.
  */
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {mkdtempSync, mkdirSync, symlinkSync} from 'node:fs'
+import {mkdirSync, symlinkSync} from 'node:fs'
 import https from 'node:https'
-import os from 'node:os'
 import path from 'node:path'
+import {tmp} from './tmp.js'
 import {fileURLToPath} from 'node:url'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -16,7 +16,6 @@ const BIN = path.join(ROOT, 'bin', 'run.js')
 const N = 21
 const MACHINES = ['bm1', 'bm2', 'bm3']
 
-const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `berth-bench-${p}-`))
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 

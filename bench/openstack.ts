@@ -7,15 +7,14 @@
  *   node dist/bench/openstack.js
  */
 import {spawn} from 'node:child_process'
-import {mkdtempSync} from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
+import {tmp} from './tmp.js'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import {OpenStackSim} from '../test/sim/openstack.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = path.join(ROOT, 'bin', 'run.js')
-const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `berth-bench-os-${p}-`))
+const tmpOs = (p: string) => tmp(`os-${p}`)
 
 function berth(args: string[], env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -29,9 +28,9 @@ function berth(args: string[], env: Record<string, string>): Promise<void> {
 
 export async function benchOpenstack(): Promise<Record<string, number | string>> {
   if (process.getuid?.() !== 0) throw new Error('the openstack bench needs root (lab hosts)')
-  const sim = await OpenStackSim.start({boot: 'lab', subnet: '172.30.90.0/24', labRoot: tmp('lab'), enforceSecurityGroups: true})
+  const sim = await OpenStackSim.start({boot: 'lab', subnet: '172.30.90.0/24', labRoot: tmpOs('lab'), enforceSecurityGroups: true})
   const env = {
-    BERTH_STORAGE_PATH: tmp('store'), OS_AUTH_URL: sim.authUrl('3'), OS_USERNAME: 'demo', OS_PASSWORD: 'secretsecret', OS_TENANT_NAME: 'demo', OS_DOMAIN_NAME: 'Default',
+    BERTH_STORAGE_PATH: tmpOs('store'), OS_AUTH_URL: sim.authUrl('3'), OS_USERNAME: 'demo', OS_PASSWORD: 'secretsecret', OS_TENANT_NAME: 'demo', OS_DOMAIN_NAME: 'Default',
     OS_FLAVOR_NAME: 'm1.small', OS_IMAGE_NAME: 'ubuntu-24.04', OS_NETWORK_NAME: 'private', OS_FLOATINGIP_POOL: 'public', OS_OPEN_CIDR: '172.30.90.1/32', OS_CLOUD: '',
   }
   const out: Record<string, number | string> = {}

@@ -1,8 +1,7 @@
 /** A 3-node swarm from nothing: berth (one create call) vs the hand-written script doing the same steps. */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync} from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
+import {tmp} from './tmp.js'
 import {fileURLToPath} from 'node:url'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -14,7 +13,6 @@ function ms(fn: () => void): number {
 }
 
 export async function benchSwarm(): Promise<Record<string, number | string>> {
-  const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `berth-bench-${p}-`))
   const env = {...process.env, BERTH_STORAGE_PATH: tmp('swstore'), BERTH_LAB_DIR: tmp('swlab'), BERTH_LAB_SUBNET: '172.30.96.0/24'}
   const names = ['s1', 's2', 's3']
   const berth = (args: string[]) => {

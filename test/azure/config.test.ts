@@ -1,9 +1,9 @@
 /** Options, names and firewall rules of the Azure driver: pure functions, no cloud. */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {writeFileSync} from 'node:fs'
 import path from 'node:path'
+import {tmpDir} from '../helpers.js'
 import {parseOptions, parsePort, resourceNames, securityRules} from '../../drivers/azure/config.js'
 import {flags} from '../../drivers/azure/flags.js'
 
@@ -59,7 +59,7 @@ test('bad input is refused before anything is made, in one line naming the flag'
 })
 
 test('custom data over 64 KiB is refused; a vnet in another group is named group:vnet', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-azcfg-'))
+  const dir = tmpDir('azcfg')
   writeFileSync(path.join(dir, 'big'), Buffer.alloc(65536))
   await assert.rejects(parse({'azure-custom-data': path.join(dir, 'big')}), /Azure takes at most 65535/)
   const d = await parse({'azure-vnet': 'netrg:corp-vnet'})

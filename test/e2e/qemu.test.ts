@@ -125,13 +125,15 @@ describe('qemu driver end to end (real VMs)', {skip, concurrency: false}, () => 
 
   test('the engine runs under systemd with berth\'s drop-in (the provisioner\'s systemd path)', async () => {
     // All three were provisioned alike; one is asked (each berth ssh to a TCG guest costs seconds).
-    const out = await sshOut('q1', 'systemctl is-system-running; systemctl is-active docker; systemctl is-enabled docker; systemctl show docker -p DropInPaths --value; systemctl show docker -p ExecStart --value')
-    const [system, active, enabled, dropins, execStart] = out.split('\n')
+    const out = await sshOut('q1', 'systemctl is-system-running; systemctl is-active docker; systemctl is-enabled docker; systemctl show docker -p DropInPaths --value; systemctl show docker -p ExecStart --value; df -B1 --output=size / | tail -1')
+    const [system, active, enabled, dropins, execStart, rootBytes] = out.split('\n')
     assert.match(system, /^(running|degraded)$/)
     assert.equal(active, 'active')
     assert.equal(enabled, 'enabled')
     assert.match(dropins, /docker\.service\.d\/10-berth\.conf/)
     assert.match(execStart, /path=\/usr\/s?bin\/dockerd ; argv\[\]=\/usr\/s?bin\/dockerd ;/, 'no -H flags clashing with daemon.json')
+    // The base image is 4 GiB; the overlay is --qemu-disk-size (default 20G) and cloud-init grew the root into it.
+    assert.ok(Number(rootBytes) > 15 * 2 ** 30, `root filesystem grown to the disk size: ${rootBytes} bytes`)
   })
 
   test('a container runs on each machine through berth env', async () => {

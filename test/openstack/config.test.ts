@@ -1,14 +1,14 @@
 /** Options to configuration: flags, OS_* fallbacks, clouds.yaml, the ConoHa preset, and the checks. */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, mkdirSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+import {tmpDir} from '../helpers.js'
 import {conohaTarget, resolveConfig} from '../../drivers/openstack/config.js'
 import {flags as openstackFlags} from '../../drivers/openstack/flags.js'
 import {flags as conohaFlags} from '../../drivers/conoha/flags.js'
 
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'berth-os-cfg-'))
+const tmp = () => tmpDir('os-cfg')
 const base = {
   'openstack-auth-url': 'https://keystone.example.com:5000/v3', 'openstack-username': 'demo', 'openstack-password': 'pw',
   'openstack-tenant-name': 'demo', 'openstack-flavor-name': 'm1.small', 'openstack-image-name': 'ubuntu',

@@ -6,9 +6,9 @@
 import {after, before, beforeEach, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+import {tmpDir} from '../helpers.js'
 import type {DriverContext, DriverData, MachineHandle, SwarmHints} from '../../src/driver.js'
 import driver, {resetCaches, type OpenStackData} from '../../drivers/openstack/driver.js'
 import conoha from '../../drivers/conoha/driver.js'
@@ -54,7 +54,7 @@ function handle(m: Made): MachineHandle {
 /** What berth's createMachine does with a driver: preCreate, create, and remove when create fails. */
 async function create(o: Record<string, unknown>, x: {swarm?: SwarmHints; signal?: AbortSignal; onLog?: (m: string, ac?: AbortController) => void; drv?: typeof driver} = {}): Promise<Made & {err?: Error; left?: string[]}> {
   const d = x.drv ?? driver
-  const m: Made = {name: `m-${randomBytes(3).toString('hex')}`, id: randomBytes(8).toString('hex'), dir: mkdtempSync(path.join(os.tmpdir(), 'berth-os-drv-')), data: {}, logs: []}
+  const m: Made = {name: `m-${randomBytes(3).toString('hex')}`, id: randomBytes(8).toString('hex'), dir: tmpDir('os-drv'), data: {}, logs: []}
   m.data = await d.preCreate(o, {machineName: m.name, machineId: m.id, warn: () => {}})
   const ctx: DriverContext = {
     machineName: m.name, machineId: m.id, machineDir: m.dir, sshPublicKey: KEY, swarm: x.swarm, signal: x.signal ?? new AbortController().signal,
@@ -191,7 +191,7 @@ test('rm without credentials says so instead of failing five times', async () =>
   const m = await create(options(sim))
   resetCaches()
   const saved = process.env.OS_PASSWORD
-  const h = {...handle(m), machineDir: mkdtempSync(path.join(os.tmpdir(), 'berth-os-nosecret-'))}
+  const h = {...handle(m), machineDir: tmpDir('os-nosecret')}
   delete process.env.OS_PASSWORD
   try {
     const left = await driver.remove(h)
@@ -299,7 +299,7 @@ test('the conoha driver maps conoha-* options onto the preset (v3: boot volume, 
 })
 
 test('the user\'s own keypair (--openstack-keypair-name + --openstack-private-key-file) is used and never deleted', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-os-key-'))
+  const dir = tmpDir('os-key')
   const keyFile = path.join(dir, 'id_mine')
   writeFileSync(keyFile, 'PRIVATE KEY (not read by the driver)\n')
   writeFileSync(keyFile + '.pub', KEY.replace('berth', 'mine') + '\n')
