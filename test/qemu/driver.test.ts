@@ -26,6 +26,16 @@ const hasQemuImg = (() => {
 
 const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fake-qemu.js')
 
+/** Run fn with the stand-in QEMU in one of its failure modes (see fake-qemu.ts). */
+async function asFakeMode(mode: string, fn: () => Promise<void>): Promise<void> {
+  process.env.FAKE_QEMU_MODE = mode
+  try {
+    await fn()
+  } finally {
+    delete process.env.FAKE_QEMU_MODE
+  }
+}
+
 describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-img is not installed'}, () => {
   const root = tmpDir('qemu-drv')
   const store = path.join(root, 'store')
@@ -152,20 +162,16 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
   })
 
   test('a VM that logs "KVM internal error" is stopped with a message naming the fix', async () => {
-    process.env.FAKE_QEMU_MODE = 'kvm-error'
-    try {
+    await asFakeMode('kvm-error', async () => {
       const m = await make('k1')
       await assert.rejects(m.create(), /KVM internal error.*--qemu-accel tcg/)
       assert.equal(await alive(m.data), false, 'the hung VM must not be left running')
       assert.deepEqual(await driver.remove(m.handle()), [])
-    } finally {
-      delete process.env.FAKE_QEMU_MODE
-    }
+    })
   })
 
   test('a KVM internal error after boot: state says why, stop ends the hung VM at once', async () => {
-    process.env.FAKE_QEMU_MODE = 'late-kvm-error'
-    try {
+    await asFakeMode('late-kvm-error', async () => {
       const m = await make('k2')
       await m.create()
       await new Promise(r => setTimeout(r, 2000))
@@ -179,21 +185,16 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
       assert.equal(await alive(p), false)
       assert.equal(await driver.state(m.handle()), 'Stopped')
       await driver.remove(m.handle())
-    } finally {
-      delete process.env.FAKE_QEMU_MODE
-    }
+    })
   })
 
   test('a guest kernel panic ends the boot wait with the panic line', async () => {
-    process.env.FAKE_QEMU_MODE = 'panic'
-    try {
+    await asFakeMode('panic', async () => {
       const m = await make('p1')
       await assert.rejects(m.create(), /Kernel panic - not syncing: VFS: Unable to mount root fs/)
       assert.equal(await alive(m.data), false)
       await driver.remove(m.handle())
-    } finally {
-      delete process.env.FAKE_QEMU_MODE
-    }
+    })
   })
 
   test('a loopback port taken between lease and launch is replaced', async () => {
@@ -249,10 +250,9 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
   })
 
   test('power-off of a guest that ignores the button ends in a kill after the timeout', async () => {
-    process.env.FAKE_QEMU_MODE = 'deaf'
     const dir = path.join(root, 'deaf')
     await fs.mkdir(dir, {recursive: true})
-    try {
+    await asFakeMode('deaf', async () => {
       const spec: VmSpec = {
         name: 'deaf', binary: bin, accel: 'tcg', memoryMb: 256, cpus: 1, overlay: 'x', seed: 'y', restrict: true,
         sshPort: 0, enginePort: 0, natMac: '52:54:00:00:00:01', lanMac: '52:54:00:00:00:02', segment: {group: '239.255.1.1', port: 30000},
@@ -266,9 +266,7 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
       assert.ok(Date.now() - t0 >= 600)
       assert.equal(await alive(p), false)
       assert.match(said.join('\n'), /did not power off within 1 s: killing it/)
-    } finally {
-      delete process.env.FAKE_QEMU_MODE
-    }
+    })
   })
 
   test('qemuArgs: KVM uses the host CPU, direct kernel boot when the image has one, no restrict by default', () => {
