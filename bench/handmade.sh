@@ -39,7 +39,8 @@ host() {
   openssl ecparam -genkey -name prime256v1 -out "$d/server-key.pem" 2>/dev/null
   openssl req -new -key "$d/server-key.pem" -subj "/CN=hand$i" -out "$d/s.csr"
   printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' "$ip" > "$d/s.ext"
-  openssl x509 -req -in "$d/s.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile "$d/s.ext" -out "$d/server.pem" 2>/dev/null
+  # One serial per host: -CAcreateserial from parallel hosts races on ca.srl.
+  openssl x509 -req -in "$d/s.csr" -CA ca.pem -CAkey ca-key.pem -set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile "$d/s.ext" -out "$d/server.pem" 2>/dev/null
   printf '{"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2376"],"tlsverify":true,"tlscacert":"/etc/docker/ca.pem","tlscert":"/etc/docker/server.pem","tlskey":"/etc/docker/server-key.pem","cgroup-parent":"/hand-%s-%s"}\n' "$br" "$i" > "$d/daemon.json"
   local o="-i $work/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=error"
   until ssh $o -o ConnectTimeout=1 root@"$ip" true 2>/dev/null; do sleep 0.05; done
