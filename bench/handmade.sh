@@ -33,7 +33,7 @@ host() {
   ip link add "vh$i$br" type veth peer name eth0 netns "$ns"
   ip link set "vh$i$br" master "$br" up
   ip -n "$ns" addr add "$ip/24" dev eth0; ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
-  nsenter --net=/run/netns/"$ns" unshare --mount --uts --pid --fork sh -c "read -r pid rest < /proc/self/stat; echo \$pid > $d/init.pid; mount --make-rprivate /; hostname hand$i; mount --bind $d/etc-docker /etc/docker; mount --bind $d/docker /var/lib/docker; mount --bind $d/log /var/log; mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; mount -t proc proc /proc; exec perl -e 'while (1) { sleep 1 if wait() == -1 }'" </dev/null >/dev/null 2>&1 &
+  nsenter --net=/run/netns/"$ns" unshare --mount --uts --pid --fork sh -c "read -r pid rest < /proc/self/stat; echo \$pid > $d/init.pid; mount --make-rprivate /; hostname hand$i; mount --bind $d/etc-docker /etc/docker; mount --bind $d/docker /var/lib/docker; mount --bind $d/log /var/log; mkdir -p -m 700 $d/root; mount --bind $d/root /root; mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; mount -t proc proc /proc; exec perl -e 'while (1) { sleep 1 if wait() == -1 }'" </dev/null >/dev/null 2>&1 &
   while [ ! -s "$d/init.pid" ]; do sleep 0.02; done; sleep 0.05
   nsenter -t "$(cat "$d/init.pid")" -a /usr/sbin/sshd -f "$d/sshd_config"
   openssl ecparam -genkey -name prime256v1 -out "$d/server-key.pem" 2>/dev/null

@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
 import type https from 'node:https'
+import type tls from 'node:tls'
 import {createRequire} from 'node:module'
 import path from 'node:path'
 
@@ -27,13 +28,26 @@ export function tlsFromDir(dir: string): EngineTLS {
 // node:https (and TLS with it) loads on the first request: `ls` of stopped machines never pays for it.
 const lazyHttps = (): typeof https => createRequire(import.meta.url)('node:https')
 
+// Without a given context, every TLS connection parses the CA, certificate and key again (the
+// polls of engines still starting included): one context per client identity serves them all.
+const contexts = new Map<string, tls.SecureContext>()
+function secureContextFor(t: EngineTLS): tls.SecureContext {
+  const id = `${t.ca}\0${t.cert}\0${t.key}`
+  let c = contexts.get(id)
+  if (!c) {
+    c = (createRequire(import.meta.url)('node:tls') as typeof tls).createSecureContext({ca: t.ca, cert: t.cert, key: t.key})
+    contexts.set(id, c)
+  }
+  return c
+}
+
 export class Engine {
   private agentInstance?: https.Agent
 
   constructor(readonly host: string, readonly port: number, private readonly tls: EngineTLS, readonly apiVersion?: string) {}
 
   private get agent(): https.Agent {
-    this.agentInstance ??= new (lazyHttps().Agent)({...this.tls, keepAlive: true, maxSockets: 8})
+    this.agentInstance ??= new (lazyHttps().Agent)({secureContext: secureContextFor(this.tls), keepAlive: true, maxSockets: 8})
     return this.agentInstance
   }
 

@@ -209,6 +209,10 @@ mount --bind "$D/etc-docker" /etc/docker
 mount --bind "$D/docker" /var/lib/docker
 mount --bind "$D/log" /var/log
 mount --bind "$D/hostname" /etc/hostname
+# A home of its own, as a fresh machine has: the box's /root (its shell rc files, ~/.docker,
+# ~/.ssh) must not leak into the host, nor run in every remote command's shell.
+mkdir -p -m 700 "$D/root"
+mount --bind "$D/root" /root
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/sshd /run/lock
 mount -t proc proc /proc
@@ -294,7 +298,7 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
   await fs.mkdir(path.dirname(dir), {recursive: true, mode: 0o700})
   await fs.mkdir(dir, {mode: 0o700})
   try {
-    for (const d of ['etc-docker', 'docker', 'log', 'ssh']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
+    for (const d of ['etc-docker', 'docker', 'log', 'ssh', 'root']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
     await fs.writeFile(path.join(dir, 'hostname'), opts.hostname + '\n')
     const hostKey = await generateKeyPair(`root@${h.hostname}`)
     await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.privateKey, {mode: 0o600})
