@@ -15,14 +15,18 @@ export interface Subnet {
   prefix: number
 }
 
-export function parseSubnet(cidr: string, flag: string): Subnet {
+/** The netmask of a prefix length, as a number. */
+export const maskOf = (prefix: number) => (0xffffffff << (32 - prefix)) >>> 0
+
+/** An IPv4 network given to --flag, its base masked; prefixes /16 to maxPrefix (default /29). */
+export function parseSubnet(cidr: string, flag: string, opts: {maxPrefix?: number; example?: string} = {}): Subnet {
+  const max = opts.maxPrefix ?? 29
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr)
   const octets = m ? m.slice(1, 5).map(Number) : []
   const prefix = m ? Number(m[5]) : -1
-  if (!m || octets.some(o => o > 255) || prefix < 16 || prefix > 29) throw new UserError(`bad --${flag} "${cidr}": use an IPv4 network like 192.168.76.0/24 (prefix /16 to /29)`)
+  if (!m || octets.some(o => o > 255) || prefix < 16 || prefix > max) throw new UserError(`bad --${flag} "${cidr}": use an IPv4 network like ${opts.example ?? '192.168.76.0/24'} (prefix /16 to /${max})`)
   const ip = ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3]
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
-  return {base: (ip & mask) >>> 0, prefix}
+  return {base: (ip & maskOf(prefix)) >>> 0, prefix}
 }
 
 export const ipString = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
@@ -115,14 +119,5 @@ export async function reassignPorts(storeRoot: string, machineId: string, pool: 
 export async function release(storeRoot: string, machineId: string, pool: string): Promise<void> {
   await withLeases(storeRoot, pool, leases => {
     delete leases[machineId]
-  })
-}
-
-export async function portFree(port: number): Promise<boolean> {
-  return new Promise(resolve => {
-    const s = net.createServer()
-    s.unref()
-    s.on('error', () => resolve(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
   })
 }

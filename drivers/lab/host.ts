@@ -13,6 +13,7 @@ import {constants, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import {acquireLock, pidAlive} from '../../src/fsutil.js'
+import {ipString, parseSubnet as parseCidr} from '../../src/leases.js'
 import {UserError} from '../../src/errors.js'
 import {generateKeyPair} from '../../src/ssh.js'
 
@@ -90,21 +91,9 @@ export async function which(bin: string): Promise<string | undefined> {
   return undefined
 }
 
-export function parseSubnet(subnet: string): {base: number[]; prefix: number} {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet)
-  const base = m ? m.slice(1, 5).map(Number) : []
-  const prefix = m ? Number(m[5]) : 0
-  if (!m || base.some(o => o > 255) || prefix < 16 || prefix > 28) throw new UserError(`bad --lab-subnet "${subnet}": use an IPv4 CIDR from /16 to /28, e.g. ${DEFAULT_SUBNET}`)
-  return {base, prefix}
-}
+export const parseSubnet = (subnet: string) => parseCidr(subnet, 'lab-subnet', {maxPrefix: 28, example: DEFAULT_SUBNET})
 
-function ipAt(subnet: string, n: number): string {
-  const {base, prefix} = parseSubnet(subnet)
-  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0
-  const net = ((base[0] << 24) | (base[1] << 16) | (base[2] << 8) | base[3]) & mask
-  const v = (net + n) >>> 0
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.')
-}
+const ipAt = (subnet: string, n: number) => ipString((parseSubnet(subnet).base + n) >>> 0)
 
 export function bridgeName(subnet: string): string {
   return 'bbr' + createHash('sha1').update(subnet).digest('hex').slice(0, 8)

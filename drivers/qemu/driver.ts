@@ -1,12 +1,11 @@
 import {execFile} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Driver, DriverContext, DriverData, MachineState} from '../../src/driver.js'
 import {errorMessage, UserError} from '../../src/errors.js'
 import {chooseAccel, probeKvm, type Accel} from './accel.js'
-import {macFromBytes, newInstanceId, seedIso} from '../../src/cloudinit/seed.js'
+import {newInstanceId, seedIso, vmMacs} from '../../src/cloudinit/seed.js'
 import {sidecars} from './image.js'
 import {lease, parseSubnet, reassignPorts, release, storeRootOf} from '../../src/leases.js'
 import {segmentFor} from './net.js'
@@ -183,13 +182,10 @@ const driver: Driver = {
     const save = (x: QemuData) => ctx.save({...x} as unknown as DriverData)
     const f = files(ctx.machineDir)
     const l = await lease(storeRootOf(ctx.machineDir), ctx.machineId, ctx.machineDir, q.subnet, {pool: POOL, flag: 'qemu-subnet'})
-    const ip = l.address.split('/')[0]
     Object.assign(q, {
       address: l.address, sshPort: l.sshPort, enginePort: l.enginePort,
       segment: segmentFor(storeRootOf(ctx.machineDir), q.subnet),
-      natMac: macFromBytes(createHash('sha256').update(`${ctx.machineId}/nat`).digest()),
-      // The segment MAC carries the address: unique on the segment as long as the address is.
-      lanMac: macFromBytes(Buffer.from(ip.split('.').map(Number))),
+      ...vmMacs(ctx.machineId, l.address),
       instanceId: newInstanceId(ctx.machineId),
       overlay: f.overlay, seed: f.seed,
     })

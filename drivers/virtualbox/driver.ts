@@ -8,15 +8,14 @@
  * syntax (test/fixtures/virtualbox): not verified against a real VirtualBox.
  */
 import {execFile} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/driver.js'
 import {errorMessage, UserError} from '../../src/errors.js'
 import {acquireLock, mkdirPrivate} from '../../src/fsutil.js'
-import {macFromBytes, newInstanceId, seedIso} from '../../src/cloudinit/seed.js'
-import {ipString, lease, parseSubnet, release, storeRootOf} from '../../src/leases.js'
+import {newInstanceId, seedIso, vmMacs} from '../../src/cloudinit/seed.js'
+import {ipString, lease, maskOf, parseSubnet, release, storeRootOf} from '../../src/leases.js'
 import {sshBanner} from '../../src/ssh.js'
 import {notFound, parseBlocks, parseMachineReadable, vboxmanage} from './vbox.js'
 
@@ -186,15 +185,13 @@ const driver: Driver = {
     const f = files(ctx.machineDir)
     const root = storeRootOf(ctx.machineDir)
     const l = await lease(root, ctx.machineId, ctx.machineDir, v.subnet, {pool: POOL, flag: 'virtualbox-hostonly-cidr'})
-    const ip = l.address.split('/')[0]
     Object.assign(v, {
       address: l.address, sshPort: l.sshPort, instanceId: newInstanceId(ctx.machineId), disk: f.disk, seed: f.seed,
-      natMac: macFromBytes(createHash('sha256').update(`${ctx.machineId}/nat`).digest()),
-      lanMac: macFromBytes(Buffer.from(ip.split('.').map(Number))),
+      ...vmMacs(ctx.machineId, l.address),
     })
     await save()
     const sn = parseSubnet(v.subnet, 'virtualbox-hostonly-cidr')
-    const mask = ipString(sn.prefix === 0 ? 0 : (0xffffffff << (32 - sn.prefix)) >>> 0)
+    const mask = ipString(maskOf(sn.prefix))
     v.hostonlyIf = await hostonlyInterface(root, v.hostIp, mask)
     await save()
     ctx.log('creating VM')

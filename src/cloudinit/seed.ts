@@ -4,7 +4,7 @@
  * instance: new host keys), and the network: DHCP on the NAT NIC, a static address on the
  * machines' shared segment.
  */
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {buildIso} from './iso.js'
 
 export interface SeedNic {
@@ -79,4 +79,15 @@ export function seedIso(s: SeedInput): Buffer {
 /** A locally administered unicast MAC: 52:54 then four bytes. */
 export function macFromBytes(b: Uint8Array): string {
   return ['52', '54', ...[...b.subarray(0, 4)].map(x => x.toString(16).padStart(2, '0'))].join(':')
+}
+
+/**
+ * MACs of a local VM's two NICs: the NAT one from the machine id, the segment one carrying the
+ * VM's address (so unique on the segment as long as the address is). `address` may be CIDR.
+ */
+export function vmMacs(machineId: string, address: string): {natMac: string; lanMac: string} {
+  return {
+    natMac: macFromBytes(createHash('sha256').update(`${machineId}/nat`).digest()),
+    lanMac: macFromBytes(Buffer.from(address.split('/')[0].split('.').map(Number))),
+  }
 }

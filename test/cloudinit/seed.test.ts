@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {metaData, networkConfig, newInstanceId, seedIso, userData, type SeedInput} from '../../src/cloudinit/seed.js'
+import {metaData, networkConfig, newInstanceId, seedIso, userData, vmMacs, type SeedInput} from '../../src/cloudinit/seed.js'
 import {buildIso, primaryName, readIso} from '../../src/cloudinit/iso.js'
 import {tmpDir} from '../helpers.js'
 
@@ -76,4 +76,12 @@ test('files larger than a sector span sectors; 8.3 names for readers without Jol
   assert.equal(primaryName('user-data', taken), 'USERDATA.;1')
   assert.equal(primaryName('user-data2', taken), 'USERDAT1.;1')
   assert.equal(primaryName('network-config.json', taken), 'NETWORKC.JSO;1')
+})
+
+test('VM MACs: the segment MAC carries the address, the NAT MAC is stable per machine and differs between machines', () => {
+  const a = vmMacs('0123456789abcdef', '192.168.76.2/24')
+  assert.equal(a.lanMac, '52:54:c0:a8:4c:02')
+  assert.deepEqual(vmMacs('0123456789abcdef', '192.168.76.2'), a)
+  assert.match(a.natMac, /^52:54(:[0-9a-f]{2}){4}$/)
+  assert.notEqual(vmMacs('fedcba9876543210', '192.168.76.2/24').natMac, a.natMac)
 })
