@@ -17,7 +17,7 @@ const SELF = fileURLToPath(import.meta.url)
 /** Worker: create n machines in parallel with the driver itself, then remove them; print timings. */
 async function worker(n: number): Promise<void> {
   const driver = (await import('../drivers/azure/driver.js')).default
-  const {generateKeyPair} = await import('../src/ssh.js')
+  const {generateKeyPair} = await import('../src/ssh/index.js')
   const key = (await generateKeyPair('bench')).publicKey
   const machines = await Promise.all(Array.from({length: n}, async (_, i) => {
     const machineName = `bench${i}`

@@ -77,12 +77,13 @@ function twelveVsOne(): void {
 
 async function handshakes(): Promise<void> {
   // In-process, so the SSH module's own counter is read: every handshake, retries included.
-  const {Store} = await import('../src/store.js')
-  const {createMachine, removeMachine} = await import('../src/machine.js')
-  const {sshStats} = await import('../src/ssh.js')
-  const {EngineOptions} = await import('../src/record.js')
+  const {Store} = await import('../src/store/index.js')
+  const {createMachine, removeMachine} = await import('../src/machine/index.js')
+  const {sshStats} = await import('../src/ssh/index.js')
+  const {EngineOptions} = await import('../src/store/index.js')
   const env = labEnv('172.30.89.0/24')
-  const ctx = {store: new Store(env.BERTH_STORAGE_PATH)}
+  const {drivers} = await import('../drivers/index.js')
+  const ctx = {store: new Store(env.BERTH_STORAGE_PATH), drivers}
   const names = ['h1', 'h2', 'h3']
   const before = sshStats.handshakes
   await Promise.all(names.map(n => createMachine(ctx, n, {driver: 'lab', driverOptions: {'lab-subnet': env.BERTH_LAB_SUBNET, 'lab-dir': env.BERTH_LAB_DIR}, engine: EngineOptions.parse({})})))

@@ -1,9 +1,9 @@
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {UserError} from '../src/errors.js'
-import {listRows} from '../src/inventory.js'
+import {BerthCommand} from './_command.js'
+import {UserError} from '../src/core/index.js'
+import {listRows} from '../src/machine/index.js'
 
-export default class Active extends BaseCommand<typeof Active> {
+export default class Active extends BerthCommand<typeof Active> {
   static override summary = 'Print the machine DOCKER_HOST points at'
   static override flags = {
     json: Flags.boolean({summary: 'Machine-readable output'}),

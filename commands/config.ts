@@ -1,11 +1,11 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
-import {BaseCommand} from '../src/cli.js'
-import {UserError} from '../src/errors.js'
-import {engineFor, ipDrift} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {UserError} from '../src/core/index.js'
+import {engineFor, ipDrift} from '../src/machine/index.js'
 
-export default class Config extends BaseCommand<typeof Config> {
+export default class Config extends BerthCommand<typeof Config> {
   static override summary = 'Print the docker CLI flags that connect to a machine'
   static override examples = ['docker $(<%= config.bin %> config node1) info']
   static override args = {name: Args.string({description: 'Machine name', required: true})}

@@ -1,14 +1,15 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/cli-flags.js'
-import {DEFAULT_DRIVER} from '../drivers/index.js'
-import {errorMessage, UserError} from '../src/errors.js'
-import {createMachine, parallel} from '../src/machine.js'
-import {validateName} from '../src/store.js'
-import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/swarm-flags.js'
+import {BerthCommand} from './_command.js'
+import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/cli/index.js'
+import {DEFAULT_DRIVER, drivers} from '../drivers/index.js'
+import {errorMessage, UserError} from '../src/core/index.js'
+import {createMachine} from '../src/machine/index.js'
+import {parallel} from '../src/core/index.js'
+import {validateName} from '../src/store/index.js'
+import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/cli/index.js'
 
-export default class Create extends BaseCommand<typeof Create> {
+export default class Create extends BerthCommand<typeof Create> {
   static override summary = 'Create machines, install Docker on them and secure it with mutual TLS'
   static override description = 'Several names create several machines in parallel (bounded by --parallel). A failed create removes everything it made.'
   static override examples = [
@@ -26,7 +27,7 @@ export default class Create extends BaseCommand<typeof Create> {
     'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH (default: the driver\'s)', min: 1}),
     ...engineFlags,
     ...swarmCreateFlags,
-    ...driverFlags(),
+    ...driverFlags(drivers),
   }
 
   public override async init(): Promise<void> {
@@ -47,13 +48,13 @@ export default class Create extends BaseCommand<typeof Create> {
     const driver = String(flags.driver)
     const opts = {
       driver,
-      driverOptions: driverOptions(driver, flags, process.argv, m => ctx.warn?.(m)),
+      driverOptions: driverOptions(drivers, driver, flags, process.argv, m => ctx.warn?.(m)),
       engine: engineOptions(flags),
       sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
       swarm: swarmJoinOptions(flags),
     }
     if (opts.swarm) {
-      const {members} = await import('../src/swarm.js')
+      const {members} = await import('../src/swarm/index.js')
       if (!(await members(ctx, opts.swarm.name)).length) opts.swarm.initialiser = names[0]
     }
     const results = await parallel(names, Number(flags.parallel), name => createMachine(ctx, name, opts))

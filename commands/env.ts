@@ -1,13 +1,13 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {parseShell, shellLines, writeDockerContext} from '../src/dockerenv.js'
-import {UserError} from '../src/errors.js'
-import {engineFor, ipDrift} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {parseShell, shellLines, writeDockerContext} from '../src/machine/index.js'
+import {UserError} from '../src/core/index.js'
+import {engineFor, ipDrift} from '../src/machine/index.js'
 
 const VARS = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME'] as const
 
-export default class Env extends BaseCommand<typeof Env> {
+export default class Env extends BerthCommand<typeof Env> {
   static override summary = 'Print the commands that point the docker CLI at a machine'
   static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env --swarm lab3)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
   static override args = {name: Args.string({description: 'Machine name'})}
@@ -34,7 +34,7 @@ export default class Env extends BaseCommand<typeof Env> {
     let name = this.args.name
     if (this.flags.swarm) {
       if (name) throw new UserError('give either a machine or --swarm, not both')
-      const {members, reachableManager} = await import('../src/swarm.js')
+      const {members, reachableManager} = await import('../src/swarm/index.js')
       if (!(await members(ctx, this.flags.swarm)).length) throw new UserError(`swarm "${this.flags.swarm}" does not exist`)
       const m = await reachableManager(ctx, this.flags.swarm, {pingOnly: true})
       if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
@@ -65,7 +65,7 @@ export default class Env extends BaseCommand<typeof Env> {
   private async manageEnv(ctx: ReturnType<Env['ctx']>, shell: ReturnType<typeof parseShell>, hint: string): Promise<void> {
     const swarm = this.flags.swarm!
     if (this.args.name) throw new UserError('give either a machine or --swarm, not both')
-    const {readManageState} = await import('../src/manage.js')
+    const {readManageState} = await import('../src/manage/index.js')
     const state = await readManageState(ctx.store, swarm)
     if (!state) throw new UserError(`no manage endpoint is running for swarm "${swarm}": start one with "berth swarm manage ${swarm}"`)
     let vars: Array<[string, string | null]> = [['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', state.url], ['DOCKER_CERT_PATH', ctx.store.certsDir]]

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args'
-import {BaseCommand} from '../src/cli.js'
-import {machineState} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {machineState} from '../src/machine/index.js'
 
-export default class Inspect extends BaseCommand<typeof Inspect> {
+export default class Inspect extends BerthCommand<typeof Inspect> {
   static override summary = 'Show everything berth knows about a machine, as JSON'
   static override args = {name: Args.string({description: 'Machine name', required: true})}
 

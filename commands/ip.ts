@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {handleFor, loadDriver} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {handleFor, loadDriver} from '../src/machine/index.js'
 
-export default class Ip extends BaseCommand<typeof Ip> {
+export default class Ip extends BerthCommand<typeof Ip> {
   static override summary = 'Print the IP address of machines'
   static override strict = false
   static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
@@ -14,7 +14,7 @@ export default class Ip extends BaseCommand<typeof Ip> {
     const out: Record<string, string> = {}
     for (const name of this.argv) {
       const record = await ctx.store.load(name)
-      out[name] = await (await loadDriver(record.driver)).ip(handleFor(ctx, record))
+      out[name] = await (await loadDriver(ctx, record.driver)).ip(handleFor(ctx, record))
     }
     if (this.flags.json) return this.json(out)
     for (const ip of Object.values(out)) this.log(ip)

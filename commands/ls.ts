@@ -1,10 +1,10 @@
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {table} from '../src/format.js'
-import {type MachineRow, listRows} from '../src/inventory.js'
-import {UserError} from '../src/errors.js'
+import {BerthCommand} from './_command.js'
+import {table} from '../src/cli/index.js'
+import {type MachineRow, listRows} from '../src/machine/index.js'
+import {UserError} from '../src/core/index.js'
 
-export default class Ls extends BaseCommand<typeof Ls> {
+export default class Ls extends BerthCommand<typeof Ls> {
   static override summary = 'List machines'
   static override examples = [
     '<%= config.bin %> ls',

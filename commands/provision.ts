@@ -1,5 +1,5 @@
-import {perMachineCommand} from '../src/multi.js'
-import {reprovision} from '../src/machine.js'
+import {perMachineCommand} from './_command.js'
+import {reprovision} from '../src/machine/index.js'
 
 export default perMachineCommand({
   summary: 'Provision existing machines again (certificates, daemon.json, engine restart)',

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {UserError} from '../src/errors.js'
-import {table} from '../src/format.js'
+import {BerthCommand} from './_command.js'
+import {UserError} from '../src/core/index.js'
+import {table} from '../src/cli/index.js'
 
 export interface PsRow {
   machine: string
@@ -24,7 +24,7 @@ function ago(unixSeconds: number, now = Date.now()): string {
   return `${Math.round(s / 86_400)} days ago`
 }
 
-export default class Ps extends BaseCommand<typeof Ps> {
+export default class Ps extends BerthCommand<typeof Ps> {
   static override summary = 'List containers across machines, each as MACHINE/NAME'
   static override examples = ['<%= config.bin %> ps --swarm lab3', '<%= config.bin %> ps --machines node1,node2 -a --json']
   static override flags = {
@@ -36,8 +36,8 @@ export default class Ps extends BaseCommand<typeof Ps> {
   }
 
   async run(): Promise<void> {
-    const {Cluster, engineMessage, ownNames} = await import('../src/cluster.js')
-    type Summary = import('../src/cluster.js').ContainerSummary
+    const {Cluster, engineMessage, ownNames} = await import('../src/cluster/index.js')
+    type Summary = import('../src/cluster/index.js').ContainerSummary
     const ctx = this.ctx()
     const f = this.flags
     const cluster = new Cluster(ctx, {swarm: f.swarm, machines: f.machines?.split(',').map(s => s.trim()).filter(Boolean)}, {timeoutMs: f.timeout * 1000})

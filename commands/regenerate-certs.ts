@@ -1,10 +1,12 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand, confirm} from '../src/cli.js'
-import {errorMessage, UserError} from '../src/errors.js'
-import {parallel, regenerateCerts} from '../src/machine.js'
+import {confirm} from '../src/cli/index.js'
+import {BerthCommand} from './_command.js'
+import {errorMessage, UserError} from '../src/core/index.js'
+import {regenerateCerts} from '../src/machine/index.js'
+import {parallel} from '../src/core/index.js'
 
-export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts> {
+export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts> {
   static override summary = 'Issue new TLS certificates for machines and restart their engines'
   static override description = 'Use after a machine\'s IP changed. With --client-certs the store\'s CA and client certificate are made anew too: every other machine then needs regenerate-certs as well.'
   static override strict = false

@@ -1,10 +1,12 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand, confirm} from '../src/cli.js'
-import {errorMessage, UserError} from '../src/errors.js'
-import {parallel, removeMachine} from '../src/machine.js'
+import {confirm} from '../src/cli/index.js'
+import {BerthCommand} from './_command.js'
+import {errorMessage, UserError} from '../src/core/index.js'
+import {removeMachine} from '../src/machine/index.js'
+import {parallel} from '../src/core/index.js'
 
-export default class Rm extends BaseCommand<typeof Rm> {
+export default class Rm extends BerthCommand<typeof Rm> {
   static override summary = 'Remove machines and everything berth made for them'
   static override description = 'Removes the host and its cloud resources, then the record. With -f the record goes even when something could not be removed (it is named).'
   static override strict = false

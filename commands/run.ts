@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {UserError} from '../src/errors.js'
-import {STRATEGIES} from '../src/swarm-flags.js'
+import {BerthCommand} from './_command.js'
+import {UserError} from '../src/core/index.js'
+import {STRATEGIES} from '../src/cli/index.js'
 
 type FlagDefs = Record<string, {type: string; char?: string}>
 
@@ -41,7 +41,7 @@ export function parsePublish(list: readonly string[]): {exposed: Record<string, 
   return {exposed, bindings}
 }
 
-export default class Run extends BaseCommand<typeof Run> {
+export default class Run extends BerthCommand<typeof Run> {
   static override summary = 'Run a container on the machine the placement strategy and filters choose'
   static override description = 'Reads every engine over mutual TLS (capacity, containers and their reservations, images, labels), places the container with the strategy (spread, binpack, random; default: the swarm\'s --swarm-strategy, else spread) and the filters (-e constraint:key==value, -e affinity:container!=web, label==, host ports), then creates and starts it there. The image must already be on the machine: berth does not pull. Prints MACHINE/NAME.'
   static override examples = [
@@ -75,7 +75,7 @@ export default class Run extends BaseCommand<typeof Run> {
   async run(): Promise<void> {
     const [image, ...cmd] = this.argv
     const f = this.flags
-    const {Cluster, ClusterError, call, defaultStrategy, engineMessage, parseMemory, parseStrategy} = await import('../src/cluster.js')
+    const {Cluster, ClusterError, call, defaultStrategy, engineMessage, parseMemory, parseStrategy} = await import('../src/cluster/index.js')
     const ctx = this.ctx()
     const cpus = f.cpus === undefined ? 0 : Number(f.cpus)
     if (!Number.isFinite(cpus) || cpus < 0) throw new UserError(`bad --cpus "${f.cpus}": use a number of CPUs, e.g. 0.5`)
@@ -135,7 +135,7 @@ export default class Run extends BaseCommand<typeof Run> {
 }
 
 /** Streams the container's output until it exits, split back into stdout and stderr. */
-async function followLogs(conn: import('../src/cluster.js').Conn, id: string): Promise<void> {
+async function followLogs(conn: import('../src/cluster/index.js').Conn, id: string): Promise<void> {
   const https = await import('node:https')
   await new Promise<void>((resolve, reject) => {
     const req = https.request({host: conn.host, port: conn.port, method: 'GET', path: `/containers/${id}/logs?follow=1&stdout=1&stderr=1`, agent: conn.agent}, res => {

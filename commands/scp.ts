@@ -1,13 +1,13 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {UserError} from '../src/errors.js'
-import {openSSH} from '../src/machine.js'
-import {copyFrom, copyTo} from '../src/remote.js'
+import {BerthCommand} from './_command.js'
+import {UserError} from '../src/core/index.js'
+import {openSSH} from '../src/machine/index.js'
+import {copyFrom, copyTo} from '../src/ssh/index.js'
 
 const REMOTE = /^([a-zA-Z0-9][a-zA-Z0-9.-]*):(.*)$/
 
-export default class Scp extends BaseCommand<typeof Scp> {
+export default class Scp extends BerthCommand<typeof Scp> {
   static override summary = 'Copy files between this machine and a berth machine'
   static override examples = ['<%= config.bin %> scp ./app.conf node1:/etc/app.conf', '<%= config.bin %> scp -r node1:/var/log/app ./logs']
   static override args = {

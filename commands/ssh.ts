@@ -1,10 +1,10 @@
 import * as Args from '@oclif/core/args'
-import {BaseCommand} from '../src/cli.js'
-import {openSSH} from '../src/machine.js'
-import {interactive} from '../src/remote.js'
-import {shellQuote} from '../src/ssh.js'
+import {BerthCommand} from './_command.js'
+import {openSSH} from '../src/machine/index.js'
+import {interactive} from '../src/ssh/index.js'
+import {shellQuote} from '../src/ssh/index.js'
 
-export default class Ssh extends BaseCommand<typeof Ssh> {
+export default class Ssh extends BerthCommand<typeof Ssh> {
   static override summary = 'Log into a machine or run a command on it over SSH'
   static override description = 'The host key recorded at create is checked; a changed key is refused.'
   static override examples = ['<%= config.bin %> ssh node1', '<%= config.bin %> ssh node1 -- docker ps', '<%= config.bin %> ssh node1 -- cat /etc/os-release']

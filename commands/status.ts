@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {machineState} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {machineState} from '../src/machine/index.js'
 
-export default class Status extends BaseCommand<typeof Status> {
+export default class Status extends BerthCommand<typeof Status> {
   static override summary = 'Print the state of a machine (Running, Stopped, Error...)'
   static override args = {name: Args.string({description: 'Machine name', required: true})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}

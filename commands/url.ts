@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {engineFor} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {engineFor} from '../src/machine/index.js'
 
-export default class Url extends BaseCommand<typeof Url> {
+export default class Url extends BerthCommand<typeof Url> {
   static override summary = 'Print the Docker engine URL of a machine'
   static override args = {name: Args.string({description: 'Machine name', required: true})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}

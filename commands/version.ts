@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../src/cli.js'
-import {engineFor} from '../src/machine.js'
+import {BerthCommand} from './_command.js'
+import {engineFor} from '../src/machine/index.js'
 
-export default class Version extends BaseCommand<typeof Version> {
+export default class Version extends BerthCommand<typeof Version> {
   static override summary = 'Print berth\'s version, or the Docker version of a machine'
   static override args = {name: Args.string({description: 'Machine name'})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}

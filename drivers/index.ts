@@ -1,4 +1,4 @@
-import type {DriverModule} from '../src/driver.js'
+import type {DriverModule} from '../src/sdk/index.js'
 import * as azure from './azure/flags.js'
 import * as generic from './generic/flags.js'
 import * as lab from './lab/flags.js'

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {X509Certificate, createPrivateKey} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import tls from 'node:tls'
-import {certSans, ensureStoreCerts, issue, loadCA, makeCA} from '../src/certs.js'
+import {certSans, ensureStoreCerts, issue, loadCA, makeCA} from '../src/certs/certs.js'
 import {tmpDir} from './helpers.js'
 
 test('server certificates chain to the CA, carry every SAN and are ECDSA P-256', async () => {

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict'
 import {
   bytesSize, clampVersion, compareVersions, defaultStrategy, downNode, isActive, nodeHasImage, normalizeImage, parseEngineLabels,
   parseMemory, reservationOf, toNodeInput, type ContainerSummary, type EngineInfo, type ImageSummary, type Reservation,
-} from '../src/cluster.js'
-import {parseListen, serverSans, withMachine} from '../src/manage.js'
+} from '../src/cluster/cluster.js'
+import {parseListen, serverSans, withMachine} from '../src/manage/manage.js'
 import {Scheduler, makeNode, makeRequest, naiveSelect} from '../src/placement/index.js'
-import type {MachineRecord} from '../src/record.js'
+import type {MachineRecord} from '../src/store/record.js'
 import {parsePublish, splitAtImage} from '../commands/run.js'
 
 const GiB = 1024 ** 3

@@ -1,7 +1,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {parseShell, shellLines} from '../src/dockerenv.js'
+import {parseShell, shellLines} from '../src/machine/dockerenv.js'
 
 const vars: Array<[string, string | null]> = [['DOCKER_HOST', 'tcp://10.0.0.2:2376'], ['DOCKER_CERT_PATH', '/root/.berth/machines/a b'], ['DOCKER_MACHINE_NAME', null]]
 

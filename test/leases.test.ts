@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {mkdirSync, readFileSync, rmSync} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import {freePort, lease, parseSubnet, release} from '../src/leases.js'
+import {freePort, lease, parseSubnet, release} from '../src/sdk/leases.js'
 import {tmpDir} from './helpers.js'
 
 test('parseSubnet takes /16../29 IPv4 networks and normalises the base', () => {

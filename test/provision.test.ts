@@ -1,8 +1,8 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {daemonConfig, engineOptsToConfig, osProvisioner, serverSans} from '../src/provision.js'
-import {EngineOptions} from '../src/record.js'
-import {engineOptions} from '../src/cli-flags.js'
+import {daemonConfig, engineOptsToConfig, osProvisioner, serverSans} from '../src/provision/provision.js'
+import {EngineOptions} from '../src/store/record.js'
+import {engineOptions} from '../src/cli/flags.js'
 
 test('daemon.json listens on the socket and 2376 with TLS, labels the engine', () => {
   const engine = EngineOptions.parse({labels: ['tier=web'], insecureRegistries: ['reg:5000'], registryMirrors: ['https://m'], storageDriver: 'overlay2', opts: ['max-concurrent-downloads=5', 'debug']})

@@ -2,10 +2,10 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {CorruptRecord, Store, validateName} from '../src/store.js'
-import {acquireLock, writeFileAtomic} from '../src/fsutil.js'
+import {CorruptRecord, Store, validateName} from '../src/store/index.js'
+import {acquireLock, writeFileAtomic} from '../src/core/fs.js'
 import {tmpDir} from './helpers.js'
-import type {MachineRecord} from '../src/record.js'
+import type {MachineRecord} from '../src/store/record.js'
 
 function record(name: string): MachineRecord {
   return {

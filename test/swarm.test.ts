@@ -1,8 +1,8 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {quorumAdvice, nodeLabels} from '../src/swarm.js'
-import {rewriteLegacySwarmArgv, swarmJoinOptions} from '../src/swarm-flags.js'
-import type {MachineRecord} from '../src/record.js'
+import {quorumAdvice, nodeLabels} from '../src/swarm/swarm.js'
+import {rewriteLegacySwarmArgv, swarmJoinOptions} from '../src/cli/swarm-flags.js'
+import type {MachineRecord} from '../src/store/record.js'
 
 test('quorum advice: odd counts up to 7 are fine, even ones explain the fault tolerance', () => {
   for (const n of [1, 3, 5, 7]) assert.equal(quorumAdvice(n), undefined)

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../../src/cli.js'
+import {BerthCommand} from '../_command.js'
 
-export default class QemuBuildImage extends BaseCommand<typeof QemuBuildImage> {
+export default class QemuBuildImage extends BerthCommand<typeof QemuBuildImage> {
   static override summary = 'Build a Debian base image for the qemu driver with debootstrap (needs root and Debian\'s package mirror)'
   static override description = 'Writes OUT (a sparse raw disk), OUT.vmlinuz, OUT.initrd and OUT.cmdline. OUT must not exist: machines made from an image break if it changes under them, so every build gets a new name.'
   static override examples = [

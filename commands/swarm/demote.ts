@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
-import {BaseCommand} from '../../src/cli.js'
-import {withLock} from '../../src/machine.js'
-import {setRole} from '../../src/swarm.js'
+import {BerthCommand} from '../_command.js'
+import {withLock} from '../../src/machine/index.js'
+import {setRole} from '../../src/swarm/index.js'
 
-export default class SwarmDemote extends BaseCommand<typeof SwarmDemote> {
+export default class SwarmDemote extends BerthCommand<typeof SwarmDemote> {
   static override summary = 'Make a manager a worker (warns when the manager count is even)'
   static override args = {machine: Args.string({description: 'Machine name', required: true})}
 

@@ -1,12 +1,12 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../../src/cli.js'
-import {UserError} from '../../src/errors.js'
-import {withLock} from '../../src/machine.js'
-import {swarmNames, joinSwarm} from '../../src/swarm.js'
-import {parseLabels} from '../../src/swarm-flags.js'
+import {BerthCommand} from '../_command.js'
+import {UserError} from '../../src/core/index.js'
+import {withLock} from '../../src/machine/index.js'
+import {swarmNames, joinSwarm} from '../../src/swarm/index.js'
+import {parseLabels} from '../../src/cli/index.js'
 
-export default class SwarmInit extends BaseCommand<typeof SwarmInit> {
+export default class SwarmInit extends BerthCommand<typeof SwarmInit> {
   static override summary = 'Start a new swarm with a machine as its first manager'
   static override examples = ['<%= config.bin %> swarm init m1 --name lab3']
   static override args = {machine: Args.string({description: 'Machine name', required: true})}

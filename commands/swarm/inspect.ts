@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
-import {BaseCommand} from '../../src/cli.js'
-import {UserError} from '../../src/errors.js'
-import {describeSwarm, members} from '../../src/swarm.js'
+import {BerthCommand} from '../_command.js'
+import {UserError} from '../../src/core/index.js'
+import {describeSwarm, members} from '../../src/swarm/index.js'
 
-export default class SwarmInspect extends BaseCommand<typeof SwarmInspect> {
+export default class SwarmInspect extends BerthCommand<typeof SwarmInspect> {
   static override summary = 'Show a swarm\'s nodes (role, state, availability, reachability, labels) as JSON'
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
 

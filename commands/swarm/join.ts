@@ -1,12 +1,12 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../../src/cli.js'
-import {errorMessage, UserError} from '../../src/errors.js'
-import {openSSH, withLock} from '../../src/machine.js'
-import {joinSwarm} from '../../src/swarm.js'
-import {parseLabels} from '../../src/swarm-flags.js'
+import {BerthCommand} from '../_command.js'
+import {errorMessage, UserError} from '../../src/core/index.js'
+import {openSSH, withLock} from '../../src/machine/index.js'
+import {joinSwarm} from '../../src/swarm/index.js'
+import {parseLabels} from '../../src/cli/index.js'
 
-export default class SwarmJoin extends BaseCommand<typeof SwarmJoin> {
+export default class SwarmJoin extends BerthCommand<typeof SwarmJoin> {
   static override summary = 'Join machines to a swarm (join tokens are fetched and used, never shown)'
   static override examples = ['<%= config.bin %> swarm join lab3 w3 w4', '<%= config.bin %> swarm join lab3 m2 m3 --manager']
   static override strict = false

@@ -1,10 +1,10 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../../src/cli.js'
-import {withLock} from '../../src/machine.js'
-import {leaveSwarm} from '../../src/swarm.js'
+import {BerthCommand} from '../_command.js'
+import {withLock} from '../../src/machine/index.js'
+import {leaveSwarm} from '../../src/swarm/index.js'
 
-export default class SwarmLeave extends BaseCommand<typeof SwarmLeave> {
+export default class SwarmLeave extends BerthCommand<typeof SwarmLeave> {
   static override summary = 'Drain a machine, make it leave its swarm and remove its node entry'
   static override args = {machine: Args.string({description: 'Machine name', required: true})}
   static override flags = {force: Flags.boolean({char: 'f', summary: 'Leave even as the last manager of a swarm with workers'})}

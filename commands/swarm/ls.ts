@@ -1,10 +1,10 @@
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../../src/cli.js'
-import {table} from '../../src/format.js'
-import {parallel} from '../../src/machine.js'
-import {describeSwarm, swarmNames} from '../../src/swarm.js'
+import {BerthCommand} from '../_command.js'
+import {table} from '../../src/cli/index.js'
+import {parallel} from '../../src/core/index.js'
+import {describeSwarm, swarmNames} from '../../src/swarm/index.js'
 
-export default class SwarmLs extends BaseCommand<typeof SwarmLs> {
+export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
   static override summary = 'List swarms: managers, workers, leader, reachability, engine versions'
   static override flags = {
     json: Flags.boolean({summary: 'Machine-readable output'}),

@@ -3,14 +3,14 @@ import {openSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from '../../src/cli.js'
-import {UserError} from '../../src/errors.js'
-import {pidAlive} from '../../src/fsutil.js'
-import {STRATEGIES} from '../../src/swarm-flags.js'
+import {BerthCommand} from '../_command.js'
+import {UserError} from '../../src/core/index.js'
+import {pidAlive} from '../../src/core/index.js'
+import {STRATEGIES} from '../../src/cli/index.js'
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
-export default class SwarmManage extends BaseCommand<typeof SwarmManage> {
+export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
   static override summary = 'Serve a Docker API endpoint that places plain `docker run` across a swarm\'s machines'
   static override description = 'As classic Swarm\'s manager did: mutual TLS with the store\'s CA; `docker run` is placed by strategy and filters (-e constraint:key==value, -e affinity:container!=web, -p host ports), ps/images/info cover every machine, and container commands (inspect, logs, stop, start, rm, exec) go to the machine that holds the container. Runs in the foreground until Ctrl-C or SIGTERM. The default strategy is the one given at `create --swarm-strategy`, else spread.'
   static override examples = [
@@ -31,7 +31,7 @@ export default class SwarmManage extends BaseCommand<typeof SwarmManage> {
   async run(): Promise<void> {
     const ctx = this.ctx()
     const swarm = this.args.swarm!
-    const {parseListen, readManageState, writeManageState, clearManageState, ManageEndpoint} = await import('../../src/manage.js')
+    const {parseListen, readManageState, writeManageState, clearManageState, ManageEndpoint} = await import('../../src/manage/index.js')
     const running = await readManageState(ctx.store, swarm)
     if (this.flags.stop) {
       if (!running) throw new UserError(`no manage endpoint is running for swarm "${swarm}"`)
@@ -41,8 +41,8 @@ export default class SwarmManage extends BaseCommand<typeof SwarmManage> {
       this.log(`stopped ${running.url}`)
       return
     }
-    const {members} = await import('../../src/swarm.js')
-    const {defaultStrategy, parseStrategy} = await import('../../src/cluster.js')
+    const {members} = await import('../../src/swarm/index.js')
+    const {defaultStrategy, parseStrategy} = await import('../../src/cluster/index.js')
     const recs = await members(ctx, swarm)
     if (!recs.length) throw new UserError(`swarm "${swarm}" does not exist`)
     if (running) throw new UserError(`swarm "${swarm}" already has a manage endpoint at ${running.url} (pid ${running.pid}): stop it with "berth swarm manage ${swarm} --stop"`)
@@ -68,7 +68,7 @@ export default class SwarmManage extends BaseCommand<typeof SwarmManage> {
   /** Starts this same command in the background and waits until its endpoint answers. */
   private async detach(swarm: string): Promise<void> {
     const ctx = this.ctx()
-    const {readManageState} = await import('../../src/manage.js')
+    const {readManageState} = await import('../../src/manage/index.js')
     const dir = path.join(ctx.store.root, 'swarms')
     await fs.mkdir(dir, {recursive: true, mode: 0o700})
     const logPath = path.join(dir, `${swarm}.manage.log`)

@@ -1,10 +1,11 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand, confirm} from '../../src/cli.js'
-import {UserError} from '../../src/errors.js'
-import {dissolve} from '../../src/swarm.js'
+import {confirm} from '../../src/cli/index.js'
+import {BerthCommand} from '../_command.js'
+import {UserError} from '../../src/core/index.js'
+import {dissolve} from '../../src/swarm/index.js'
 
-export default class SwarmRm extends BaseCommand<typeof SwarmRm> {
+export default class SwarmRm extends BerthCommand<typeof SwarmRm> {
   static override summary = 'Dissolve a swarm: every member leaves (the machines stay)'
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
   static override flags = {yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation'})}

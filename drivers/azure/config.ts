@@ -1,6 +1,6 @@
 /** Options -> the machine's Azure data: pure, so it is tested without a cloud. */
 import {promises as fs} from 'node:fs'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 
 export interface Cloud {
   endpoint: string

@@ -4,8 +4,8 @@
  * (Azure-AsyncOperation, else Location, with Retry-After); each is bounded by a deadline.
  */
 import {promises as fs} from 'node:fs'
-import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/driver.js'
-import {UserError, errorMessage} from '../../src/errors.js'
+import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/sdk/index.js'
+import {UserError, errorMessage} from '../../src/sdk/index.js'
 import {makeClients, type Clients} from './arm.js'
 import {parseOptions, securityRules, type AzureData} from './config.js'
 import {armFailure, mapArmError} from './errors.js'

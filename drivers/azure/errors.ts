@@ -1,5 +1,5 @@
 /** ARM and sign-in failures as one line the user can act on. */
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 
 interface ArmFailure {
   status?: number

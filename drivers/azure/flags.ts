@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 
 export const description = 'Virtual machines on Microsoft Azure (Resource Manager), or on any ARM endpoint such as Azure Stack Hub'
 

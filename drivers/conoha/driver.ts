@@ -1,4 +1,4 @@
-import type {Driver} from '../../src/driver.js'
+import type {Driver} from '../../src/sdk/index.js'
 import {makeDriver} from '../openstack/driver.js'
 
 /** The openstack driver with the conoha preset: conoha-* options become openstack-* ones. */

@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 import {flags as openstack} from '../openstack/flags.js'
 
 export const description = 'ConoHa VPS: the openstack driver with ConoHa\'s endpoints and quirks (tyo1/sin1/sjc1 on Keystone v2.0, c3j1 with boot volumes)'

@@ -1,8 +1,8 @@
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from '../../src/errors.js'
-import type {Driver, DriverData, MachineState} from '../../src/driver.js'
+import {UserError} from '../../src/sdk/index.js'
+import type {Driver, DriverData, MachineState} from '../../src/sdk/index.js'
 
 interface GenericData {
   ip: string

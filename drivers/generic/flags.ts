@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 
 export const description = 'Any machine reachable over SSH (berth installs and secures Docker on it)'
 

@@ -1,4 +1,4 @@
-import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/driver.js'
+import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, parseSubnet, planHost, startHost, stopHost} from './host.js'
 
 const host = (m: {data: DriverData}) => m.data as unknown as LabHost

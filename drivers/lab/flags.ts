@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 
 export const description = 'Hosts on this Linux box: network + mount + PID namespaces with their own sshd and dockerd (needs root)'
 

@@ -12,10 +12,10 @@ import {createHash} from 'node:crypto'
 import {constants, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import {acquireLock, pidAlive} from '../../src/fsutil.js'
-import {ipString, parseSubnet as parseCidr} from '../../src/leases.js'
-import {UserError} from '../../src/errors.js'
-import {generateKeyPair} from '../../src/ssh.js'
+import {acquireLock, pidAlive} from '../../src/sdk/index.js'
+import {ipString, parseSubnet as parseCidr} from '../../src/sdk/index.js'
+import {UserError} from '../../src/sdk/index.js'
+import {generateKeyPair} from '../../src/sdk/index.js'
 
 const execFileP = promisify(execFile)
 

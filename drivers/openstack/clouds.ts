@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {parse} from 'yaml'
 import {z} from 'zod'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 
 const CloudEntry = z.object({
   auth: z.record(z.string(), z.unknown()).default({}),

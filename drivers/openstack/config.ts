@@ -6,7 +6,7 @@
 import {promises as fs} from 'node:fs'
 import {isIPv4, isIPv6} from 'node:net'
 import path from 'node:path'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 import {type AuthConfig, identityEndpoint, type Interface} from './client.js'
 import {authString, loadCloud} from './clouds.js'
 

@@ -6,9 +6,9 @@
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import type {Driver, DriverContext, DriverData, MachineHandle, MachineState, SSHEndpoint} from '../../src/driver.js'
-import {errorMessage, UserError} from '../../src/errors.js'
-import {writeFileAtomic} from '../../src/fsutil.js'
+import type {Driver, DriverContext, DriverData, MachineHandle, MachineState, SSHEndpoint} from '../../src/sdk/index.js'
+import {errorMessage, UserError} from '../../src/sdk/index.js'
+import {writeFileAtomic} from '../../src/sdk/index.js'
 import {Cloud, type RuleSpec} from './api.js'
 import {type AuthConfig, type Interface, OpenStackClient, OpenStackError} from './client.js'
 import {parseCidr, type Preset, resolveConfig, type ResolvedConfig} from './config.js'

@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 
 export const description = 'OpenStack clouds (Nova, Neutron, Glance, Cinder; Keystone v3 or v2.0), ConoHa included (--openstack-preset conoha)'
 

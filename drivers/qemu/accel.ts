@@ -4,7 +4,7 @@
  * the ioctl calls but cannot run a normal guest, so it does not count.
  */
 import {constants, promises as fs} from 'node:fs'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 
 export type Accel = 'kvm' | 'tcg'
 export const ACCEL_CHOICES = ['auto', 'kvm', 'tcg'] as const

@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 
 export const description = 'Local QEMU virtual machines (KVM when the CPU has it, TCG otherwise), set up by cloud-init'
 

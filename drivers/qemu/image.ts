@@ -12,7 +12,7 @@ import {spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {createWriteStream, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 
 export const ROOT_LABEL = 'berth-root'
 export const DEFAULT_CMDLINE = `root=LABEL=${ROOT_LABEL} rw console=ttyS0,115200 mitigations=off`

@@ -7,9 +7,9 @@ import {spawn} from 'node:child_process'
 import {closeSync, openSync, promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 import type {Accel} from './accel.js'
-import {sshBanner} from '../../src/ssh.js'
+import {sshBanner} from '../../src/sdk/index.js'
 import {qmp} from './qmp.js'
 
 export interface VmSpec {

@@ -1,4 +1,4 @@
-import type {DriverFlag} from '../../src/driver.js'
+import type {DriverFlag} from '../../src/sdk/index.js'
 
 export const description = 'Local VirtualBox VMs from a cloud image, set up by cloud-init (NAT for SSH, host-only network for the engine and swarm)'
 

@@ -1,6 +1,6 @@
 /** VBoxManage, called as docker-machine's VirtualBox driver did: one process per command, machine-readable output parsed. */
 import {execFile} from 'node:child_process'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/sdk/index.js'
 
 export class VBoxError extends Error {
   constructor(readonly args: string[], readonly stderr: string, readonly code: number | string | undefined) {

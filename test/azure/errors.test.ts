@@ -5,7 +5,7 @@ import nock from 'nock'
 import driver from '../../drivers/azure/driver.js'
 import {mapArmError} from '../../drivers/azure/errors.js'
 import {parseOptions} from '../../drivers/azure/config.js'
-import {UserError} from '../../src/errors.js'
+import {UserError} from '../../src/core/errors.js'
 import {SUB, asyncOp, azureData, fakeArm, fakeLogin, handle} from './fake-arm.js'
 
 const VM = /\/resourceGroups\/rg1\/providers\/Microsoft\.Compute\/virtualMachines\/m1-01234567/

@@ -1,6 +1,6 @@
 /** nock stand-ins for ARM and the sign-in endpoint, for tests of the driver without a simulator. */
 import nock from 'nock'
-import type {MachineHandle} from '../../src/driver.js'
+import type {MachineHandle} from '../../src/sdk/driver.js'
 import {parseOptions, type AzureData} from '../../drivers/azure/config.js'
 
 export const ARM = 'https://management.azure.com'

@@ -1,8 +1,8 @@
 /** The provisioner's wait for a systemd host to finish booting (src/provision.ts), on a scripted session. */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {waitBootFinished} from '../../src/provision.js'
-import type {SSHSession} from '../../src/ssh.js'
+import {waitBootFinished} from '../../src/provision/provision.js'
+import type {SSHSession} from '../../src/ssh/ssh.js'
 
 function session(stdout: string) {
   const cmds: string[] = []

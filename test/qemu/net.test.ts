@@ -1,6 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {storeRootOf} from '../../src/leases.js'
+import {storeRootOf} from '../../src/sdk/leases.js'
 import {segmentFor} from '../../drivers/qemu/net.js'
 
 test('each store (and subnet) gets its own multicast segment on a stable group and port', () => {

@@ -11,7 +11,7 @@ import https from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import {issue, makeCA} from '../../src/certs.js'
+import {issue, makeCA} from '../../src/certs/certs.js'
 import {bootHost, destroyHost, killHost, startHost, stopHost, type LabHost} from '../../drivers/lab/host.js'
 import {prepareAdmin, runCustomData} from './azure-vm.js'
 

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import type {DriverContext, DriverData, MachineHandle} from '../../src/driver.js'
+import type {DriverContext, DriverData, MachineHandle} from '../../src/sdk/driver.js'
 import driver, {detectFormat, type VBoxData} from '../../drivers/virtualbox/driver.js'
 import {parseBlocks, parseMachineReadable} from '../../drivers/virtualbox/vbox.js'
 import {checkSyntax} from '../fixtures/virtualbox/fake-vboxmanage.js'
-import {readIso} from '../../src/cloudinit/iso.js'
+import {readIso} from '../../src/sdk/cloudinit/iso.js'
 import {ROOT, tmpDir} from '../helpers.js'
 
 const FAKE = path.join(ROOT, 'dist', 'test', 'fixtures', 'virtualbox', 'fake-vboxmanage.js')

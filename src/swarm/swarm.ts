@@ -6,13 +6,13 @@
 import {promises as fs} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import {Engine, EngineError} from './engine.js'
-import {errorMessage, UserError} from './errors.js'
-import {acquireLock, mkdirPrivate} from './fsutil.js'
-import {type Ctx, engineFor, handleFor, loadDriver} from './machine.js'
-import type {MachineRecord, SwarmMembership} from './record.js'
-import type {SSHSession} from './ssh.js'
-import {CorruptRecord} from './store.js'
+import {Engine, EngineError} from '../engine/index.js'
+import {errorMessage, UserError} from '../core/index.js'
+import {acquireLock, mkdirPrivate} from '../core/index.js'
+import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
+import type {MachineRecord, SwarmMembership} from '../store/index.js'
+import type {SSHSession} from '../ssh/index.js'
+import {CorruptRecord} from '../store/index.js'
 
 export const SWARM_PORTS = [
   {port: 2377, proto: 'tcp', what: 'cluster management'},
@@ -95,7 +95,7 @@ export async function reachableManager(ctx: Ctx, swarm: string, opts: {exclude?:
 
 /** Where swarm members reach a machine: the driver's swarm address (local VMs' own segment) or its IP. */
 async function swarmIp(ctx: Ctx, record: MachineRecord): Promise<string> {
-  const driver = await loadDriver(record.driver)
+  const driver = await loadDriver(ctx, record.driver)
   const h = handleFor(ctx, record)
   return (await driver.swarmAddress?.(h)) ?? driver.ip(h)
 }
@@ -154,7 +154,7 @@ async function updateNode(manager: Engine, nodeId: string, change: (spec: Record
  */
 export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptions, session?: SSHSession): Promise<void> {
   const say = (m: string) => ctx.progress?.(record.name, m)
-  const driver = await loadDriver(record.driver)
+  const driver = await loadDriver(ctx, record.driver)
   // Not always ip(): a local VM's engine is forwarded to 127.0.0.1, its swarm traffic goes over its own segment.
   const advertise = opts.advertiseAddr ?? await swarmIp(ctx, record)
   if (opts.initialiser && opts.initialiser !== record.name) await waitForInitialiser(ctx, opts.name, opts.initialiser)

@@ -16,12 +16,12 @@ import type {Duplex} from 'node:stream'
 import {
   Cluster, ClusterError, FALLBACK_API_VERSION, FILTERS_TEXT, bytesSize, clampVersion, compareVersions, engineMessage, call, normalizeImage, ownNames,
   type ContainerSummary, type ImageSummary, type Snapshot,
-} from './cluster.js'
-import {errorMessage, UserError} from './errors.js'
-import {mkdirPrivate, pidAlive, writeFileAtomic} from './fsutil.js'
-import type {Ctx} from './machine.js'
-import type {ContainerConfig, StrategyName} from './placement/index.js'
-import type {Store} from './store.js'
+} from '../cluster/index.js'
+import {errorMessage, UserError} from '../core/index.js'
+import {mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
+import type {Ctx} from '../machine/index.js'
+import type {ContainerConfig, StrategyName} from '../placement/index.js'
+import type {Store} from '../store/index.js'
 
 const VERSION = '0.1.0'
 const MAX_BODY = 16 << 20
@@ -152,7 +152,7 @@ export class ManageEndpoint {
   }
 
   private async listen(): Promise<void> {
-    const {loadCA, issue} = await import('./certs.js')
+    const {loadCA, issue} = await import('../certs/index.js')
     let ca
     try {
       ca = await loadCA(this.ctx.store.certsDir)

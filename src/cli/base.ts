@@ -2,9 +2,10 @@
 import type {Interfaces} from '@oclif/core'
 import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
-import {errorMessage, UserError} from './errors.js'
-import type {Ctx} from './machine.js'
-import {Store, defaultStorePath} from './store.js'
+import {errorMessage, exitCodeOf, UserError} from '../core/index.js'
+import type {Ctx} from '../host/index.js'
+import type {DriverRegistry} from '../sdk/index.js'
+import {Store, defaultStorePath} from '../store/index.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -14,6 +15,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     debug: Flags.boolean({char: 'D', summary: 'Stream remote commands and their output to stderr', env: 'BERTH_DEBUG', helpGroup: 'GLOBAL'}),
   }
 
+  /** The driver registry, given by the composition root (commands/_command.ts). */
+  protected abstract readonly drivers: DriverRegistry
   protected flags!: BaseFlags<T>
   protected args!: Record<string, string | undefined>
   protected abort = new AbortController()
@@ -41,6 +44,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const debug = this.flags.debug
     return {
       store,
+      drivers: this.drivers,
       signal: this.abort.signal,
       progress: (machine, msg) => this.progress(machine, msg),
       debug: debug ? (machine, line) => process.stderr.write(`[${machine}] ${line}\n`) : undefined,
@@ -69,7 +73,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
-    const code = err instanceof UserError ? err.exitCode : (err.oclif?.exit ?? 1)
+    const code = exitCodeOf(err)
     if (err.message === 'EEXIT: 0' || (err.oclif && err.oclif.exit === 0)) return
     process.stderr.write(`berth: ${errorMessage(err)}\n`)
     if (this.flags?.debug && !(err instanceof UserError) && err.stack) process.stderr.write(err.stack + '\n')

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import net from 'node:net'
 import type {Client, ClientChannel, ConnectConfig, SFTPWrapper} from 'ssh2'
-import {UserError} from './errors.js'
+import {UserError} from '../core/index.js'
 
 /** Handshakes this process made: the benchmark reports them per host (docker-machine needs 19+). */
 export const sshStats = {handshakes: 0}

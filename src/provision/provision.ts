@@ -1,8 +1,8 @@
 import {isIP} from 'node:net'
-import {UserError} from './errors.js'
-import {issue, type KeyPairPem} from './certs.js'
-import type {EngineOptions} from './record.js'
-import {shellQuote, type SSHSession} from './ssh.js'
+import {UserError} from '../core/index.js'
+import {issue, type KeyPairPem} from '../certs/index.js'
+import type {EngineOptions} from '../store/index.js'
+import {shellQuote, type SSHSession} from '../ssh/index.js'
 
 /** What one round trip tells us about a host before we touch it. */
 export interface HostFacts {

@@ -1,54 +1,23 @@
 /**
- * The pipeline for one machine (libmachine's "host"): driver -> SSH -> provisioner -> engine.
+ * The lifecycle of one machine (libmachine's "host"): create (driver -> SSH -> provisioner ->
+ * engine -> swarm) with rollback, rm, power, certificates, reprovision and upgrade.
  * Commands call these; nothing here prints except through the progress callback.
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import type {Driver, DriverData, MachineHandle, MachineState, SSHEndpoint} from './driver.js'
-import {Engine, tlsFromDir} from './engine.js'
-import {errorMessage, UserError} from './errors.js'
-import {writeFileAtomic} from './fsutil.js'
-import type {EngineOptions, MachineRecord} from './record.js'
-import type {SSHSession} from './ssh.js'
+import type {Driver} from '../sdk/index.js'
+import {errorMessage, UserError, writeFileAtomic} from '../core/index.js'
+import {type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
+import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
+import {validateName} from '../store/index.js'
+import type {JoinOptions} from '../swarm/index.js'
+import type {SSHSession} from '../ssh/index.js'
 
 // Certificates, SSH and the provisioner load only when a command needs them: ls and env stay fast.
-const certs = () => import('./certs.js')
-const prov = () => import('./provision.js')
-const ssh = () => import('./ssh.js')
-import {Store, validateName} from './store.js'
-import {drivers} from '../drivers/index.js'
-
-export type Progress = (machine: string, message: string) => void
-
-export interface Ctx {
-  store: Store
-  progress?: Progress
-  debug?: (machine: string, line: string) => void
-  warn?: (message: string) => void
-  signal?: AbortSignal
-}
-
-export async function loadDriver(name: string): Promise<Driver> {
-  const mod = drivers[name]
-  if (!mod) throw new UserError(`unknown driver "${name}" (available: ${Object.keys(drivers).join(', ')})`)
-  return mod.load()
-}
-
-export function handleFor(ctx: Ctx, record: MachineRecord): MachineHandle {
-  return {
-    machineName: record.name,
-    machineId: record.id,
-    machineDir: ctx.store.machineDir(record.name),
-    data: record.driverData,
-    signal: ctx.signal,
-    log: msg => ctx.progress?.(record.name, msg),
-    debug: line => ctx.debug?.(record.name, line),
-    save: async (data: DriverData) => {
-      record.driverData = data
-      await ctx.store.save(record)
-    },
-  }
-}
+const certs = () => import('../certs/index.js')
+const prov = () => import('../provision/index.js')
+const ssh = () => import('../ssh/index.js')
+const swarmMod = () => import('../swarm/index.js')
 
 export interface CreateOptions {
   driver: string
@@ -56,15 +25,14 @@ export interface CreateOptions {
   engine: EngineOptions
   sshTimeoutSec?: number
   /** Join (or initialise) this swarm once the engine answers. */
-  swarm?: import('./swarm.js').JoinOptions
+  swarm?: JoinOptions
 }
 
-const swarmMod = () => import('./swarm.js')
 
 /** Create, provision and secure one machine; on any failure, remove everything it made. */
 export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions): Promise<MachineRecord> {
   validateName(name)
-  const driver = await loadDriver(opts.driver)
+  const driver = await loadDriver(ctx, opts.driver)
   const {store} = ctx
   const id = store.newId()
   const say = (m: string) => ctx.progress?.(name, m)
@@ -167,92 +135,6 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
   await waitEngine(ctx, record, driver)
 }
 
-export async function engineFor(ctx: Ctx, record: MachineRecord, driver?: Driver): Promise<Engine> {
-  const d = driver ?? await loadDriver(record.driver)
-  const h = handleFor(ctx, record)
-  const ip = await d.ip(h)
-  return new Engine(ip, d.enginePort?.(h) ?? record.engine.port, tlsFromDir(ctx.store.machineDir(record.name)))
-}
-
-async function waitEngine(ctx: Ctx, record: MachineRecord, driver: Driver, timeoutMs = 60_000): Promise<void> {
-  const engine = await engineFor(ctx, record, driver)
-  try {
-    await engine.waitReady(timeoutMs, ctx.signal)
-  } finally {
-    engine.close()
-  }
-}
-
-export async function sshEndpoint(ctx: Ctx, record: MachineRecord): Promise<SSHEndpoint> {
-  const driver = await loadDriver(record.driver)
-  return driver.sshEndpoint(handleFor(ctx, record))
-}
-
-/** One SSH connection to a machine, with its host key pinned (recorded on first contact). */
-export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec?: number; firstContact?: boolean} = {}): Promise<SSHSession> {
-  const ep = await sshEndpoint(ctx, record)
-  const keyPath = ep.privateKeyPath ?? record.ssh.keyPath
-  const session = await (await ssh()).connect({
-    host: ep.host, port: ep.port, user: ep.user,
-    privateKey: keyPath ? await fs.readFile(keyPath, 'utf8') : undefined,
-    agent: ep.agent ? process.env.SSH_AUTH_SOCK : undefined,
-    hostKey: record.ssh.hostKey,
-    timeoutMs: (opts.timeoutSec ?? 20) * 1000,
-    signal: ctx.signal,
-    debug: ctx.debug ? (l: string) => ctx.debug!(record.name, l) : undefined,
-  })
-  if (!record.ssh.hostKey) {
-    record.ssh.hostKey = session.hostKey
-    await ctx.store.save(record)
-    await writeKnownHosts(ctx.store.machineDir(record.name), ep, session.hostKey)
-  }
-  return session
-}
-
-export async function writeKnownHosts(dir: string, ep: SSHEndpoint, key: {type: string; key: string}): Promise<void> {
-  const host = ep.port === 22 ? ep.host : `[${ep.host}]:${ep.port}`
-  await writeFileAtomic(path.join(dir, 'known_hosts'), `${host} ${key.type} ${key.key}\n`)
-}
-
-export interface MachineStatus {
-  state: MachineState | 'Creating'
-  error?: string
-}
-
-/** State for ls/status: interrupted creates show as Error, not as whatever the driver sees. */
-export async function machineState(ctx: Ctx, record: MachineRecord): Promise<MachineStatus> {
-  if (record.status === 'creating') {
-    if (await ctx.store.busy(record.name)) return {state: 'Creating'}
-    return {state: 'Error', error: 'create was interrupted: run "berth rm" to remove what it made'}
-  }
-  if (record.status === 'error') return {state: 'Error', error: record.error}
-  const driver = await loadDriver(record.driver)
-  try {
-    return {state: await driver.state(handleFor(ctx, record))}
-  } catch (err) {
-    return {state: 'Error', error: errorMessage(err)}
-  }
-}
-
-/** A note when the host's IP is no longer covered by its server certificate. */
-export async function ipDrift(ctx: Ctx, record: MachineRecord): Promise<string | undefined> {
-  if (!record.tls) return undefined
-  const driver = await loadDriver(record.driver)
-  const ip = await driver.ip(handleFor(ctx, record))
-  if (record.tls.sans.includes(ip)) return undefined
-  return `the IP of "${record.name}" changed from ${record.tls.ip} to ${ip}, which its certificate does not cover: run "berth regenerate-certs ${record.name}"`
-}
-
-export async function withLock<T>(ctx: Ctx, name: string, fn: (record: MachineRecord) => Promise<T>): Promise<T> {
-  await ctx.store.load(name) // a clear "does not exist" before touching the folder
-  const lock = await ctx.store.lock(name)
-  try {
-    return await fn(await ctx.store.load(name))
-  } finally {
-    await lock.release()
-  }
-}
-
 /** rm: undo what create made. Returns what could not be removed (the record then stays). */
 export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean; deprovision?: boolean} = {}): Promise<string[]> {
   const {store} = ctx
@@ -289,7 +171,7 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
     }
     record.status = 'removing'
     await store.save(record)
-    const driver = await loadDriver(record.driver)
+    const driver = await loadDriver(ctx, record.driver)
     ctx.progress?.(name, 'removing')
     let left: string[]
     try {
@@ -315,7 +197,7 @@ export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
 export async function power(ctx: Ctx, name: string, action: PowerAction): Promise<void> {
   await withLock(ctx, name, async record => {
     if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status}${record.error ? `: ${record.error}` : ''})`)
-    const driver = await loadDriver(record.driver)
+    const driver = await loadDriver(ctx, record.driver)
     const h = handleFor(ctx, record)
     ctx.progress?.(name, `${action === 'stop' ? 'stopping' : action === 'kill' ? 'killing' : action + 'ing'}`)
     await driver[action](h)
@@ -356,7 +238,7 @@ async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver
 /** regenerate-certs: new server cert (and with clientCerts, a new CA and client cert), engine restarted. */
 export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts?: boolean} = {}): Promise<void> {
   await withLock(ctx, name, async record => {
-    const driver = await loadDriver(record.driver)
+    const driver = await loadDriver(ctx, record.driver)
     if (opts.clientCerts) await (await certs()).ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
     await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
@@ -375,7 +257,7 @@ export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts
 
 export async function reprovision(ctx: Ctx, name: string): Promise<void> {
   await withLock(ctx, name, async record => {
-    const driver = await loadDriver(record.driver)
+    const driver = await loadDriver(ctx, record.driver)
     await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
@@ -388,7 +270,7 @@ export async function reprovision(ctx: Ctx, name: string): Promise<void> {
 
 export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
   await withLock(ctx, name, async record => {
-    const driver = await loadDriver(record.driver)
+    const driver = await loadDriver(ctx, record.driver)
     const session = await openSSH(ctx, record)
     try {
       ctx.progress?.(name, 'upgrading Docker')
@@ -398,22 +280,4 @@ export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
     }
     await waitEngine(ctx, record, driver)
   })
-}
-
-/** Run jobs with at most `limit` in flight; results keep the input order. */
-export async function parallel<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const results: PromiseSettledResult<R>[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      try {
-        results[i] = {status: 'fulfilled', value: await fn(items[i])}
-      } catch (reason) {
-        results[i] = {status: 'rejected', reason}
-      }
-    }
-  }
-  await Promise.all(Array.from({length: Math.max(1, Math.min(limit, items.length))}, worker))
-  return results
 }

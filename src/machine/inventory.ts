@@ -1,7 +1,7 @@
-import {errorMessage} from './errors.js'
-import {type Ctx, engineFor, ipDrift, machineState, parallel} from './machine.js'
-import type {MachineRecord} from './record.js'
-import {CorruptRecord} from './store.js'
+import {errorMessage, parallel} from '../core/index.js'
+import {type Ctx, engineFor, ipDrift, machineState} from '../host/index.js'
+import type {MachineRecord} from '../store/index.js'
+import {CorruptRecord} from '../store/index.js'
 
 export interface MachineRow {
   name: string

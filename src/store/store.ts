@@ -2,20 +2,14 @@ import {randomBytes} from 'node:crypto'
 import {promises as fs, readFileSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from './errors.js'
-import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from './fsutil.js'
+import {UserError} from '../core/index.js'
+import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord} from './record.js'
+import {NAME_RE, validateName} from './names.js'
 
-export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/
 
 export function defaultStorePath(): string {
   return process.env.BERTH_STORAGE_PATH || path.join(os.homedir(), '.berth')
-}
-
-export function validateName(name: string): void {
-  if (!NAME_RE.test(name) || name.length > 63) {
-    throw new UserError(`invalid machine name "${name}": use letters, digits, '.' and '-', starting with a letter or digit (at most 63)`)
-  }
 }
 
 /** A record that exists on disk but could not be read: `ls` shows it as an error row. */

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import * as Flags from '@oclif/core/flags'
-import {UserError} from './errors.js'
-import type {JoinOptions} from './swarm.js'
+import {UserError} from '../core/index.js'
+import type {JoinOptions} from '../swarm/index.js'
 
 export const STRATEGIES = ['spread', 'binpack', 'random'] as const
 

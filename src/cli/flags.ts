@@ -1,9 +1,8 @@
 /** Oclif flags built from driver flag definitions, and the engine flags every create takes. */
 import * as Flags from '@oclif/core/flags'
-import type {DriverFlag} from './driver.js'
-import {drivers} from '../drivers/index.js'
-import {EngineOptions} from './record.js'
-import {UserError} from './errors.js'
+import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
+import {EngineOptions} from '../store/index.js'
+import {UserError} from '../core/index.js'
 
 function toOclif(f: DriverFlag, group: string) {
   const common = {summary: f.description, env: f.env, helpGroup: group, aliases: f.aliases}
@@ -19,7 +18,7 @@ function toOclif(f: DriverFlag, group: string) {
   }
 }
 
-export function driverFlags() {
+export function driverFlags(drivers: DriverRegistry) {
   const out: Record<string, ReturnType<typeof toOclif>> = {}
   for (const [name, mod] of Object.entries(drivers)) {
     for (const f of mod.flags) out[f.name] = toOclif(f, `${name.toUpperCase()} DRIVER`)
@@ -28,7 +27,7 @@ export function driverFlags() {
 }
 
 /** The flags of one driver, read from parsed flags; secrets given on the command line draw a warning. */
-export function driverOptions(driver: string, flags: Record<string, unknown>, argv: string[], warn: (m: string) => void): Record<string, unknown> {
+export function driverOptions(drivers: DriverRegistry, driver: string, flags: Record<string, unknown>, argv: string[], warn: (m: string) => void): Record<string, unknown> {
   const mod = drivers[driver]
   if (!mod) throw new UserError(`unknown driver "${driver}" (available: ${Object.keys(drivers).join(', ')})`)
   const out: Record<string, unknown> = {}

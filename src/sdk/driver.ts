@@ -110,3 +110,6 @@ export interface DriverModule {
   description: string
   load(): Promise<Driver>
 }
+
+/** Every driver by name; the composition root (commands/) supplies it, unit tests a fake one. */
+export type DriverRegistry = Record<string, DriverModule>

@@ -2,8 +2,8 @@ import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from './errors.js'
-import {mkdirPrivate, writeFileAtomic} from './fsutil.js'
+import {UserError} from '../core/index.js'
+import {mkdirPrivate, writeFileAtomic} from '../core/index.js'
 
 export const SHELLS = ['bash', 'zsh', 'sh', 'fish', 'powershell', 'cmd', 'tcsh', 'emacs'] as const
 export type Shell = (typeof SHELLS)[number]

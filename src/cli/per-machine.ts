@@ -1,15 +1,20 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {BaseCommand} from './cli.js'
-import {errorMessage, UserError} from './errors.js'
-import {type Ctx, parallel} from './machine.js'
+import {BaseCommand} from './base.js'
+import {errorMessage, UserError} from '../core/index.js'
+import {parallel} from '../core/index.js'
+import type {Ctx} from '../host/index.js'
+import type {DriverRegistry} from '../sdk/index.js'
 
 /**
  * Commands of the shape "do X to each named machine" (start, stop, provision...): run in
  * parallel, report each failure on its own line, exit non-zero if any failed.
  */
-export function perMachineCommand(spec: {summary: string; description?: string; verb: string; run: (ctx: Ctx, name: string) => Promise<unknown>}) {
+export interface PerMachineSpec {summary: string; description?: string; verb: string; run: (ctx: Ctx, name: string) => Promise<unknown>}
+
+export function perMachineCommand(drivers: DriverRegistry, spec: PerMachineSpec) {
   return class extends BaseCommand<any> {
+    protected readonly drivers = drivers
     static override summary = spec.summary
     static override description = spec.description
     static override strict = false

@@ -3,8 +3,7 @@ import {z} from 'zod'
 /** Bump when the on-disk shape changes; load() migrates older versions. */
 export const SCHEMA_VERSION = 1
 
-import {NAME_RE} from './store.js'
-export {NAME_RE}
+import {NAME_RE} from './names.js'
 
 const HostKey = z.object({type: z.string(), fingerprint: z.string(), key: z.string()})
 

@@ -7,15 +7,16 @@
  * no-fit message names it.
  */
 import https from 'node:https'
-import {type EngineTLS, tlsFromDir} from './engine.js'
-import {errorMessage, UserError} from './errors.js'
-import {type Ctx, engineFor, parallel} from './machine.js'
+import {type EngineTLS, tlsFromDir} from '../engine/index.js'
+import {errorMessage, UserError} from '../core/index.js'
+import {type Ctx, engineFor} from '../machine/index.js'
+import {parallel} from '../core/index.js'
 import {
   DEFAULT_FILTERS, PlacementError, PlacementSyntaxError, Scheduler, makeNode, parseContainerConfig, parseRule,
   type ContainerConfig, type ContainerInfo, type ImageInfo, type NodeInput, type PlacementNode, type PortInUse, type StrategyName,
-} from './placement/index.js'
-import type {MachineRecord} from './record.js'
-import {CorruptRecord} from './store.js'
+} from '../placement/index.js'
+import type {MachineRecord} from '../store/index.js'
+import {CorruptRecord} from '../store/index.js'
 
 export const STRATEGY_NAMES: readonly StrategyName[] = ['spread', 'binpack', 'random']
 /** Classic Swarm listed its filters in this order in `docker info`. */
@@ -372,7 +373,7 @@ interface InfoEntry {
 export async function selectRecords(ctx: Ctx, sel: Selection): Promise<MachineRecord[]> {
   if (sel.swarm && sel.machines?.length) throw new UserError('give either --swarm or --machines, not both')
   if (sel.swarm) {
-    const {members} = await import('./swarm.js')
+    const {members} = await import('../swarm/index.js')
     const recs = await members(ctx, sel.swarm)
     if (!recs.length) throw new UserError(`swarm "${sel.swarm}" does not exist`)
     return recs.sort((a, b) => a.name.localeCompare(b.name))
@@ -475,7 +476,7 @@ export class Cluster {
     const swarms = [...new Set(records.map(r => r.swarm?.name).filter((s): s is string => Boolean(s)))]
     if (!swarms.length) return new Map()
     if (this.swarmLabels && Date.now() - this.swarmLabels.at < this.infoTtlMs) return this.swarmLabels.labels
-    const {reachableManager} = await import('./swarm.js')
+    const {reachableManager} = await import('../swarm/index.js')
     const out = new Map<string, Record<string, string>>()
     await Promise.all(swarms.map(async s => {
       const m = await reachableManager(this.ctx, s, {timeoutMs: Math.min(3000, this.timeoutMs)}).catch(() => undefined)

@@ -7,8 +7,8 @@
 import {promises as fs} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import {UserError} from './errors.js'
-import {acquireLock, mkdirPrivate, writeFileAtomic} from './fsutil.js'
+import {UserError} from '../core/index.js'
+import {acquireLock, mkdirPrivate, writeFileAtomic} from '../core/index.js'
 
 export interface Subnet {
   base: number

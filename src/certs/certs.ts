@@ -4,7 +4,7 @@ import {isIP} from 'node:net'
 import path from 'node:path'
 import {webcrypto} from 'node:crypto'
 import * as x509 from '@peculiar/x509'
-import {exists, mkdirPrivate, writeFileAtomic, acquireLock} from './fsutil.js'
+import {exists, mkdirPrivate, writeFileAtomic, acquireLock} from '../core/index.js'
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto)
 

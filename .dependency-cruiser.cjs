@@ -1,0 +1,33 @@
+/**
+ * The layer rules (docs/ARCHITECTURE.md): no cycles, dynamic imports included; src/ never reaches
+ * drivers/ or commands/; a driver sees berth only through the driver SDK.
+ */
+/* eslint-disable no-undef -- CommonJS config */
+module.exports = {
+  forbidden: [
+    {name: 'no-cycles', severity: 'error', from: {}, to: {circular: true}},
+    {name: 'src-not-outward', severity: 'error', comment: 'the core never imports drivers or commands', from: {path: '^src/'}, to: {path: '^(drivers|commands)/'}},
+    {
+      name: 'drivers-only-sdk', severity: 'error',
+      comment: 'drivers import only src/sdk (and one another only where a preset extends a driver: conoha -> openstack)',
+      from: {path: '^drivers/[^/]+/'}, to: {path: '^src/', pathNot: '^src/sdk/index\\.ts$'},
+    },
+    {
+      name: 'drivers-not-each-other', severity: 'error',
+      from: {path: '^drivers/([^/]+)/', pathNot: '^drivers/conoha/'}, to: {path: '^drivers/', pathNot: ['^drivers/$1/']},
+    },
+    {name: 'sdk-not-pipeline', severity: 'error', comment: 'the SDK is what drivers may use: it must not pull in the pipeline', from: {path: '^src/sdk/'}, to: {path: '^src/(machine|swarm|cluster|manage|cli|provision|engine)/'}},
+    {
+      name: 'folders-through-index', severity: 'error', comment: 'another folder of src/ is used through its index only',
+      from: {path: '^src/([^/]+)/'}, to: {path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$']},
+    },
+    {name: 'commands-through-index', severity: 'error', from: {path: '^commands/'}, to: {path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$'}},
+  ],
+  options: {
+    doNotFollow: {path: 'node_modules'},
+    exclude: {path: '^(dist|node_modules|coverage)/'},
+    tsPreCompilationDeps: true,
+    tsConfig: {fileName: 'tsconfig.json'},
+    moduleSystems: ['es6'],
+  },
+}

@@ -1,0 +1,5 @@
+export * from './base.js'
+export * from './flags.js'
+export * from './per-machine.js'
+export * from './swarm-flags.js'
+export * from './table.js'

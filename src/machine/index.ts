@@ -1,0 +1,4 @@
+export * from './dockerenv.js'
+export * from './inventory.js'
+export * from './lifecycle.js'
+export * from '../host/index.js'

@@ -1,0 +1,2 @@
+export * from './remote.js'
+export * from './ssh.js'

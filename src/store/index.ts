@@ -1,0 +1,3 @@
+export * from './names.js'
+export * from './record.js'
+export * from './store.js'
