@@ -30,6 +30,8 @@ async function handHost(n: number, port: number, pubKey: string): Promise<HandHo
   const ns = `bgen-${process.pid}-${n}`
   const ip = `${SUBNET}.${10 + n}`
   for (const d of ['etc-docker', 'docker', 'log', 'ssh']) mkdirSync(path.join(dir, d))
+  // The bind-mount targets: a fresh box whose dockerd never ran has no /var/lib/docker yet.
+  for (const d of ['/etc/docker', '/var/lib/docker']) mkdirSync(d, {recursive: true})
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'ssh', 'hostkey')])
   writeFileSync(path.join(dir, 'ssh', 'authorized_keys'), pubKey)
   writeFileSync(path.join(dir, 'ssh', 'sshd_config'), `Port ${port}\nHostKey ${dir}/ssh/hostkey\nAuthorizedKeysFile ${dir}/ssh/authorized_keys\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nPidFile /run/sshd.pid\nSubsystem sftp internal-sftp\n`)
