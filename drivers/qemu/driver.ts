@@ -4,7 +4,7 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Driver, DriverContext, DriverData, MachineState} from '../../src/sdk/index.js'
 import {errorMessage, UserError} from '../../src/sdk/index.js'
-import {chooseAccel, probeKvm, type Accel} from './accel.js'
+import {chooseAccel, cpuHasVirt, probeKvm, type Accel} from './accel.js'
 import {newInstanceId, seedIso, vmMacs} from '../../src/sdk/index.js'
 import {sidecars} from './image.js'
 import {lease, parseSubnet, reassignPorts, release, storeRootOf} from '../../src/sdk/index.js'
@@ -131,8 +131,13 @@ async function boot(m: {machineName: string; machineId: string; machineDir: stri
   await waitBooted({
     name: m.machineName, proc: q, qemuLog: f.log, consoleLog: f.console, logOffset: started.logOffset, consoleOffset: 0,
     qmpSocket: qmpSocketPath(m.machineDir, m.machineId), sshPort: q.sshPort!, timeoutMs: BOOT_TIMEOUT_MS, signal: m.signal, debug: m.debug,
+    // KVM forced on a CPU without vmx/svm may spin silently instead of failing: a guest that has
+    // printed nothing after 30 s never ran. (Only then: a healthy image may keep its console quiet.)
+    ...(q.accel === 'kvm' && !cpuHasVirt((await probeKvm()).cpuinfo) ? {silentLimitMs: KVM_SILENT_LIMIT_MS} : {}),
   })
 }
+
+const KVM_SILENT_LIMIT_MS = 30_000
 
 const driver: Driver = {
   name: 'qemu',

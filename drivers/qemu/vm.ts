@@ -185,6 +185,11 @@ export interface WatchInput {
   qmpSocket: string
   sshPort: number
   timeoutMs: number
+  /**
+   * A guest whose console stays empty this long never ran: some hosts' KVM accepts the VM and
+   * then spins without running guest code (no vmx/svm, nested virtualisation off), reporting no error.
+   */
+  silentLimitMs?: number
   signal?: AbortSignal
   debug?: (line: string) => void
 }
@@ -195,7 +200,8 @@ export interface WatchInput {
  * for an SSH that never comes.
  */
 export async function waitBooted(w: WatchInput): Promise<void> {
-  const deadline = Date.now() + w.timeoutMs
+  const start = Date.now()
+  const deadline = start + w.timeoutMs
   let n = 0
   for (;;) {
     w.signal?.throwIfAborted()
@@ -203,7 +209,12 @@ export async function waitBooted(w: WatchInput): Promise<void> {
       const why = bootFailure(await readFrom(w.qemuLog, w.logOffset), await readFrom(w.consoleLog, w.consoleOffset)) ?? (await logTail(w.qemuLog, w.logOffset) || 'no message')
       throw new UserError(`QEMU for "${w.name}" exited while booting: ${why}`)
     }
-    const failure = bootFailure(await readFrom(w.qemuLog, w.logOffset), await readFrom(w.consoleLog, w.consoleOffset))
+    const consoleText = await readFrom(w.consoleLog, w.consoleOffset)
+    const silent = w.silentLimitMs !== undefined && !consoleText && Date.now() - start > w.silentLimitMs
+      ? `its console stayed empty for ${Math.round(w.silentLimitMs / 1000)} s under KVM: this host's KVM runs no guest code; use --qemu-accel tcg`
+      : undefined
+    const failure = bootFailure(await readFrom(w.qemuLog, w.logOffset), consoleText)
+      ?? silent
       ?? (n % 6 === 0 ? await runStateFailure(w.qmpSocket) : undefined)
     if (failure) {
       await killProc(w.proc)
