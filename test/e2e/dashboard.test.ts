@@ -171,7 +171,7 @@ describe('berth dashboard in a browser', {skip: !isRoot() && 'needs root', concu
     await until('solo exited on the page', async () => (await page.getAttribute('[data-node="w1"] [data-container="solo"]', 'data-state')) === 'exited', 10_000)
   })
 
-  test('after berth stop w2, the node shows down within seconds and its tasks appear on the others', async () => {
+  test('after berth stop w2, the node shows down within seconds and its tasks appear on the others', async t => {
     const before = await tasksOn('w2')
     assert.ok(before >= 1)
     const s = await berth(['stop', 'w2'], {env})
@@ -180,8 +180,10 @@ describe('berth dashboard in a browser', {skip: !isRoot() && 'needs root', concu
     await until('w2 down on the page', async () => (await nodeState('w2')) === 'down', 15_000)
     const tookMs = Date.now() - stopped
     assert.ok(tookMs < 10_000, `w2 shown down after ${tookMs} ms`)
+    t.diagnostic(`w2 shown down ${tookMs} ms after berth stop returned`)
     await until('4 web tasks on m1 and w1, none on w2', async () => (await tasksOn('w2')) === 0 && (await tasksOn('m1')) + (await tasksOn('w1')) === 4, 90_000)
     await until('all 4 running', async () => (await page.locator('.task[data-service="web"][data-state="running"]').count()) === 4, 30_000)
+    t.diagnostic(`its tasks shown on m1 and w1 ${Date.now() - stopped} ms after berth stop returned`)
     assert.match(await page.locator('#activity').innerText(), /node w2: ready → down/)
     assert.match(await page.locator('#activity').innerText(), /task web\.\d moved from w2 to (m1|w1)/)
     mkdirSync(ARTIFACTS, {recursive: true})

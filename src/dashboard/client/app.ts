@@ -149,7 +149,7 @@ function addActivity(list: readonly Activity[], reset = false): void {
 function setConn(state: 'live' | 'reconnecting' | 'stopped'): void {
   const el = $('conn')
   el.dataset.conn = state
-  el.textContent = state === 'live' ? 'live' : state === 'stopped' ? 'stopped (reload the page)' : 'reconnecting…'
+  el.textContent = state === 'live' ? 'live' : state === 'stopped' ? 'stopped: open the URL berth dashboard prints' : 'reconnecting…'
 }
 
 function connect(): void {
