@@ -1,0 +1,7 @@
+export {Dashboard, type DashboardOptions} from './dashboard.js'
+export {tokenMatches, newToken, handler, type ServerOptions} from './server.js'
+export {diff, apply, type Op} from './client/patch.js'
+export {buildView, buildSwarmView, type RawSwarm, type View, type SwarmView, type NodeView} from './model.js'
+export {describeChanges, type Activity} from './activity.js'
+export {EventHub} from './sse.js'
+export {asset} from './assets.js'
