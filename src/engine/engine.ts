@@ -11,7 +11,7 @@ import {poll} from '../core/index.js'
 import {EngineError, engineError, type HttpResult} from './errors.js'
 import {lazyHttps, secureContextFor, type EngineTLS} from './tls.js'
 
-export interface EngineOptions {
+export interface EngineClientOptions {
   /** Parallel connections kept to the engine (streams such as `logs -f` each hold one). Default 8. */
   maxSockets?: number
 }
@@ -39,7 +39,7 @@ function parseBody(text: string): unknown {
 export class Engine {
   private agentInstance?: https.Agent
 
-  constructor(readonly host: string, readonly port: number, readonly tls: EngineTLS, readonly apiVersion?: string, private readonly opts: EngineOptions = {}) {}
+  constructor(readonly host: string, readonly port: number, readonly tls: EngineTLS, readonly apiVersion?: string, private readonly opts: EngineClientOptions = {}) {}
 
   private get agent(): https.Agent {
     this.agentInstance ??= new (lazyHttps().Agent)({secureContext: secureContextFor(this.tls), keepAlive: true, maxSockets: this.opts.maxSockets ?? 8})

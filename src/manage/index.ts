@@ -2,5 +2,5 @@
 export {ManageEndpoint, type ManageOptions} from './endpoint.js'
 export {withMachine} from './handlers.js'
 export {endpointSans, parseListen} from './listen.js'
-export {route, splitUrl, upgradeRoute, type Route, type UpgradeRoute} from './router.js'
-export {clearManageState, manageFile, readManageState, writeManageState, type ManageState} from './state.js'
+export {route, upgradeRoute} from './router.js'
+export {clearManageState, readManageState, writeManageState, type ManageState} from './state.js'
