@@ -1,5 +1,4 @@
 import {readFileSync} from 'node:fs'
-import type http from 'node:http'
 import type https from 'node:https'
 import type tls from 'node:tls'
 import {createRequire} from 'node:module'
@@ -23,7 +22,6 @@ export function tlsFromDir(dir: string): EngineTLS {
 const load = createRequire(import.meta.url)
 // node:https (and TLS with it) loads on the first request: `ls` of stopped machines never pays for it.
 export const lazyHttps = (): typeof https => load('node:https')
-export const lazyHttp = (): typeof http => load('node:http')
 
 // Without a given context, every TLS connection parses the CA, certificate and key again (the
 // polls of engines still starting included): one context per client identity serves them all.
