@@ -6,8 +6,9 @@
  */
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {mkdirSync, symlinkSync} from 'node:fs'
-import https from 'node:https'
 import path from 'node:path'
+import {poll} from '../src/core/index.js'
+import {Engine, tlsFromDir} from '../src/engine/index.js'
 import {tmp} from './tmp.js'
 import {fileURLToPath} from 'node:url'
 
@@ -17,7 +18,6 @@ const N = 21
 const MACHINES = ['bm1', 'bm2', 'bm3']
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 function busyboxTar(): Buffer {
   const dir = tmp('rootfs')
@@ -31,30 +31,10 @@ function docker(args: string[], env: Record<string, string>, input?: Buffer): st
   return execFileSync('docker', args, {env: {...process.env, ...env}, input, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000}).toString()
 }
 
-interface Target {
-  host: string
-  port: number
-  agent: https.Agent
-}
-
-function target(dockerEnv: Record<string, string>): Target {
+/** An engine client for DOCKER_HOST and DOCKER_CERT_PATH, as `berth env --json` prints them. */
+function target(dockerEnv: Record<string, string>): Engine {
   const u = new URL(dockerEnv.DOCKER_HOST.replace(/^tcp:/, 'https:'))
-  const dir = dockerEnv.DOCKER_CERT_PATH
-  const read = (f: string) => execFileSync('cat', [path.join(dir, f)])
-  return {host: u.hostname, port: Number(u.port), agent: new https.Agent({ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem'), keepAlive: true})}
-}
-
-function api(t: Target, method: string, p: string, body?: unknown): Promise<{status: number; body: any}> {
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-  return new Promise((resolve, reject) => {
-    const req = https.request({host: t.host, port: t.port, method, path: p, agent: t.agent, headers: data ? {'Content-Type': 'application/json', 'Content-Length': String(data.length)} : {}}, res => {
-      let text = ''
-      res.on('data', d => (text += d))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined}))
-    })
-    req.on('error', reject)
-    req.end(data)
-  })
+  return new Engine(u.hostname, Number(u.port), tlsFromDir(dockerEnv.DOCKER_CERT_PATH))
 }
 
 export async function benchManage(): Promise<Record<string, number | string>> {
@@ -66,20 +46,16 @@ export async function benchManage(): Promise<Record<string, number | string>> {
   }
   berth(['create', '--swarm', 'bench', ...MACHINES])
   const manage = spawn(process.execPath, [BIN, 'swarm', 'manage', 'bench', '--listen', '127.0.0.1:0'], {env: {...process.env, ...env}, stdio: 'ignore'})
-  const agents: https.Agent[] = []
+  const engines: Engine[] = []
   try {
     const tar = busyboxTar()
     const envs = MACHINES.map(m => JSON.parse(berth(['env', m, '--json'])) as Record<string, string>)
     const direct = envs[0]
     for (const e of envs) docker(['import', '-', 'bb:v1'], e, tar)
-    let ep: Record<string, string> | undefined
-    for (let i = 0; i < 100 && !ep; i++) {
+    const through = await poll(async () => {
       const r = spawnSync(process.execPath, [BIN, 'env', '--swarm', 'bench', '--manage', '--json'], {env: {...process.env, ...env}})
-      if (r.status === 0) ep = JSON.parse(r.stdout.toString())
-      else await sleep(100)
-    }
-    if (!ep) throw new Error('berth swarm manage did not start')
-    const through = ep
+      return r.status === 0 ? JSON.parse(r.stdout.toString()) as Record<string, string> : undefined
+    }, {timeoutMs: 20_000, intervalMs: 100, what: 'berth swarm manage did not start'})
     const rmAll = (e: Record<string, string>) => {
       const ids = docker(['ps', '-aq'], e).trim().split('\n').filter(Boolean)
       if (ids.length) docker(['rm', '-f', ...ids], e)
@@ -103,18 +79,18 @@ export async function benchManage(): Promise<Record<string, number | string>> {
     // The bare API create, over kept-alive connections: the placement hop on its own.
     const tEp = target(through)
     const tDirect = target(direct)
-    agents.push(tEp.agent, tDirect.agent)
+    engines.push(tEp, tDirect)
     const body = {Image: 'bb:v1', Cmd: ['true']}
     const createEp: number[] = []
     const createDirect: number[] = []
     for (let i = 0; i < N + 2; i++) {
       for (const [t, into] of [[tDirect, createDirect], [tEp, createEp]] as const) {
         const t0 = process.hrtime.bigint()
-        const r = await api(t, 'POST', '/v1.41/containers/create', body)
+        const r = await t.call<{Id: string}>('POST', '/v1.41/containers/create', body)
         const ms = Number(process.hrtime.bigint() - t0) / 1e6
         if (r.status !== 201) throw new Error(`create: ${JSON.stringify(r.body)}`)
         if (i >= 2) into.push(ms)
-        await api(t, 'DELETE', `/v1.41/containers/${r.body.Id}?force=1`)
+        await t.call('DELETE', `/v1.41/containers/${r.body.Id}?force=1`)
       }
     }
     const f = (x: number) => `${x.toFixed(1)} ms`
@@ -131,7 +107,7 @@ export async function benchManage(): Promise<Record<string, number | string>> {
       'API create overhead of placement': `${f(ce - cd)}`,
     }
   } finally {
-    for (const a of agents) a.destroy()
+    for (const e of engines) e.close()
     if (manage.exitCode === null && manage.signalCode === null) {
       const exited = new Promise(r => manage.once('exit', r))
       manage.kill('SIGTERM')

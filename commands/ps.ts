@@ -36,7 +36,7 @@ export default class Ps extends BerthCommand<typeof Ps> {
   }
 
   async run(): Promise<void> {
-    const {Cluster, engineMessage, ownNames} = await import('../src/cluster/index.js')
+    const [{Cluster, ownNames}, {engineMessage}] = await Promise.all([import('../src/cluster/index.js'), import('../src/engine/index.js')])
     type Summary = import('../src/cluster/index.js').ContainerSummary
     const ctx = this.ctx()
     const f = this.flags

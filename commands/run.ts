@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
-import {STRATEGIES} from '../src/cli/index.js'
+import {STRATEGY_NAMES} from '../src/placement/index.js'
 
 type FlagDefs = Record<string, {type: string; char?: string}>
 
@@ -55,7 +55,7 @@ export default class Run extends BerthCommand<typeof Run> {
   static override flags = {
     swarm: Flags.string({summary: 'Place across the machines of this swarm'}),
     machines: Flags.string({summary: 'Place across these machines (comma-separated; default: every machine)'}),
-    strategy: Flags.string({summary: 'spread, binpack or random', options: [...STRATEGIES]}),
+    strategy: Flags.string({summary: 'spread, binpack or random', options: [...STRATEGY_NAMES]}),
     env: Flags.string({char: 'e', summary: 'KEY=VALUE, or a rule: constraint:KEY==VALUE, affinity:container!=NAME (repeatable)', multiple: true, multipleNonGreedy: true}),
     memory: Flags.string({char: 'm', summary: 'Memory to reserve and limit to, e.g. 512m, 1g'}),
     cpus: Flags.string({char: 'c', summary: 'CPUs to reserve and limit to, e.g. 0.5'}),
@@ -75,7 +75,7 @@ export default class Run extends BerthCommand<typeof Run> {
   async run(): Promise<void> {
     const [image, ...cmd] = this.argv
     const f = this.flags
-    const {Cluster, ClusterError, call, defaultStrategy, engineMessage, parseMemory, parseStrategy} = await import('../src/cluster/index.js')
+    const [{Cluster, ClusterError, defaultStrategy, parseMemory, parseStrategy}, {demux, engineMessage}] = await Promise.all([import('../src/cluster/index.js'), import('../src/engine/index.js')])
     const ctx = this.ctx()
     const cpus = f.cpus === undefined ? 0 : Number(f.cpus)
     if (!Number.isFinite(cpus) || cpus < 0) throw new UserError(`bad --cpus "${f.cpus}": use a number of CPUs, e.g. 0.5`)
@@ -110,14 +110,14 @@ export default class Run extends BerthCommand<typeof Run> {
       const records = await cluster.records()
       const strategy = parseStrategy(f.strategy) ?? defaultStrategy(records)
       const placed = await cluster.create(config, {name: f.name, strategy})
-      const conn = await cluster.connFor(placed.machine)
-      const started = await call(conn, 'POST', `/containers/${placed.id}/start`)
+      const {engine} = await cluster.connFor(placed.machine)
+      const started = await engine.call('POST', `/containers/${placed.id}/start`)
       if (started.status >= 400) {
         // A container that cannot start is removed, so a failed run leaves nothing behind.
-        await call(conn, 'DELETE', `/containers/${placed.id}?force=1`).catch(() => {})
+        await engine.call('DELETE', `/containers/${placed.id}?force=1`).catch(() => {})
         throw new ClusterError(`${placed.machine}: ${engineMessage(started)} (the container was removed)`, started.status)
       }
-      const inspect = await call<{Name: string}>(conn, 'GET', `/containers/${placed.id}/json`)
+      const inspect = await engine.call<{Name: string}>('GET', `/containers/${placed.id}/json`)
       const name = inspect.body?.Name?.replace(/^\//, '') ?? placed.id.slice(0, 12)
       for (const w of placed.warnings) process.stderr.write(`warning: ${w}\n`)
       if (placed.softDropped) process.stderr.write('warning: no machine met every soft (~) rule; they were dropped\n')
@@ -125,36 +125,12 @@ export default class Run extends BerthCommand<typeof Run> {
       else if (f.detach) this.log(`${placed.machine}/${name}`)
       else process.stderr.write(`${placed.machine}/${name}\n`)
       if (f.detach) return
-      await followLogs(conn, placed.id)
-      const waited = await call<{StatusCode?: number}>(conn, 'POST', `/containers/${placed.id}/wait`, undefined, 24 * 3600_000)
+      // The output until the container exits, split back into stdout and stderr.
+      await demux(await engine.stream('GET', `/containers/${placed.id}/logs?follow=1&stdout=1&stderr=1`), (fd, data) => (fd === 2 ? process.stderr : process.stdout).write(data))
+      const waited = await engine.call<{StatusCode?: number}>('POST', `/containers/${placed.id}/wait`, undefined, {timeoutMs: 24 * 3600_000})
       process.exitCode = waited.body?.StatusCode ?? 0
     } finally {
       cluster.close()
     }
   }
-}
-
-/** Streams the container's output until it exits, split back into stdout and stderr. */
-async function followLogs(conn: import('../src/cluster/index.js').Conn, id: string): Promise<void> {
-  const https = await import('node:https')
-  await new Promise<void>((resolve, reject) => {
-    const req = https.request({host: conn.host, port: conn.port, method: 'GET', path: `/containers/${id}/logs?follow=1&stdout=1&stderr=1`, agent: conn.agent}, res => {
-      let buf = Buffer.alloc(0)
-      res.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk])
-        // The multiplexed stream: an 8-byte header (stream, 0, 0, 0, size) before each frame.
-        while (buf.length >= 8) {
-          const size = buf.readUInt32BE(4)
-          if (buf.length < 8 + size) break
-          const frame = buf.subarray(8, 8 + size)
-          ;(buf[0] === 2 ? process.stderr : process.stdout).write(frame)
-          buf = buf.subarray(8 + size)
-        }
-      })
-      res.on('end', () => resolve())
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
 }

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict'
 import {
   bytesSize, clampVersion, compareVersions, defaultStrategy, downNode, isActive, nodeHasImage, normalizeImage, parseEngineLabels,
   parseMemory, reservationOf, toNodeInput, type ContainerSummary, type EngineInfo, type ImageSummary, type Reservation,
-} from '../src/cluster/cluster.js'
-import {parseListen, serverSans, withMachine} from '../src/manage/manage.js'
+} from '../src/cluster/index.js'
+import {endpointSans, parseListen, withMachine} from '../src/manage/index.js'
 import {Scheduler, makeNode, makeRequest, naiveSelect} from '../src/placement/index.js'
-import type {MachineRecord} from '../src/store/record.js'
+import type {MachineRecord} from '../src/store/index.js'
 import {parsePublish, splitAtImage} from '../commands/run.js'
 
 const GiB = 1024 ** 3
@@ -150,8 +150,8 @@ test('--listen and the endpoint certificate names', () => {
   assert.deepEqual(parseListen('[::1]:4000'), {host: '::1', port: 4000})
   assert.throws(() => parseListen('example.com:80'), /must be an IP address or localhost/)
   assert.throws(() => parseListen('127.0.0.1:99999'), /bad --listen/)
-  assert.deepEqual(serverSans('10.0.0.5'), ['10.0.0.5', '127.0.0.1', 'localhost', '::1'])
-  assert.ok(!serverSans('0.0.0.0').includes('0.0.0.0'))
+  assert.deepEqual(endpointSans('10.0.0.5'), ['10.0.0.5', '127.0.0.1', 'localhost', '::1'])
+  assert.ok(!endpointSans('0.0.0.0').includes('0.0.0.0'))
 })
 
 test('berth run: flags stop at the image, so the command keeps its own flags', () => {

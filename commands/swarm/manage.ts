@@ -4,11 +4,8 @@ import path from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
-import {UserError} from '../../src/core/index.js'
-import {pidAlive} from '../../src/core/index.js'
-import {STRATEGIES} from '../../src/cli/index.js'
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+import {pidAlive, poll, UserError} from '../../src/core/index.js'
+import {STRATEGY_NAMES} from '../../src/placement/index.js'
 
 export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
   static override summary = 'Serve a Docker API endpoint that places plain `docker run` across a swarm\'s machines'
@@ -21,7 +18,7 @@ export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
   ]
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
   static override flags = {
-    strategy: Flags.string({summary: 'Placement strategy (default: the swarm\'s --swarm-strategy, else spread)', options: [...STRATEGIES]}),
+    strategy: Flags.string({summary: 'Placement strategy (default: the swarm\'s --swarm-strategy, else spread)', options: [...STRATEGY_NAMES]}),
     listen: Flags.string({summary: 'Address to listen on (port 0 picks a free one)', default: '127.0.0.1:3376'}),
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each engine', default: 5, min: 1}),
     detach: Flags.boolean({summary: 'Run in the background (log in <store>/swarms/SWARM.manage.log)'}),
@@ -36,7 +33,7 @@ export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
     if (this.flags.stop) {
       if (!running) throw new UserError(`no manage endpoint is running for swarm "${swarm}"`)
       process.kill(running.pid, 'SIGTERM')
-      for (let i = 0; i < 200 && pidAlive(running.pid); i++) await sleep(50)
+      await poll(async () => (pidAlive(running.pid) ? undefined : true), {timeoutMs: 10_000, intervalMs: 50}).catch(() => {})
       if (pidAlive(running.pid)) throw new UserError(`the endpoint (pid ${running.pid}) did not stop within 10 s`)
       this.log(`stopped ${running.url}`)
       return
@@ -77,15 +74,16 @@ export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
     const child = spawn(process.execPath, [process.argv[1], ...argv], {detached: true, stdio: ['ignore', log, log], env: {...process.env, BERTH_STORAGE_PATH: ctx.store.root}})
     let exited: number | null | undefined
     child.on('exit', code => (exited = code))
-    for (let i = 0; i < 300; i++) {
-      const st = await readManageState(ctx.store, swarm)
-      if (st && st.pid === child.pid) {
-        child.unref()
-        this.log(`listening on ${st.url} (pid ${st.pid}, log ${logPath})`)
-        return
-      }
-      if (exited !== undefined) break
-      await sleep(50)
+    // The child writes its state file once it listens; an early exit ends the wait at once.
+    const st = await poll(async () => {
+      const state = await readManageState(ctx.store, swarm)
+      if (state && state.pid === child.pid) return state
+      return exited === undefined ? undefined : null
+    }, {timeoutMs: 15_000, intervalMs: 50}).catch(() => undefined)
+    if (st) {
+      child.unref()
+      this.log(`listening on ${st.url} (pid ${st.pid}, log ${logPath})`)
+      return
     }
     const tail = (await fs.readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').pop()
     if (exited === undefined) child.kill('SIGTERM')

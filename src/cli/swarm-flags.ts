@@ -2,8 +2,9 @@ import {createHash} from 'node:crypto'
 import * as Flags from '@oclif/core/flags'
 import {UserError} from '../core/index.js'
 import type {JoinOptions} from '../swarm/index.js'
+import {STRATEGY_NAMES} from '../placement/index.js'
 
-export const STRATEGIES = ['spread', 'binpack', 'random'] as const
+export const STRATEGIES = STRATEGY_NAMES
 
 export const swarmCreateFlags = {
   swarm: Flags.string({summary: 'Join the machine(s) to this swarm; the first machine of a new swarm initialises it', helpGroup: 'SWARM'}),

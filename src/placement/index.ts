@@ -3,6 +3,7 @@
 export {
   DEFAULT_FILTERS,
   DEFAULT_OVERCOMMIT,
+  STRATEGY_NAMES,
   applyPlacement,
   makeNode,
   type ContainerInfo,

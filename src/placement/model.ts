@@ -112,7 +112,9 @@ export interface PlacementRequest {
   readonly ports: readonly PortRequest[]
 }
 
-export type StrategyName = 'spread' | 'binpack' | 'random'
+/** The one list of strategies: flags, parsers and the scheduler all read it. */
+export const STRATEGY_NAMES = ['spread', 'binpack', 'random'] as const
+export type StrategyName = typeof STRATEGY_NAMES[number]
 export type FilterName = 'health' | 'constraint' | 'affinity' | 'dependency' | 'port'
 
 export interface SchedulerOptions {
