@@ -125,21 +125,54 @@ describe('cluster file: berth plan|up|down -f', {skip: !isRoot() && 'needs root'
     assert.equal((await plan()).code, 0)
   })
 
-  test('count 2 -> 3 adds exactly one worker; a changed label is applied in place', async () => {
+  test('count 2 -> 3 adds exactly one worker; a changed label is applied in place; a failed create rolls back alone and up resumes', async () => {
     writeFileSync(file, clusterFile(3, 'front'))
     const p = await plan()
     assert.equal(p.code, 2)
     assert.deepEqual(p.plan.items.filter(i => i.action !== 'keep').map(i => `${i.action} ${i.name} ${i.changes.join('; ')}`.trim()),
       ['change az-1 labels: tier: back -> front', 'change az-2 labels: tier: back -> front', 'create az-3'])
-    const before = az.inventory().length
+    const vms = () => az.inventory().filter(id => /virtualMachines\//i.test(id)).length
+    assert.equal(vms(), 2)
+    // The cloud refuses the new VM once: only that machine is rolled back, the rest is applied.
+    az.inject({type: 'virtualMachines', method: 'PUT', status: 409, code: 'OperationNotAllowed', message: 'Operation could not be completed as it results in exceeding approved standardBSFamily Cores quota.'})
+    const failed = await berth(['up', '-f', file], {env, timeoutMs: 300_000})
+    assert.equal(failed.code, 1, failed.stderr)
+    assert.match(failed.stderr, /berth: az-3: .*quota exceeded/)
+    assert.match(failed.stdout, /up: 0 created, 2 changed, 0 removed/)
+    await az.settle()
+    assert.equal(vms(), 2)
+    assert.doesNotMatch((await berth(['ls', '-q'], {env})).stdout, /az-3/)
+    assert.deepEqual((await plan()).plan.items.filter(i => i.action !== 'keep').map(i => `${i.action} ${i.name}`), ['create az-3'])
     const r = await berth(['up', '-f', file], {env, timeoutMs: 300_000})
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /up: 1 created, 2 changed, 0 removed/)
-    assert.ok(az.inventory().length > before)
+    assert.match(r.stdout, /up: 1 created, 0 changed, 0 removed/)
+    assert.equal(vms(), 3)
     const denv = await dockerEnv('head', env)
     assert.deepEqual(docker(['node', 'ls', '--format', '{{.Hostname}}'], denv).stdout.trim().split('\n').sort(), ['az-1', 'az-2', 'az-3', 'head', 'tyo1', 'tyo2'])
     for (const n of ['az-1', 'az-2', 'az-3']) assert.equal((await labelsOf(denv, n)).tier, 'front', n)
     assert.equal((await plan()).code, 0)
+  })
+
+  test('count 3 -> 2 drains and removes the worker the file dropped', async () => {
+    writeFileSync(file, clusterFile(2, 'front'))
+    const r = await berth(['up', '-f', file], {env, timeoutMs: 300_000})
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /removed az-3\n/)
+    assert.match(r.stdout, /up: 0 created, 0 changed, 1 removed/)
+    const denv = await dockerEnv('head', env)
+    assert.deepEqual(docker(['node', 'ls', '--format', '{{.Hostname}}'], denv).stdout.trim().split('\n').sort(), ['az-1', 'az-2', 'head', 'tyo1', 'tyo2'])
+    await az.settle()
+    assert.equal(az.inventory().filter(id => /virtualMachines\//i.test(id)).length, 2)
+  })
+
+  test('a machine of the same name not made from the file is a conflict, and down leaves it alone', async () => {
+    const byHand = await berth(['create', '-d', 'lab', '--lab-subnet', SUBNET, 'az-3'], {env})
+    assert.equal(byHand.code, 0, byHand.stderr)
+    writeFileSync(file, clusterFile(3, 'front'))
+    const p = await berth(['plan', '-f', file], {env})
+    assert.equal(p.code, 1)
+    assert.match(p.stdout, /conflict: machine "az-3" exists and was not made from /)
+    writeFileSync(file, clusterFile(2, 'front'))
   })
 
   test('down removes workers first, the manager last, and leaves both clouds and the lab empty', async () => {
@@ -147,8 +180,9 @@ describe('cluster file: berth plan|up|down -f', {skip: !isRoot() && 'needs root'
     assert.equal(r.code, 0, r.stderr)
     const order = r.stdout.trim().split('\n').map(l => l.replace(/^removed /, ''))
     assert.equal(order.at(-1), 'head')
-    assert.deepEqual([...order].sort(), [...all].sort())
-    assert.deepEqual(JSON.parse((await berth(['ls', '--json'], {env})).stdout), [])
+    assert.deepEqual([...order].sort(), ['az-1', 'az-2', 'head', 'tyo1', 'tyo2'])
+    assert.deepEqual(JSON.parse((await berth(['ls', '--json'], {env})).stdout).map((m: {name: string}) => m.name), ['az-3'])
+    assert.equal((await berth(['rm', '-y', 'az-3'], {env})).code, 0)
     await az.settle()
     await os.settle()
     assert.deepEqual(az.inventory(), [])
