@@ -63,6 +63,15 @@ export async function setGroup(ctx: Ctx, spec: ClusterSpec, name: string, group:
   })
 }
 
+/** The default strategy of `berth run` lives in each member's record. */
+export async function setStrategy(ctx: Ctx, name: string, strategy: string): Promise<void> {
+  await withLock(ctx, name, async record => {
+    if (!record.swarm) return
+    record.swarm.strategy = strategy
+    await ctx.store.save(record)
+  })
+}
+
 /** The node's user labels become exactly `labels` (berth.* labels stay), through a manager. */
 export async function setLabels(ctx: Ctx, name: string, labels: Record<string, string>): Promise<void> {
   await withLock(ctx, name, async record => {

@@ -81,6 +81,7 @@ async function applyChanges(ctx: Ctx, spec: ClusterSpec, item: PlanItem): Promis
     else if (c.startsWith('join swarm')) await act.join(ctx, spec, m)
     else if (c.startsWith('role:')) await act.changeRole(ctx, m.name, m.role === 'manager')
     else if (c.startsWith('labels:')) await act.setLabels(ctx, m.name, m.labels)
+    else if (c.startsWith('strategy:')) await act.setStrategy(ctx, m.name, spec.swarm!.strategy!)
   }
 }
 

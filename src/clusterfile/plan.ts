@@ -57,6 +57,8 @@ function compare(spec: ClusterSpec, m: DesiredMachine, r: Rec, conflicts: string
       if (r.swarm.manager !== manager) changes.push(`role: ${r.swarm.manager ? 'manager' : 'worker'} -> ${m.role}`)
       const d = labelDiff(m.labels, r.swarm.labels ?? {})
       if (d) changes.push(d)
+      // No strategy in the file means no opinion, not "remove it".
+      if (spec.swarm.strategy && r.swarm.strategy !== spec.swarm.strategy) changes.push(`strategy: ${r.swarm.strategy ?? 'none'} -> ${spec.swarm.strategy}`)
     }
   }
   return changes

@@ -50,6 +50,11 @@ describe('cluster file: planning', () => {
     assert.deepEqual(actions(p), ['change head (labels: site: office -> home, -old)', 'change w-1 (role: manager -> worker)', 'keep w-2'])
   })
 
+  test('a new default strategy is a change of every member', () => {
+    const p = planCluster(spec(TEXT.replace('{name: hy}', '{name: hy, strategy: binpack}')), UPTODATE)
+    assert.deepEqual(actions(p), ['change head (strategy: none -> binpack)', 'change w-1 (strategy: none -> binpack)', 'change w-2 (strategy: none -> binpack)'])
+  })
+
   test('machines not from this file are never removed; one in the way is a conflict', () => {
     const other = rec('db', 'db', {file: '/elsewhere/cluster.yml'})
     const byHand = rec('hand', 'x', {file: null})
