@@ -1,3 +1,4 @@
+import path from 'node:path'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {table} from '../src/cli/index.js'
@@ -31,8 +32,11 @@ export default class Ls extends BerthCommand<typeof Ls> {
       for (const r of rows) this.log(r.name)
       return
     }
-    this.log(table(['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS'],
-      rows.map(r => [r.name, r.active ? '*' : '-', r.driver, r.state, r.url, r.swarm, r.docker, r.error])))
+    // The ORIGIN column appears only when some machine came from a cluster file: other lists stay as they were.
+    const origin = rows.some(r => r.origin)
+    const headers = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', ...(origin ? ['ORIGIN'] : []), 'ERRORS']
+    this.log(table(headers, rows.map(r => [r.name, r.active ? '*' : '-', r.driver, r.state, r.url, r.swarm, r.docker,
+      ...(origin ? [r.origin ? `${path.basename(r.origin.file)}#${r.origin.group}` : '-'] : []), r.error])))
   }
 }
 

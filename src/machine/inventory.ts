@@ -12,6 +12,8 @@ export interface MachineRow {
   swarm: string
   docker: string
   error: string
+  /** The cluster file and group the machine came from (`berth up`). */
+  origin?: {file: string; group: string}
 }
 
 /** One ls row; engine calls are bounded by timeoutMs so a dead host cannot stall the list. */
@@ -20,6 +22,7 @@ export async function machineRow(ctx: Ctx, rec: MachineRecord | CorruptRecord, t
     return {name: rec.name, active: false, driver: '', state: 'Error', url: '', swarm: '', docker: '', error: rec.reason}
   }
   const row: MachineRow = {name: rec.name, active: false, driver: rec.driver, state: '', url: '', swarm: '', docker: '', error: ''}
+  if (rec.origin) row.origin = {...rec.origin}
   const st = await machineState(ctx, rec)
   row.state = st.state
   row.error = st.error ?? ''

@@ -26,6 +26,8 @@ export interface CreateOptions {
   sshTimeoutSec?: number
   /** Join (or initialise) this swarm once the engine answers. */
   swarm?: JoinOptions
+  /** Set by `berth up`: the cluster file and group the machine belongs to. */
+  origin?: MachineRecord['origin']
 }
 
 
@@ -44,6 +46,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   const record: MachineRecord = {
     schemaVersion: 1, name, id, driver: driver.name, createdAt: new Date().toISOString(),
     status: 'creating', pid: process.pid, driverData: data0, ssh: {}, engine: opts.engine,
+    ...(opts.origin ? {origin: opts.origin} : {}),
   }
   let session: SSHSession | undefined
   try {

@@ -55,5 +55,7 @@ export const MachineRecord = z.object({
     sans: z.array(z.string()),
   }).optional(),
   swarm: SwarmMembership.optional(),
+  /** The cluster file (absolute path) and group this machine came from: `up`/`down` touch only these. */
+  origin: z.object({file: z.string(), group: z.string()}).optional(),
 })
 export type MachineRecord = z.infer<typeof MachineRecord>

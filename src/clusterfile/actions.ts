@@ -1,0 +1,102 @@
+/**
+ * Every call the cluster file makes into machine/, swarm/ and host/, in one place: those layers
+ * are being reworked, and converge.ts only speaks this small vocabulary.
+ */
+import {type Ctx, createMachine, removeMachine, withLock} from '../machine/index.js'
+import {joinSwarm, reachableManager, setRole} from '../swarm/index.js'
+import type {MachineRecord} from '../store/index.js'
+import {CorruptRecord} from '../store/index.js'
+import type {ClusterSpec, DesiredMachine} from './load.js'
+import {resolveOptions} from './options.js'
+
+export type {Ctx}
+
+export async function listRecords(ctx: Ctx): Promise<{records: MachineRecord[]; corrupt: string[]}> {
+  const all = await ctx.store.loadAll()
+  return {
+    records: all.filter((r): r is MachineRecord => !(r instanceof CorruptRecord)),
+    corrupt: all.filter(r => r instanceof CorruptRecord).map(r => r.name),
+  }
+}
+
+/** A swarm manager answers: workers may join (else the first of them would initialise the swarm). */
+export async function hasManager(ctx: Ctx, swarm: string): Promise<boolean> {
+  const m = await reachableManager(ctx, swarm, {pingOnly: true})
+  m?.engine.close()
+  return Boolean(m)
+}
+
+function joinOptions(spec: ClusterSpec, m: DesiredMachine) {
+  if (!spec.swarm) return undefined
+  return {name: spec.swarm.name, manager: m.role === 'manager', labels: m.labels, strategy: spec.swarm.strategy}
+}
+
+/** The create path of `berth create` (rollback of this one machine included), remembering its origin. */
+export async function create(ctx: Ctx, spec: ClusterSpec, m: DesiredMachine): Promise<void> {
+  await createMachine(ctx, m.name, {
+    driver: m.driver,
+    driverOptions: await resolveOptions(ctx.drivers, m, spec.file),
+    engine: m.engine,
+    sshTimeoutSec: m.sshTimeoutSec,
+    swarm: joinOptions(spec, m),
+    origin: {file: spec.file, group: m.group},
+  })
+}
+
+/** rm as `berth rm` does it: drain and leave the swarm, then the host and its cloud resources. */
+export async function remove(ctx: Ctx, name: string, force: boolean): Promise<string[]> {
+  return removeMachine(ctx, name, {force})
+}
+
+export async function join(ctx: Ctx, spec: ClusterSpec, m: DesiredMachine): Promise<void> {
+  await withLock(ctx, m.name, record => joinSwarm(ctx, record, joinOptions(spec, m)!))
+}
+
+export async function changeRole(ctx: Ctx, name: string, manager: boolean): Promise<void> {
+  await setRole(ctx, await ctx.store.load(name), manager)
+}
+
+export async function setGroup(ctx: Ctx, spec: ClusterSpec, name: string, group: string): Promise<void> {
+  await withLock(ctx, name, async record => {
+    record.origin = {file: spec.file, group}
+    await ctx.store.save(record)
+  })
+}
+
+/** The default strategy of `berth run` lives in each member's record. */
+export async function setStrategy(ctx: Ctx, name: string, strategy: string): Promise<void> {
+  await withLock(ctx, name, async record => {
+    if (!record.swarm) return
+    record.swarm.strategy = strategy
+    await ctx.store.save(record)
+  })
+}
+
+/** The node's user labels become exactly `labels` (berth.* labels stay), through a manager. */
+export async function setLabels(ctx: Ctx, name: string, labels: Record<string, string>): Promise<void> {
+  await withLock(ctx, name, async record => {
+    const sw = record.swarm
+    if (!sw?.nodeId) return
+    const m = await reachableManager(ctx, sw.name)
+    if (!m) throw new Error(`swarm ${sw.name} has no reachable manager`)
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const node = await m.engine.request<{Version: {Index: number}; Spec: Record<string, any>}>('GET', `/nodes/${sw.nodeId}`)
+        const next: Record<string, string> = {...node.Spec.Labels}
+        for (const k of Object.keys(sw.labels ?? {})) if (!(k in labels)) delete next[k]
+        Object.assign(next, labels)
+        try {
+          await m.engine.request('POST', `/nodes/${sw.nodeId}/update?version=${node.Version.Index}`, {...node.Spec, Labels: next})
+          break
+        } catch (err) {
+          // Another update raced this one: read the new version and try again.
+          if (attempt >= 5 || !/out of sequence|version/i.test(String((err as Error).message))) throw err
+        }
+      }
+    } finally {
+      m.engine.close()
+    }
+    sw.labels = {...labels}
+    await ctx.store.save(record)
+  })
+}
