@@ -5,6 +5,7 @@
  * Request bodies are never logged or echoed, so passwords cannot leak through errors.
  */
 import type {z} from 'zod'
+import {sleep} from '../../src/sdk/index.js'
 import {V2TokenResponse, V3TokenResponse} from './schemas.js'
 
 export type Interface = 'public' | 'internal' | 'admin'
@@ -126,19 +127,6 @@ export interface Response<T> {
   headers: Headers
   data: T
 }
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  if (signal?.aborted) return reject(signal.reason)
-  const t = setTimeout(() => {
-    signal?.removeEventListener('abort', onAbort)
-    resolve()
-  }, ms)
-  const onAbort = () => {
-    clearTimeout(t)
-    reject(signal!.reason)
-  }
-  signal?.addEventListener('abort', onAbort, {once: true})
-})
 
 /** Retry-After is either whole seconds or an HTTP date. */
 export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {

@@ -10,7 +10,7 @@ import path from 'node:path'
 import type {z} from 'zod'
 import * as S from '../../drivers/openstack/schemas.js'
 import {endpointFromCatalog, type CatalogEntry} from '../../drivers/openstack/client.js'
-import {addressesOf, mapState} from '../../drivers/openstack/driver.js'
+import {addressesOf, mapState} from '../../drivers/openstack/state.js'
 import {fixturesDir, sample, shaped, templates} from '../sim/openstack-shapes.js'
 
 const SCHEMAS: Record<string, z.ZodType> = {
