@@ -6,7 +6,8 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {type Cidr, parseCidr as parseNetwork, UserError} from '../../src/sdk/index.js'
-import {type AuthConfig, identityEndpoint, type Interface} from './client.js'
+import {identityEndpoint, type Interface} from './catalog.js'
+import type {AuthConfig} from './client.js'
 import {authString, loadCloud} from './clouds.js'
 
 export type Preset = 'conoha'

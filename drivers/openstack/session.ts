@@ -7,7 +7,8 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {writeFileAtomic} from '../../src/sdk/index.js'
 import {Cloud} from './api.js'
-import {type AuthConfig, type Interface, OpenStackClient} from './client.js'
+import type {Interface} from './catalog.js'
+import {type AuthConfig, OpenStackClient} from './client.js'
 import type {Preset} from './config.js'
 
 export type CloudData = Omit<AuthConfig, 'password' | 'applicationCredentialSecret'> & {region?: string; interface: Interface; preset?: Preset; conoha?: 'v2' | 'v3'}

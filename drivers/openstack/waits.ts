@@ -4,7 +4,7 @@
  */
 import {sleep, UserError} from '../../src/sdk/index.js'
 import type {Cloud} from './api.js'
-import {OpenStackError} from './client.js'
+import {OpenStackError} from './errors.js'
 import type {Server} from './schemas.js'
 
 /** Poll with backoff until the server reaches one of `want`; ERROR ends the wait at once. */

@@ -48,7 +48,7 @@ export interface DriverPlace {
   machineDir: string
   /**
    * The folder this driver's machines share (leases, locks): `<store>/<driver name>`, a child
-   * of the store's own folder. Berth makes it no earlier than the driver needs it.
+   * of the store's own folder. It may not exist yet: the driver makes it when it needs it.
    */
   driverDir: string
 }
