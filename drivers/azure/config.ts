@@ -1,6 +1,6 @@
 /** Options -> the machine's Azure data: pure, so it is tested without a cloud. */
 import {promises as fs} from 'node:fs'
-import {parseCidr, SWARM_PORTS, UserError} from '../../src/sdk/index.js'
+import {ENGINE_PORT, parseCidr, SWARM_PORTS, UserError} from '../../src/sdk/index.js'
 
 export interface Cloud {
   endpoint: string
@@ -142,7 +142,7 @@ export async function parseOptions(o: Record<string, unknown>, machine: {machine
 }
 
 /** NSG rules: SSH and the engine, extra ports, and the swarm ports between members. */
-export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swarm'>, enginePort = 2376): Record<string, unknown>[] {
+export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swarm'>, enginePort = ENGINE_PORT): Record<string, unknown>[] {
   const from = d.openCidr === '*' ? {sourceAddressPrefix: '*'} : {sourceAddressPrefix: d.openCidr}
   const rules: Record<string, unknown>[] = []
   let priority = 300

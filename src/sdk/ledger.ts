@@ -31,11 +31,6 @@ export class Ledger<Data extends object> {
     Object.assign(this.data, note)
     return this.save()
   }
-
-  /** Every write asked for so far, done. */
-  settled(): Promise<void> {
-    return this.chain
-  }
 }
 
 /** Run steps side by side; every one settles before the first failure is thrown, so each has recorded what it made. */

@@ -24,7 +24,6 @@ test('ledger: each note is saved before the next step, in order, and never lost 
   assert.equal(saved.length, 3)
   // Each write is a copy: later notes do not change what was saved before.
   assert.equal(saved[0].server?.id, undefined)
-  await ledger.settled()
 })
 
 test('settleAll waits for every step before throwing the first failure', async () => {
