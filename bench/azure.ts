@@ -27,12 +27,12 @@ async function worker(n: number): Promise<void> {
       'azure-client-secret': process.env.AZURE_CLIENT_SECRET, 'azure-resource-manager-endpoint': process.env.AZURE_RESOURCE_MANAGER_ENDPOINT,
       'azure-resource-group': 'bench', 'azure-location': 'japaneast', 'azure-size': 'Standard_B2s', 'azure-image': 'Debian:debian-12:12-gen2:latest',
     }, {machineName, machineId, warn() {}})
-    return {machineName, machineId, data}
+    return {machineName, machineId, ...data}
   }))
   const noop = () => {}
   const t0 = performance.now()
   const made = await Promise.all(machines.map(m => driver.create({
-    ...m, machineDir: os.tmpdir(), sshPublicKey: key, signal: new AbortController().signal,
+    ...m, machineDir: os.tmpdir(), driverDir: os.tmpdir(), sshPublicKey: key, signal: new AbortController().signal,
     save: async () => {}, log: noop, debug: noop, warn: noop,
   }, m.data)))
   const createMs = performance.now() - t0
@@ -40,7 +40,7 @@ async function worker(n: number): Promise<void> {
   // Wait for the parent to snapshot its counters between the phases.
   await new Promise(resolve => process.stdin.once('data', resolve))
   const t1 = performance.now()
-  const left = await Promise.all(machines.map((m, i) => driver.remove({...m, machineDir: os.tmpdir(), data: made[i], log: noop, debug: noop, save: async () => {}})))
+  const left = await Promise.all(machines.map((m, i) => driver.remove({...m, machineDir: os.tmpdir(), driverDir: os.tmpdir(), data: made[i], log: noop, debug: noop, save: async () => {}})))
   const removeMs = performance.now() - t1
   process.stdout.write(JSON.stringify({phase: 'removed', removeMs, left: left.flat()}) + '\n')
 }

@@ -20,20 +20,21 @@ test('leases: addresses from .2 up, reused after release, pruned when a machine 
     return d
   }
   const sn = '192.168.80.0/29'
-  const opts = {pool: 'qemu', flag: 'qemu-subnet'}
-  const a = await lease(root, 'a', dir('a'), sn, opts)
-  const b = await lease(root, 'b', dir('b'), sn, opts)
+  const pool = path.join(root, 'qemu')
+  const opts = {flag: 'qemu-subnet'}
+  const a = await lease(pool, 'a', dir('a'), sn, opts)
+  const b = await lease(pool, 'b', dir('b'), sn, opts)
   assert.equal(a.address, '192.168.80.2/29')
   assert.equal(b.address, '192.168.80.3/29')
-  assert.deepEqual(await lease(root, 'a', dir('a'), sn, opts), a, 'a lease is stable')
-  await release(root, 'a', 'qemu')
-  assert.equal((await lease(root, 'c', dir('c'), sn, opts)).address, '192.168.80.2/29')
+  assert.deepEqual(await lease(pool, 'a', dir('a'), sn, opts), a, 'a lease is stable')
+  await release(pool, 'a')
+  assert.equal((await lease(pool, 'c', dir('c'), sn, opts)).address, '192.168.80.2/29')
   rmSync(path.join(root, 'machines', 'b'), {recursive: true})
-  assert.equal((await lease(root, 'd', dir('d'), sn, opts)).address, '192.168.80.3/29')
-  await lease(root, 'e', dir('e'), sn, opts)
-  await lease(root, 'f', dir('f'), sn, opts)
-  await lease(root, 'g', dir('g'), sn, opts)
-  await assert.rejects(lease(root, 'h', dir('h'), sn, opts), /no free address left in 192\.168\.80\.0\/29/)
+  assert.equal((await lease(pool, 'd', dir('d'), sn, opts)).address, '192.168.80.3/29')
+  await lease(pool, 'e', dir('e'), sn, opts)
+  await lease(pool, 'f', dir('f'), sn, opts)
+  await lease(pool, 'g', dir('g'), sn, opts)
+  await assert.rejects(lease(pool, 'h', dir('h'), sn, opts), /no free address left in 192\.168\.80\.0\/29/)
   const leases = JSON.parse(readFileSync(path.join(root, 'qemu', 'leases.json'), 'utf8'))
   assert.deepEqual(Object.keys(leases).sort(), ['c', 'd', 'e', 'f', 'g'])
 })

@@ -1,6 +1,6 @@
 /** Options -> the machine's Azure data: pure, so it is tested without a cloud. */
 import {promises as fs} from 'node:fs'
-import {UserError} from '../../src/sdk/index.js'
+import {ENGINE_PORT, parseCidr, SWARM_PORTS, UserError} from '../../src/sdk/index.js'
 
 export interface Cloud {
   endpoint: string
@@ -72,8 +72,7 @@ export function parsePort(spec: string): OpenPort {
 
 function checkCidr(cidr: string, flag: string): void {
   if (cidr === '*' || cidr === 'Internet') return
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr)
-  if (!m || m.slice(1, 5).some(o => Number(o) > 255) || Number(m[5]) > 32) throw new UserError(`bad ${flag} "${cidr}": use an IPv4 CIDR such as 203.0.113.0/24`)
+  if (parseCidr(cidr)?.v6 !== false) throw new UserError(`bad ${flag} "${cidr}": use an IPv4 CIDR such as 203.0.113.0/24`)
 }
 
 function endpointUrl(raw: string, what: string): string {
@@ -143,7 +142,7 @@ export async function parseOptions(o: Record<string, unknown>, machine: {machine
 }
 
 /** NSG rules: SSH and the engine, extra ports, and the swarm ports between members. */
-export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swarm'>, enginePort = 2376): Record<string, unknown>[] {
+export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swarm'>, enginePort = ENGINE_PORT): Record<string, unknown>[] {
   const from = d.openCidr === '*' ? {sourceAddressPrefix: '*'} : {sourceAddressPrefix: d.openCidr}
   const rules: Record<string, unknown>[] = []
   let priority = 300
@@ -157,10 +156,7 @@ export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swa
   if (d.swarm) {
     // Members in this network reach each other privately; those elsewhere come from --azure-open-cidr.
     const members = d.openCidr === '*' ? {sourceAddressPrefix: '*'} : {sourceAddressPrefixes: ['VirtualNetwork', d.openCidr]}
-    add('berth-swarm-manager', 2377, 'Tcp', members)
-    add('berth-swarm-gossip-tcp', 7946, 'Tcp', members)
-    add('berth-swarm-gossip-udp', 7946, 'Udp', members)
-    add('berth-swarm-vxlan', 4789, 'Udp', members)
+    for (const p of SWARM_PORTS) add(`berth-swarm-${p.key}${p.key === 'gossip' ? `-${p.proto}` : ''}`, p.port, p.proto === 'tcp' ? 'Tcp' : 'Udp', members)
   }
   return rules
 }

@@ -4,8 +4,8 @@
  * (Azure-AsyncOperation, else Location, with Retry-After); each is bounded by a deadline.
  */
 import {promises as fs} from 'node:fs'
-import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/sdk/index.js'
-import {UserError, errorMessage} from '../../src/sdk/index.js'
+import type {Driver, MachineState, UndoStep} from '../../src/sdk/index.js'
+import {errorMessage, Ledger, settleAll, sleep, undo, UserError} from '../../src/sdk/index.js'
 import {makeClients, type Clients} from './arm.js'
 import {parseOptions, securityRules, type AzureData} from './config.js'
 import {armFailure, mapArmError} from './errors.js'
@@ -14,12 +14,12 @@ const TAG = {'berth-created': 'true'}
 const LRO_DEADLINE_MS = Number(process.env.BERTH_AZURE_DEADLINE_MS) || 15 * 60_000
 const NIC_RETRY_MS = Number(process.env.BERTH_AZURE_NIC_RETRY_MS) || 180_000
 
-/** Secrets handed from preCreate to create in this process only: never in the machine record. */
-const secrets = new Map<string, string>()
 const clientCache = new Map<string, Promise<Clients>>()
 
-const az = (m: {data: DriverData}) => m.data as unknown as AzureData
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+/** --azure-client-secret, handed to create in memory: later commands read it again from the environment or its file. */
+export interface AzureSecrets {
+  clientSecret?: string
+}
 
 function clients(d: AzureData, secret?: string): Promise<Clients> {
   const key = JSON.stringify([d.subscriptionId, d.endpoint, d.authorityHost, d.tenantId, d.clientId, secret ? 'given' : ''])
@@ -79,6 +79,22 @@ async function privateIp(c: Clients, d: AzureData): Promise<string | undefined> 
   return nic.ipConfigurations?.[0]?.privateIPAddress
 }
 
+/** Azure holds a NIC for a while after its VM is gone: retry until it lets go. */
+async function deleteNic(c: Clients, d: AzureData, lro: {abortSignal: AbortSignal}, debug: (l: string) => void): Promise<void> {
+  const end = Date.now() + NIC_RETRY_MS
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 15_000)) {
+    try {
+      return await gone(() => c.network.networkInterfaces.beginDeleteAndWait(d.resourceGroup, d.names.nic, lro))
+    } catch (err) {
+      const f = armFailure(err)
+      const retry = /NicReservedForAnotherVm|NicInUse|AnotherOperationInProgress|RetryableError/.test(f.code ?? '') || f.status === 409
+      if (!retry || Date.now() + wait > end) throw err
+      debug(`network interface still reserved (${f.code}): retrying in ${wait / 1000} s`)
+      await sleep(wait)
+    }
+  }
+}
+
 /** Delete, where "already gone" counts as done. */
 async function gone(fn: () => Promise<unknown>): Promise<void> {
   try {
@@ -88,32 +104,22 @@ async function gone(fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
-const driver: Driver = {
+const driver: Driver<AzureData, AzureSecrets> = {
   name: 'azure',
   sshTimeout: 300,
 
   async preCreate(options, ctx) {
-    const d = await parseOptions(options, ctx)
+    const data = await parseOptions(options, ctx)
     const secret = options['azure-client-secret']
-    if (typeof secret === 'string' && secret) secrets.set(ctx.machineId, secret)
-    return d as unknown as DriverData
+    return {data, secrets: typeof secret === 'string' && secret ? {clientSecret: secret} : undefined}
   },
 
-  async create(ctx: DriverContext, data) {
-    const d = {...(data as unknown as AzureData)}
-    d.swarm = Boolean(ctx.swarm)
-    d.made = [...(d.made ?? [])]
-    const secret = secrets.get(ctx.machineId)
-    secrets.delete(ctx.machineId)
-    let saving = Promise.resolve()
-    // Saves are serialised: concurrent steps must not overwrite each other's progress.
-    const save = () => (saving = saving.then(() => ctx.save({...d, made: [...d.made]} as unknown as DriverData)))
-    /** Record the intent before the call: a crash mid-call still leaves a name to clean up. */
-    const intend = async (what: string) => {
-      if (!d.made.includes(what)) d.made.push(what)
-      await save()
-    }
-    const c = await step(d, 'Azure sign-in', () => clients(d, secret))
+  async create(ctx, data) {
+    const ledger = new Ledger<AzureData>({...data, swarm: Boolean(ctx.swarm), made: [...(data.made ?? [])]}, ctx.save)
+    const d = ledger.data
+    /** The names are fixed in the data already: the intent is which of them exist, noted before each call. */
+    const intend = (what: string) => ledger.intend({made: d.made.includes(what) ? d.made : [...d.made, what]})
+    const c = await step(d, 'Azure sign-in', () => clients(d, ctx.secrets?.clientSecret))
     const signal = deadline(ctx.signal)
     const lro = {abortSignal: signal}
     const {resources, network, compute} = c
@@ -171,9 +177,7 @@ const driver: Driver = {
         ...(d.zone ? {zones: [d.zone]} : {}),
       }, lro))
     }
-    const results = await Promise.allSettled([nsg(), vnet(), pip()])
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed) throw failed.reason
+    await settleAll([nsg(), vnet(), pip()])
 
     ctx.log('creating network interface')
     const id = ids(d)
@@ -201,13 +205,12 @@ const driver: Driver = {
       },
       networkProfile: {networkInterfaces: [{id: id.nic, primary: true}]},
     }, lro))
-    await save()
-    await saving
-    return {...d} as unknown as DriverData
+    await ledger.save()
+    return {...d}
   },
 
   async remove(m, opts) {
-    const d = az(m)
+    const d = m.data
     const made = new Set(d.made ?? [])
     if (!made.size) return []
     let c: Clients
@@ -216,84 +219,63 @@ const driver: Driver = {
     } catch (err) {
       return [`every Azure resource of ${m.machineName}: ${errorMessage(mapArmError(err, 'Azure sign-in', d))}`]
     }
-    const left: string[] = []
-    const signal = deadline(m.signal)
-    const lro = {abortSignal: signal}
-    const attempt = async (what: string, fn: () => Promise<unknown>) => {
-      try {
-        await gone(fn)
-        return true
-      } catch (err) {
-        left.push(`${what}: ${errorMessage(mapArmError(err, `delete ${what}`, d))}`)
-        return false
-      }
-    }
+    const lro = {abortSignal: deadline(m.signal)}
     const {compute, network, resources} = c
-    if (made.has('vm')) {
-      m.log(`deleting virtual machine ${d.names.vm}`)
-      if (!await attempt(`virtual machine ${d.names.vm}`, () => compute.virtualMachines.delete(d.resourceGroup, d.names.vm, {...lro, forceDeletion: opts?.force}))) return left
-      await attempt(`OS disk ${d.names.disk}`, () => compute.disks.delete(d.resourceGroup, d.names.disk, lro))
+    const read = (what: string) => (err: unknown) => {
+      if (isNotFound(err)) return undefined
+      throw mapArmError(err, `read ${what}`, d)
     }
-    if (made.has('nic')) {
-      // Azure holds a NIC for a while after its VM is gone: retry until it lets go.
-      const end = Date.now() + NIC_RETRY_MS
-      for (let wait = 1000; ; wait = Math.min(wait * 2, 15_000)) {
-        try {
-          await gone(() => network.networkInterfaces.beginDeleteAndWait(d.resourceGroup, d.names.nic, lro))
-          break
-        } catch (err) {
-          const f = armFailure(err)
-          const retry = /NicReservedForAnotherVm|NicInUse|AnotherOperationInProgress|RetryableError/.test(f.code ?? '') || f.status === 409
-          if (!retry || Date.now() + wait > end) {
-            left.push(`network interface ${d.names.nic}: ${errorMessage(mapArmError(err, `delete network interface ${d.names.nic}`, d))}`)
-            return left
-          }
-          m.debug(`network interface still reserved (${f.code}): retrying in ${wait / 1000} s`)
-          await sleep(wait)
-        }
-      }
-    }
-    await Promise.all([
-      made.has('pip') && attempt(`public IP ${d.names.pip}`, () => network.publicIPAddresses.beginDeleteAndWait(d.resourceGroup, d.names.pip, lro)),
-      made.has('nsg') && attempt(`network security group ${d.names.nsg}`, () => network.networkSecurityGroups.beginDeleteAndWait(d.resourceGroup, d.names.nsg, lro)),
-    ])
-    if (left.length) return left
-    // Shared pieces go only when berth made them and nothing else uses them.
-    if (made.has('vnet') || made.has('subnet')) {
-      const vnet = await network.virtualNetworks.get(d.vnetGroup, d.vnet).catch(err => {
-        if (!isNotFound(err)) left.push(`virtual network ${d.vnet}: ${errorMessage(mapArmError(err, `read virtual network ${d.vnet}`, d))}`)
-        return undefined
-      })
+    const vnetStep: UndoStep = {what: `virtual network ${d.vnet}`, ifClean: true, undo: async () => {
+      // Shared pieces go only when berth made them and nothing else uses them.
+      const vnet = await network.virtualNetworks.get(d.vnetGroup, d.vnet).catch(read(`virtual network ${d.vnet}`))
       const used = (s?: {ipConfigurations?: unknown[]}) => Boolean(s?.ipConfigurations?.length)
       if (vnet && vnet.tags?.['berth-created'] === 'true' && !vnet.subnets?.some(used)) {
-        await attempt(`virtual network ${d.vnet}`, () => network.virtualNetworks.beginDeleteAndWait(d.vnetGroup, d.vnet, lro))
+        await gone(() => network.virtualNetworks.beginDeleteAndWait(d.vnetGroup, d.vnet, lro))
       } else if (vnet && made.has('subnet') && !used(vnet.subnets?.find(s => s.name === d.subnet))) {
-        await attempt(`subnet ${d.subnet}`, () => network.subnets.beginDeleteAndWait(d.vnetGroup, d.vnet, d.subnet, lro))
+        vnetStep.what = `subnet ${d.subnet}`
+        await gone(() => network.subnets.beginDeleteAndWait(d.vnetGroup, d.vnet, d.subnet, lro))
       }
-    }
-    if (made.has('rg') && !left.length) {
-      try {
-        const group = await resources.resourceGroups.get(d.resourceGroup)
-        if (group.tags?.['berth-created'] === 'true') {
-          const others = []
-          for await (const r of resources.resources.listByResourceGroup(d.resourceGroup)) others.push(r.id)
-          if (!others.length) await attempt(`resource group ${d.resourceGroup}`, () => resources.resourceGroups.beginDeleteAndWait(d.resourceGroup, lro))
+    }}
+    // In the order create makes them; undo deletes from the last, and "already gone" counts as done.
+    return undo([
+      made.has('rg') && {what: `resource group ${d.resourceGroup}`, ifClean: true, undo: async () => {
+        // Only when berth made it and nothing else lives in it.
+        let empty = false
+        try {
+          const group = await resources.resourceGroups.get(d.resourceGroup)
+          if (group.tags?.['berth-created'] === 'true') {
+            const others = []
+            for await (const r of resources.resources.listByResourceGroup(d.resourceGroup)) others.push(r.id)
+            empty = !others.length
+          }
+        } catch (err) {
+          if (isNotFound(err)) return
+          throw mapArmError(err, `read resource group ${d.resourceGroup}`, d)
         }
-      } catch (err) {
-        if (!isNotFound(err)) left.push(`resource group ${d.resourceGroup}: ${errorMessage(mapArmError(err, `read resource group ${d.resourceGroup}`, d))}`)
-      }
-    }
-    return left
+        if (empty) await gone(() => resources.resourceGroups.beginDeleteAndWait(d.resourceGroup, lro))
+      }},
+      (made.has('vnet') || made.has('subnet')) && vnetStep,
+      [
+        made.has('pip') && {what: `public IP ${d.names.pip}`, undo: () => gone(() => network.publicIPAddresses.beginDeleteAndWait(d.resourceGroup, d.names.pip, lro))},
+        made.has('nsg') && {what: `network security group ${d.names.nsg}`, undo: () => gone(() => network.networkSecurityGroups.beginDeleteAndWait(d.resourceGroup, d.names.nsg, lro))},
+      ],
+      made.has('nic') && {what: `network interface ${d.names.nic}`, stop: true, undo: () => deleteNic(c, d, lro, m.debug)},
+      made.has('vm') && {what: `OS disk ${d.names.disk}`, undo: () => gone(() => compute.disks.delete(d.resourceGroup, d.names.disk, lro))},
+      made.has('vm') && {what: `virtual machine ${d.names.vm}`, stop: true, undo: async () => {
+        m.log(`deleting virtual machine ${d.names.vm}`)
+        await gone(() => compute.virtualMachines.delete(d.resourceGroup, d.names.vm, {...lro, forceDeletion: opts?.force}))
+      }},
+    ], {describe: (err, what) => errorMessage(mapArmError(err, `delete ${what}`, d))})
   },
 
   async start(m) {
-    const d = az(m)
+    const d = m.data
     const c = await step(d, 'Azure sign-in', () => clients(d))
     await step(d, `start ${d.names.vm}`, async () => c.compute.virtualMachines.start(d.resourceGroup, d.names.vm, {abortSignal: deadline(m.signal)}))
   },
 
   async stop(m) {
-    const d = az(m)
+    const d = m.data
     const c = await step(d, 'Azure sign-in', () => clients(d))
     const opts = {abortSignal: deadline(m.signal)}
     if (d.stopMode === 'poweroff') await step(d, `power off ${d.names.vm}`, async () => c.compute.virtualMachines.powerOff(d.resourceGroup, d.names.vm, opts))
@@ -301,19 +283,19 @@ const driver: Driver = {
   },
 
   async restart(m) {
-    const d = az(m)
+    const d = m.data
     const c = await step(d, 'Azure sign-in', () => clients(d))
     await step(d, `restart ${d.names.vm}`, async () => c.compute.virtualMachines.restart(d.resourceGroup, d.names.vm, {abortSignal: deadline(m.signal)}))
   },
 
   async kill(m) {
-    const d = az(m)
+    const d = m.data
     const c = await step(d, 'Azure sign-in', () => clients(d))
     await step(d, `power off ${d.names.vm}`, async () => c.compute.virtualMachines.powerOff(d.resourceGroup, d.names.vm, {skipShutdown: true, abortSignal: deadline(m.signal)}))
   },
 
   async state(m): Promise<MachineState> {
-    const d = az(m)
+    const d = m.data
     if (!d.made?.includes('vm')) return 'NotFound'
     const c = await step(d, 'Azure sign-in', () => clients(d))
     let view
@@ -327,7 +309,7 @@ const driver: Driver = {
   },
 
   async ip(m) {
-    const d = az(m)
+    const d = m.data
     const c = await step(d, 'Azure sign-in', () => clients(d))
     const ip = await step(d, `read address of ${d.names.vm}`, () => (d.usePrivateIp ? privateIp(c, d) : publicIp(c, d)))
     if (!ip) throw new UserError(`${m.machineName} has no ${d.usePrivateIp ? 'private' : 'public'} IP address yet (is it deallocated? "berth start ${m.machineName}")`)
@@ -335,18 +317,18 @@ const driver: Driver = {
   },
 
   async addresses(m) {
-    const d = az(m)
+    const d = m.data
     const c = await step(d, 'Azure sign-in', () => clients(d))
     const all = await Promise.all([publicIp(c, d).catch(() => undefined), privateIp(c, d).catch(() => undefined)])
     return [...new Set(all.filter((a): a is string => !!a))]
   },
 
   async sshEndpoint(m) {
-    return {host: await this.ip(m), port: 22, user: az(m).sshUser}
+    return {host: await this.ip(m), port: 22, user: m.data.sshUser}
   },
 
-  labels(m: MachineHandle) {
-    const d = az(m)
+  labels(m) {
+    const d = m.data
     return {region: d.location, ...(d.zone ? {zone: d.zone} : {})}
   },
 }

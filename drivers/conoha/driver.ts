@@ -1,10 +1,10 @@
 import type {Driver} from '../../src/sdk/index.js'
-import {makeDriver} from '../openstack/driver.js'
+import {makeDriver, type OpenStackData, type OpenStackSecrets} from '../openstack/driver.js'
 
 /** The openstack driver with the conoha preset: conoha-* options become openstack-* ones. */
 const base = makeDriver('conoha')
 
-const driver: Driver = {
+const driver: Driver<OpenStackData, OpenStackSecrets> = {
   ...base,
   async preCreate(options, ctx) {
     const mapped: Record<string, unknown> = {'openstack-preset': 'conoha'}

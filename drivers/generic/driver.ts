@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {UserError} from '../../src/sdk/index.js'
-import type {Driver, DriverData, MachineState} from '../../src/sdk/index.js'
+import type {Driver, MachineState} from '../../src/sdk/index.js'
 
 interface GenericData {
   ip: string
@@ -12,8 +12,6 @@ interface GenericData {
   keyPath?: string
   agent?: boolean
 }
-
-const g = (m: {data: DriverData}) => m.data as unknown as GenericData
 
 /** berth does not own the machine: it cannot power it, and rm leaves it as it is. */
 function unsupported(what: string): never {
@@ -28,7 +26,7 @@ async function defaultKey(): Promise<string | undefined> {
   return undefined
 }
 
-const driver: Driver = {
+const driver: Driver<GenericData> = {
   name: 'generic',
   sshTimeout: 60,
 
@@ -52,7 +50,7 @@ const driver: Driver = {
       keyPath = await defaultKey()
       if (!keyPath) throw new UserError('no SSH key for the generic driver: pass --generic-ssh-key or run an ssh-agent')
     }
-    return {ip, user: String(o['generic-ssh-user'] ?? 'root'), port, enginePort, keyPath, agent} satisfies GenericData as unknown as DriverData
+    return {data: {ip, user: String(o['generic-ssh-user'] ?? 'root'), port, enginePort, keyPath, agent}}
   },
 
   async create(_ctx, data) {
@@ -82,16 +80,16 @@ const driver: Driver = {
   },
 
   async ip(m) {
-    return g(m).ip
+    return m.data.ip
   },
 
   async sshEndpoint(m) {
-    const d = g(m)
+    const d = m.data
     return {host: d.ip, port: d.port, user: d.user, privateKeyPath: d.keyPath, agent: d.agent}
   },
 
   enginePort(m) {
-    return g(m).enginePort
+    return m.data.enginePort
   },
 }
 

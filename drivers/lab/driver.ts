@@ -1,9 +1,20 @@
-import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/sdk/index.js'
-import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, parseSubnet, planHost, startHost, stopHost} from './host.js'
+import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
+import {UserError} from '../../src/sdk/index.js'
+import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
+import {parseSubnet} from './network.js'
 
-const host = (m: {data: DriverData}) => m.data as unknown as LabHost
+/** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
+type LabData = Partial<LabHost> & {subnet: string; root?: string}
 
-const driver: Driver = {
+/** The plan, saved before anything is made, names every piece: from then on there is something to remove. */
+const isHost = (d: LabData): d is LabHost => Boolean(d.netns)
+
+function host(m: MachineHandle<LabData>): LabHost {
+  if (!isHost(m.data)) throw new UserError(`"${m.machineName}" was never made: remove it with "berth rm -f ${m.machineName}"`)
+  return m.data
+}
+
+const driver: Driver<LabData> = {
   name: 'lab',
   sshTimeout: 30,
 
@@ -11,37 +22,35 @@ const driver: Driver = {
     await checkLab()
     const subnet = String(options['lab-subnet'])
     parseSubnet(subnet)
-    return {subnet, root: String(options['lab-dir'])}
+    return {data: {subnet, root: String(options['lab-dir'])}}
   },
 
-  async create(ctx: DriverContext, data) {
+  async create(ctx, data) {
     const opts = {
       id: ctx.machineId, hostname: ctx.machineName, authorizedKeys: ctx.sshPublicKey,
       subnet: String(data.subnet), root: String(data.root),
     }
     const plan = planHost(opts)
-    await ctx.save({...plan} as unknown as DriverData)
+    await ctx.save({...plan})
     const h = await bootHost(opts, plan)
-    const saved = {...h} as unknown as DriverData
-    await ctx.save(saved)
-    return saved
+    await ctx.save({...h})
+    return {...h}
   },
 
   async remove(m) {
-    const h = host(m)
-    if (!h.netns) return [] // never got as far as making anything
-    await destroyHost(h)
+    if (!isHost(m.data)) return [] // never got as far as making anything
+    await destroyHost(m.data)
     return []
   },
 
   async start(m) {
-    await m.save({...await startHost(host(m))} as unknown as DriverData)
+    await m.save({...await startHost(host(m))})
   },
 
   async stop(m) {
     const h = host(m)
     await stopHost(h)
-    await m.save({...h} as unknown as DriverData)
+    await m.save({...h})
   },
 
   async restart(m) {
@@ -52,12 +61,12 @@ const driver: Driver = {
   async kill(m) {
     const h = host(m)
     await killHost(h)
-    await m.save({...h} as unknown as DriverData)
+    await m.save({...h})
   },
 
   async state(m): Promise<MachineState> {
-    if (!host(m).dir) return 'NotFound'
-    return hostState(host(m))
+    if (!isHost(m.data) || !m.data.dir) return 'NotFound'
+    return hostState(m.data)
   },
 
   async ip(m) {
@@ -68,7 +77,7 @@ const driver: Driver = {
     return {host: host(m).ip, port: 22, user: 'root'}
   },
 
-  engineDefaults(m: MachineHandle) {
+  engineDefaults(m) {
     // Its own cgroup parent, so that a host's containers can be cleaned up as one subtree.
     return {'cgroup-parent': `/berth-lab-${host(m).id}`}
   },

@@ -7,22 +7,15 @@
  * PID 1 of each host is a tiny reaping init, so stopping a host is "signal everything in its
  * PID namespace, then kill its init", which takes exactly that host's processes and no others.
  */
-import {execFile, spawn} from 'node:child_process'
-import {createHash} from 'node:crypto'
-import {constants, promises as fs} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {promisify} from 'node:util'
-import {acquireLock, pidAlive} from '../../src/sdk/index.js'
-import {ipString, parseSubnet as parseCidr} from '../../src/sdk/index.js'
+import {pidAlive, sleep, which} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {generateKeyPair} from '../../src/sdk/index.js'
-
-const execFileP = promisify(execFile)
-
-export const DEFAULT_SUBNET = '172.30.77.0/24'
+import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, parseSubnet, releaseIp} from './network.js'
+import {run} from './run.js'
 export const DEFAULT_ROOT = '/var/lib/berth-lab'
-/** Leases are global per bridge, whatever the host root, so two stores never share an IP. */
-const LEASES = '/var/lib/berth-lab/leases'
 
 export interface LabHost {
   id: string
@@ -49,22 +42,6 @@ export interface BootOptions {
   sshPort?: number
 }
 
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
-
-async function run(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {stdio: ['pipe', 'pipe', 'pipe']})
-    let out = ''
-    let err = ''
-    child.stdout.on('data', d => (out += d))
-    child.stderr.on('data', d => (err += d))
-    child.on('error', reject)
-    child.on('close', code => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))))
-    child.stdin.on('error', () => {}) // a command may exit without reading its input
-    child.stdin.end(input ?? '')
-  })
-}
-
 const REQUIRED = [
   ['ip', 'iproute2'], ['nsenter', 'util-linux'], ['unshare', 'util-linux'], ['sshd', 'openssh-server'], ['perl', 'perl-base'], ['mount', 'mount'],
 ] as const
@@ -78,98 +55,6 @@ export async function checkLab(): Promise<void> {
     if (!await which(bin)) missing.push(`${bin} (${pkg})`)
   }
   if (missing.length) throw new UserError(`the lab driver needs ${missing.join(', ')}: apt-get install -y ${[...new Set(missing.map(m => m.replace(/.*\((.*)\)/, '$1')))].join(' ')}`)
-}
-
-export async function which(bin: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin'])) {
-    const p = path.join(dir, bin)
-    try {
-      await fs.access(p, constants.X_OK)
-      return p
-    } catch { /* next */ }
-  }
-  return undefined
-}
-
-export const parseSubnet = (subnet: string) => parseCidr(subnet, 'lab-subnet', {maxPrefix: 28, example: DEFAULT_SUBNET})
-
-const ipAt = (subnet: string, n: number) => ipString((parseSubnet(subnet).base + n) >>> 0)
-
-export function bridgeName(subnet: string): string {
-  return 'bbr' + createHash('sha1').update(subnet).digest('hex').slice(0, 8)
-}
-
-/** Claim a free address: each lease is a file made with O_EXCL, so no two hosts get one IP. */
-async function leaseIp(subnet: string, bridge: string, dir: string): Promise<string> {
-  const {prefix} = parseSubnet(subnet)
-  const size = 2 ** (32 - prefix)
-  const ldir = path.join(LEASES, bridge)
-  await fs.mkdir(ldir, {recursive: true, mode: 0o700})
-  // Lowest free address first: simulators hand out the top of the subnet as floating IPs.
-  const count = size - 3
-  for (let k = 0; k < count; k++) {
-    const n = 2 + k
-    const ip = ipAt(subnet, n)
-    const file = path.join(ldir, ip)
-    try {
-      await fs.writeFile(file, dir, {flag: 'wx', mode: 0o600})
-      return ip
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    // A lease whose host folder is gone was left by a crash: reclaim it.
-    const owner = await fs.readFile(file, 'utf8').catch(() => '')
-    if (owner && !await fs.access(owner).then(() => true, () => false)) {
-      await fs.rm(file, {force: true})
-      k--
-    }
-  }
-  throw new UserError(`lab subnet ${subnet} is full`)
-}
-
-/** Release by IP, or (a crash before the IP was recorded) by the host folder the lease names. */
-async function releaseIp(h: LabHost): Promise<void> {
-  const ldir = path.join(LEASES, h.bridge)
-  if (h.ip) return fs.rm(path.join(ldir, h.ip), {force: true})
-  for (const ip of await fs.readdir(ldir).catch(() => [] as string[])) {
-    if (await fs.readFile(path.join(ldir, ip), 'utf8').catch(() => '') === h.dir) await fs.rm(path.join(ldir, ip), {force: true})
-  }
-}
-
-async function linkExists(name: string, netns?: string): Promise<boolean> {
-  try {
-    await execFileP('ip', [...(netns ? ['-n', netns] : []), 'link', 'show', name])
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** The bridge is shared by every host on the subnet: made by the first, removed with the last. */
-async function ensureBridge(subnet: string, bridge: string): Promise<void> {
-  const lock = await acquireLock(path.join(LEASES, `${bridge}.lock`), {what: `lab bridge ${bridge}`})
-  try {
-    if (await linkExists(bridge)) return
-    const {prefix} = parseSubnet(subnet)
-    await run('ip', ['-batch', '-'], `link add ${bridge} type bridge\naddr add ${ipAt(subnet, 1)}/${prefix} dev ${bridge}\nlink set ${bridge} up\n`)
-    // With br_netfilter loaded, bridged traffic crosses the host's FORWARD chain; a DROP policy there
-    // (dockerd on the host sets one) would cut hosts off from each other.
-    await run('iptables', ['-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
-  } finally {
-    await lock.release()
-  }
-}
-
-async function maybeRemoveBridge(bridge: string): Promise<void> {
-  const lock = await acquireLock(path.join(LEASES, `${bridge}.lock`), {what: `lab bridge ${bridge}`})
-  try {
-    const left = await fs.readdir(path.join(LEASES, bridge)).catch(() => [])
-    if (left.length) return
-    await run('iptables', ['-D', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
-    await run('ip', ['link', 'del', bridge]).catch(() => {})
-  } finally {
-    await lock.release()
-  }
 }
 
 function sshdConfig(h: {dir: string}, port: number): string {

@@ -1,5 +1,7 @@
 /** Typed calls to Nova, Glance, Neutron and Cinder, on top of OpenStackClient. */
-import {isNotFound, OpenStackClient, OpenStackError, type RequestOptions, type ServiceKind} from './client.js'
+import type {ServiceKind} from './catalog.js'
+import {OpenStackClient, type RequestOptions} from './client.js'
+import {isNotFound, OpenStackError} from './errors.js'
 import {
   type Flavor, FlavorList, FlavorShow, type FloatingIp, FloatingIpList, FloatingIpShow, type Image, ImageList, Image as ImageSchema,
   KeypairShow, type Network, NetworkList, type Port, PortList, type SecurityGroup, SecurityGroupList, SecurityGroupRuleShow,

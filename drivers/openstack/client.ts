@@ -5,22 +5,10 @@
  * Request bodies are never logged or echoed, so passwords cannot leak through errors.
  */
 import type {z} from 'zod'
+import {sleep} from '../../src/sdk/index.js'
+import {API_NAME, endpointFromCatalog, type Endpoint, type CatalogEntry, identityEndpoint, type Interface, normalizeInterface, type ServiceKind, withVersion} from './catalog.js'
+import {errorDetail, OpenStackError, retryAfterMs} from './errors.js'
 import {V2TokenResponse, V3TokenResponse} from './schemas.js'
-
-export type Interface = 'public' | 'internal' | 'admin'
-export type ServiceKind = 'identity' | 'compute' | 'network' | 'image' | 'volume'
-
-/** The API name users know each service by, used in every error message. */
-export const API_NAME: Record<ServiceKind, string> = {identity: 'keystone', compute: 'nova', network: 'neutron', image: 'glance', volume: 'cinder'}
-
-/** Catalog types to look for, in order of preference. */
-const CATALOG_TYPES: Record<ServiceKind, string[]> = {
-  identity: ['identity'],
-  compute: ['compute'],
-  network: ['network'],
-  image: ['image'],
-  volume: ['block-storage', 'volumev3', 'volumev2', 'volume'],
-}
 
 export interface AuthConfig {
   /** Keystone URL; a bare URL (no /v3 or /v2.0) means v3. */
@@ -62,17 +50,6 @@ export interface ClientOptions {
   signal?: AbortSignal
 }
 
-export interface Endpoint {
-  interface: Interface
-  region?: string
-  url: string
-}
-export interface CatalogEntry {
-  type: string
-  name?: string
-  endpoints: Endpoint[]
-}
-
 export interface Token {
   id: string
   /** Local clock times (ms), derived from the token's own lifetime so clock skew does not matter. */
@@ -81,29 +58,6 @@ export interface Token {
   catalog: CatalogEntry[]
   projectId?: string
   userId?: string
-}
-
-export class OpenStackError extends Error {
-  constructor(
-    readonly api: string,
-    readonly method: string,
-    readonly path: string,
-    readonly status: number | undefined,
-    readonly detail: string,
-  ) {
-    super(`${api} ${method} ${path}: ${status ? `${status} ${reason(status)}: ` : ''}${detail}`)
-    this.name = 'OpenStackError'
-  }
-}
-
-const REASONS: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Request Entity Too Large',
-  429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-}
-const reason = (s: number) => REASONS[s] ?? 'Error'
-
-export function isNotFound(err: unknown): boolean {
-  return err instanceof OpenStackError && err.status === 404
 }
 
 export interface RequestOptions<T> {
@@ -125,69 +79,6 @@ export interface Response<T> {
   status: number
   headers: Headers
   data: T
-}
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  if (signal?.aborted) return reject(signal.reason)
-  const t = setTimeout(() => {
-    signal?.removeEventListener('abort', onAbort)
-    resolve()
-  }, ms)
-  const onAbort = () => {
-    clearTimeout(t)
-    reject(signal!.reason)
-  }
-  signal?.addEventListener('abort', onAbort, {once: true})
-})
-
-/** Retry-After is either whole seconds or an HTTP date. */
-export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined
-  if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.round(Number(value) * 1000)
-  const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
-}
-
-/** The message inside an OpenStack error body, whatever the service's style. */
-export function errorDetail(text: string): string {
-  const trimmed = text.trim()
-  if (!trimmed) return 'no details'
-  try {
-    const body = JSON.parse(trimmed) as any
-    // nova/cinder: {"itemNotFound": {"message": ..., "code": 404}}; neutron: {"NeutronError": {...}}; keystone: {"error": {...}}
-    if (body && typeof body === 'object') {
-      if (typeof body.message === 'string') return oneLine(body.message)
-      for (const v of Object.values(body)) {
-        if (v && typeof v === 'object' && typeof (v as any).message === 'string') return oneLine((v as any).message)
-      }
-    }
-  } catch { /* not JSON: glance answers text or HTML */ }
-  // HTML error pages (glance, proxies): the text after the heading says what went wrong.
-  const html = /<\/h1>([\s\S]*?)<\/body>/i.exec(trimmed)?.[1] ?? trimmed
-  return oneLine(html.replace(/<[^>]+>/g, ' ')).slice(0, 200) || 'no details'
-}
-
-const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim()
-
-/** Keystone URL and version: /v3 and /v2.0 are explicit; a bare URL gets /v3. */
-export function identityEndpoint(url: string): {base: string; version: '3' | '2.0'} {
-  const u = url.replace(/\/+$/, '')
-  if (/\/v2\.0$/.test(u)) return {base: u, version: '2.0'}
-  if (/\/v3$/.test(u)) return {base: u, version: '3'}
-  return {base: u + '/v3', version: '3'}
-}
-
-/** Neutron and Glance catalog entries usually omit the API version; Nova and Cinder include it. */
-function withVersion(kind: ServiceKind, url: string): string {
-  const u = url.replace(/\/+$/, '')
-  if (kind === 'network' && !/\/v2\.0$/.test(u)) return u + '/v2.0'
-  if (kind === 'image' && !/\/v2$/.test(u)) return u + '/v2'
-  return u
-}
-
-function normalizeInterface(i: string): Interface | undefined {
-  const s = i.replace(/URL$/, '')
-  return s === 'public' || s === 'internal' || s === 'admin' ? s : undefined
 }
 
 export class OpenStackClient {
@@ -432,29 +323,4 @@ export class OpenStackClient {
       return {status: res.status, headers: res.headers, data: data as T}
     }
   }
-}
-
-export function endpointFromCatalog(catalog: CatalogEntry[], kind: ServiceKind, iface: Interface, region?: string): string {
-  const api = API_NAME[kind]
-  for (const type of CATALOG_TYPES[kind]) {
-    const services = catalog.filter(s => s.type === type)
-    if (!services.length) continue
-    const all = services.flatMap(s => s.endpoints).filter(e => e.interface === iface)
-    const regions = [...new Set(all.map(e => e.region ?? ''))].filter(Boolean)
-    let chosen = all
-    if (region) {
-      chosen = all.filter(e => e.region === region)
-      if (!chosen.length) {
-        throw new OpenStackError('keystone', 'catalog', type, undefined, `no ${iface} ${api} endpoint in region "${region}" (regions: ${regions.join(', ') || 'none'}): check --openstack-region`)
-      }
-    } else if (regions.length > 1) {
-      throw new OpenStackError('keystone', 'catalog', type, undefined, `${api} has endpoints in several regions (${regions.join(', ')}): pick one with --openstack-region`)
-    }
-    if (!chosen.length) {
-      const have = [...new Set(services.flatMap(s => s.endpoints).map(e => e.interface))]
-      throw new OpenStackError('keystone', 'catalog', type, undefined, `no ${iface} ${api} endpoint (has: ${have.join(', ') || 'none'}): check --openstack-endpoint-type`)
-    }
-    return withVersion(kind, chosen[0].url)
-  }
-  throw new OpenStackError('keystone', 'catalog', kind, undefined, `the service catalog has no ${api} (${CATALOG_TYPES[kind].join(' / ')}) service`)
 }

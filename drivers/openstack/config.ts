@@ -4,10 +4,10 @@
  * anything is made.
  */
 import {promises as fs} from 'node:fs'
-import {isIPv4, isIPv6} from 'node:net'
 import path from 'node:path'
-import {UserError} from '../../src/sdk/index.js'
-import {type AuthConfig, identityEndpoint, type Interface} from './client.js'
+import {type Cidr, parseCidr as parseNetwork, UserError} from '../../src/sdk/index.js'
+import {identityEndpoint, type Interface} from './catalog.js'
+import type {AuthConfig} from './client.js'
 import {authString, loadCloud} from './clouds.js'
 
 export type Preset = 'conoha'
@@ -53,13 +53,10 @@ export const CONOHA_V3_REGIONS = ['c3j1']
 const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined)
 const int = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : Number(v))
 
-export function parseCidr(cidr: string): {ip: string; prefix: number; v6: boolean} {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr.trim())
-  const ip = m?.[1] ?? ''
-  const prefix = Number(m?.[2])
-  const v6 = isIPv6(ip)
-  if (!m || (!isIPv4(ip) && !v6) || prefix > (v6 ? 128 : 32)) throw new UserError(`bad --openstack-open-cidr "${cidr}": use a CIDR such as 203.0.113.7/32`)
-  return {ip, prefix, v6}
+export function parseCidr(cidr: string): Cidr {
+  const c = parseNetwork(cidr.trim())
+  if (!c) throw new UserError(`bad --openstack-open-cidr "${cidr}": use a CIDR such as 203.0.113.7/32`)
+  return c
 }
 
 function interfaceOf(v: string | undefined): Interface {

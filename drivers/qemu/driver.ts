@@ -2,12 +2,12 @@ import {execFile} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import type {Driver, DriverContext, DriverData, MachineState} from '../../src/sdk/index.js'
-import {errorMessage, UserError} from '../../src/sdk/index.js'
+import type {Driver, DriverPlace, MachineState} from '../../src/sdk/index.js'
+import {errorMessage, imageOption, sizeOptions, UserError} from '../../src/sdk/index.js'
 import {chooseAccel, cpuHasVirt, probeKvm, type Accel} from './accel.js'
 import {newInstanceId, seedIso, vmMacs} from '../../src/sdk/index.js'
 import {sidecars} from './image.js'
-import {lease, parseSubnet, reassignPorts, release, storeRootOf} from '../../src/sdk/index.js'
+import {lease, parseSubnet, reassignPorts, release} from '../../src/sdk/index.js'
 import {segmentFor} from './net.js'
 import {qmp} from './qmp.js'
 import {alive, bootFailure, defaultCpuModel, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
@@ -49,12 +49,9 @@ export interface QemuData {
 }
 
 const USER = 'berth'
-/** Folder of the store holding this driver's address and port leases. */
-const POOL = 'qemu'
 const BOOT_TIMEOUT_MS = 600_000
 const STOP_TIMEOUT_MS = 120_000
 
-const d = (m: {data: DriverData}) => m.data as unknown as QemuData
 const files = (dir: string) => ({
   overlay: path.join(dir, 'disk.qcow2'), seed: path.join(dir, 'seed.iso'),
   console: path.join(dir, 'console.log'), log: path.join(dir, 'qemu.log'),
@@ -109,7 +106,7 @@ async function loggedFailure(dir: string, q: QemuData): Promise<string | undefin
 }
 
 /** Launch (new loopback ports if the old ones were taken meanwhile), record the PID, wait for sshd. */
-async function boot(m: {machineName: string; machineId: string; machineDir: string; signal?: AbortSignal; log(s: string): void; debug(s: string): void}, q: QemuData, save: (q: QemuData) => Promise<void>): Promise<void> {
+async function boot(m: DriverPlace & {machineName: string; machineId: string; signal?: AbortSignal; log(s: string): void; debug(s: string): void}, q: QemuData, save: (q: QemuData) => Promise<void>): Promise<void> {
   await checkBase(q)
   const f = files(m.machineDir)
   let started
@@ -119,7 +116,7 @@ async function boot(m: {machineName: string; machineId: string; machineDir: stri
       break
     } catch (err) {
       if (!(err instanceof PortTaken) || attempt >= 3) throw err
-      const l = await reassignPorts(storeRootOf(m.machineDir), m.machineId, POOL)
+      const l = await reassignPorts(m.driverDir, m.machineId)
       m.debug(`loopback port taken (${err.message}): now SSH ${l.sshPort}, engine ${l.enginePort}`)
       Object.assign(q, {sshPort: l.sshPort, enginePort: l.enginePort})
       await save(q)
@@ -139,21 +136,15 @@ async function boot(m: {machineName: string; machineId: string; machineDir: stri
 
 const KVM_SILENT_LIMIT_MS = 30_000
 
-const driver: Driver = {
+const driver: Driver<QemuData> = {
   name: 'qemu',
   sshTimeout: 300,
 
   async preCreate(options, ctx) {
-    const image = options['qemu-image'] as string | undefined
-    if (!image) throw new UserError('--qemu-image is required: a raw or qcow2 base image (make one with "berth qemu build-image FILE")')
-    const abs = path.resolve(image)
-    if (!(await fs.stat(abs).then(s => s.isFile(), () => false))) throw new UserError(`--qemu-image ${abs} does not exist`)
+    const abs = await imageOption(options, 'qemu-image', 'a raw or qcow2 base image (make one with "berth qemu build-image FILE")')
     const info = await imageInfo(abs)
     if (info.format !== 'raw' && info.format !== 'qcow2') throw new UserError(`--qemu-image ${abs} is ${info.format}: use a raw or qcow2 image (qemu-img convert -O qcow2 ...)`)
-    const memoryMb = Number(options['qemu-memory'] ?? 2048)
-    const cpus = Number(options['qemu-cpus'] ?? 2)
-    if (!Number.isInteger(memoryMb) || memoryMb < 256) throw new UserError(`bad --qemu-memory ${options['qemu-memory']}: give MB, at least 256`)
-    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new UserError(`bad --qemu-cpus ${options['qemu-cpus']}: give 1 to 64`)
+    const {memoryMb, cpus} = sizeOptions(options, {memory: 'qemu-memory', cpus: 'qemu-cpus'}, {memoryMb: 2048, cpus: 2})
     let diskBytes = parseSize(String(options['qemu-disk-size'] ?? '20G'))
     if (diskBytes < info.virtualSize) {
       ctx.warn(`--qemu-disk-size is smaller than the image (${Math.ceil(info.virtualSize / 2 ** 30)} GiB): using the image's size`)
@@ -179,17 +170,18 @@ const driver: Driver = {
       memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, ...(model === 'auto' ? {} : {cpuModel: model}), subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
     }
     if (direct && !data.cmdline) data.cmdline = 'root=/dev/vda rw console=ttyS0,115200'
-    return data as unknown as DriverData
+    return {data}
   },
 
-  async create(ctx: DriverContext, data) {
-    const q = {...(data as unknown as QemuData)}
-    const save = (x: QemuData) => ctx.save({...x} as unknown as DriverData)
+  async create(ctx, data) {
+    const q = {...data}
+    const save = (x: QemuData) => ctx.save({...x})
     const f = files(ctx.machineDir)
-    const l = await lease(storeRootOf(ctx.machineDir), ctx.machineId, ctx.machineDir, q.subnet, {pool: POOL, flag: 'qemu-subnet'})
+    const l = await lease(ctx.driverDir, ctx.machineId, ctx.machineDir, q.subnet, {flag: 'qemu-subnet'})
     Object.assign(q, {
       address: l.address, sshPort: l.sshPort, enginePort: l.enginePort,
-      segment: segmentFor(storeRootOf(ctx.machineDir), q.subnet),
+      // Named after the store (the driver's folder sits in it): every VM of the store shares it.
+      segment: segmentFor(path.dirname(ctx.driverDir), q.subnet),
       ...vmMacs(ctx.machineId, l.address),
       instanceId: newInstanceId(ctx.machineId),
       overlay: f.overlay, seed: f.seed,
@@ -205,30 +197,30 @@ const driver: Driver = {
     }), {mode: 0o600})
     ctx.debug(`accelerator ${q.accel}: ${q.accelReason}; CPU model ${q.cpuModel ?? defaultCpuModel(q.accel)}`)
     await boot({...ctx, log: ctx.log, debug: ctx.debug}, q, save)
-    return {...q} as unknown as DriverData
+    return {...q}
   },
 
   async remove(m) {
-    const q = d(m)
+    const q = m.data
     const left: string[] = []
     if (!(await killProc(q))) left.push(`QEMU process ${q.pid} is still running`)
     const f = files(m.machineDir)
     for (const p of [f.overlay, f.seed, f.console, f.log, qmpSocketPath(m.machineDir, m.machineId)]) {
       await fs.rm(p, {force: true}).catch(err => left.push(`${p}: ${errorMessage(err)}`))
     }
-    if (q.address) await release(storeRootOf(m.machineDir), m.machineId, POOL).catch(err => left.push(`address lease: ${errorMessage(err)}`))
+    if (q.address) await release(m.driverDir, m.machineId).catch(err => left.push(`address lease: ${errorMessage(err)}`))
     return left
   },
 
   async start(m) {
-    const q = {...d(m)}
+    const q = {...m.data}
     if (await alive(q)) return
     if (!(await fs.stat(q.overlay ?? '').then(() => true, () => false))) throw new UserError(`the disk of "${m.machineName}" (${q.overlay}) is gone: remove the machine`)
-    await boot(m, q, x => m.save({...x} as unknown as DriverData))
+    await boot(m, q, x => m.save({...x}))
   },
 
   async stop(m) {
-    const q = d(m)
+    const q = m.data
     const failure = await loggedFailure(m.machineDir, q)
     // A VM stopped by a KVM internal error never answers the power button: no point waiting for it.
     if (failure && await alive(q)) {
@@ -238,7 +230,7 @@ const driver: Driver = {
     await powerOff(q, qmpSocketPath(m.machineDir, m.machineId), STOP_TIMEOUT_MS, m.log)
     delete q.pid
     delete q.pidStart
-    await m.save({...q} as unknown as DriverData)
+    await m.save({...q})
   },
 
   async restart(m) {
@@ -247,15 +239,15 @@ const driver: Driver = {
   },
 
   async kill(m) {
-    const q = d(m)
+    const q = m.data
     if (!(await killProc(q))) throw new Error(`QEMU process ${q.pid} survived SIGKILL`)
     delete q.pid
     delete q.pidStart
-    await m.save({...q} as unknown as DriverData)
+    await m.save({...q})
   },
 
   async state(m): Promise<MachineState> {
-    const q = d(m)
+    const q = m.data
     if (!q.overlay || !(await fs.stat(q.overlay).then(() => true, () => false))) return 'NotFound'
     if (!(await alive(q))) return 'Stopped'
     // Thrown, not returned: `berth ls` then shows the reason beside the Error state.
@@ -281,26 +273,26 @@ const driver: Driver = {
   },
 
   enginePort(m) {
-    return d(m).enginePort ?? 2376
+    return m.data.enginePort ?? 2376
   },
 
   async sshEndpoint(m) {
-    return {host: '127.0.0.1', port: d(m).sshPort ?? 22, user: d(m).user}
+    return {host: '127.0.0.1', port: m.data.sshPort ?? 22, user: m.data.user}
   },
 
   async addresses(m) {
-    const a = d(m).address
+    const a = m.data.address
     return a ? [a.split('/')[0]] : []
   },
 
   async swarmAddress(m) {
-    const a = d(m).address
+    const a = m.data.address
     if (!a) throw new UserError(`"${m.machineName}" has no address on the VM segment`)
     return a.split('/')[0]
   },
 
   labels(m) {
-    return {accel: d(m).accel}
+    return {accel: m.data.accel}
   },
 }
 

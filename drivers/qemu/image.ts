@@ -12,7 +12,7 @@ import {spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {createWriteStream, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {UserError} from '../../src/sdk/index.js'
+import {UserError, which} from '../../src/sdk/index.js'
 
 export const ROOT_LABEL = 'berth-root'
 export const DEFAULT_CMDLINE = `root=LABEL=${ROOT_LABEL} rw console=ttyS0,115200 mitigations=off`
@@ -108,16 +108,6 @@ export interface BuildOptions {
   size?: string
   progress?: (step: string) => void
   signal?: AbortSignal
-}
-
-async function which(cmd: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    try {
-      await fs.access(path.join(dir, cmd), fs.constants.X_OK)
-      return true
-    } catch { /* next */ }
-  }
-  return false
 }
 
 /**

@@ -7,9 +7,8 @@ import {spawn} from 'node:child_process'
 import {closeSync, openSync, promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from '../../src/sdk/index.js'
+import {guestPanic, sleep, UserError, watchBoot} from '../../src/sdk/index.js'
 import type {Accel} from './accel.js'
-import {sshBanner} from '../../src/sdk/index.js'
 import {qmp} from './qmp.js'
 
 export interface VmSpec {
@@ -170,9 +169,7 @@ async function readFrom(file: string, offset: number): Promise<string> {
 export function bootFailure(qemuLog: string, consoleLog: string): string | undefined {
   const kvm = /KVM internal error[^\n]*/.exec(qemuLog)
   if (kvm) return `${kvm[0].trim()}: this host's KVM cannot run the guest; use --qemu-accel tcg`
-  const panic = /Kernel panic - not syncing[^\n]*/.exec(consoleLog)
-  if (panic) return `guest ${panic[0].replace(/^.*?(Kernel panic)/, '$1').trim()}`
-  return undefined
+  return guestPanic(consoleLog)
 }
 
 export interface WatchInput {
@@ -196,37 +193,30 @@ export interface WatchInput {
 
 /**
  * Wait until the guest's sshd answers on the forwarded port. A VM that reports a KVM internal
- * error, panics or pauses in error is killed and the reason thrown, instead of berth waiting
- * for an SSH that never comes.
+ * error, panics or pauses in error is killed and the reason thrown.
  */
 export async function waitBooted(w: WatchInput): Promise<void> {
   const start = Date.now()
-  const deadline = start + w.timeoutMs
-  let n = 0
-  for (;;) {
-    w.signal?.throwIfAborted()
-    if (!(await alive(w.proc))) {
-      const why = bootFailure(await readFrom(w.qemuLog, w.logOffset), await readFrom(w.consoleLog, w.consoleOffset)) ?? (await logTail(w.qemuLog, w.logOffset) || 'no message')
-      throw new UserError(`QEMU for "${w.name}" exited while booting: ${why}`)
-    }
-    const consoleText = await readFrom(w.consoleLog, w.consoleOffset)
-    const silent = w.silentLimitMs !== undefined && !consoleText && Date.now() - start > w.silentLimitMs
-      ? `its console stayed empty for ${Math.round(w.silentLimitMs / 1000)} s under KVM: this host's KVM runs no guest code; use --qemu-accel tcg`
-      : undefined
-    const failure = bootFailure(await readFrom(w.qemuLog, w.logOffset), consoleText)
-      ?? silent
-      ?? (n % 6 === 0 ? await runStateFailure(w.qmpSocket) : undefined)
-    if (failure) {
-      await killProc(w.proc)
-      throw new UserError(`"${w.name}" was stopped while booting: ${failure}`)
-    }
-    if (await sshBanner(w.sshPort)) return
-    if (Date.now() > deadline) {
-      throw new UserError(`"${w.name}" did not answer SSH within ${Math.round(w.timeoutMs / 1000)} s: its boot log is ${w.consoleLog}`)
-    }
-    n++
-    await sleep(500)
-  }
+  await watchBoot({
+    name: w.name, sshPort: w.sshPort, timeoutMs: w.timeoutMs, signal: w.signal, bootLog: w.consoleLog,
+    check: async n => {
+      if (!(await alive(w.proc))) {
+        const why = bootFailure(await readFrom(w.qemuLog, w.logOffset), await readFrom(w.consoleLog, w.consoleOffset)) ?? (await logTail(w.qemuLog, w.logOffset) || 'no message')
+        throw new UserError(`QEMU for "${w.name}" exited while booting: ${why}`)
+      }
+      const consoleText = await readFrom(w.consoleLog, w.consoleOffset)
+      const silent = w.silentLimitMs !== undefined && !consoleText && Date.now() - start > w.silentLimitMs
+        ? `its console stayed empty for ${Math.round(w.silentLimitMs / 1000)} s under KVM: this host's KVM runs no guest code; use --qemu-accel tcg`
+        : undefined
+      const failure = bootFailure(await readFrom(w.qemuLog, w.logOffset), consoleText)
+        ?? silent
+        ?? (n % 6 === 0 ? await runStateFailure(w.qmpSocket) : undefined)
+      if (failure) {
+        await killProc(w.proc)
+        throw new UserError(`"${w.name}" was stopped while booting: ${failure}`)
+      }
+    },
+  })
 }
 
 async function runStateFailure(sock: string): Promise<string | undefined> {
@@ -261,4 +251,3 @@ export async function powerOff(p: Proc, qmpSocket: string, timeoutMs: number, lo
   if (!(await killProc(p))) throw new Error(`QEMU process ${p.pid} survived SIGKILL`)
 }
 
-export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))

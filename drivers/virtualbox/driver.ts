@@ -11,16 +11,14 @@ import {execFile} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import type {Driver, DriverContext, DriverData, MachineHandle, MachineState} from '../../src/sdk/index.js'
-import {errorMessage, UserError} from '../../src/sdk/index.js'
+import type {Driver, MachineState} from '../../src/sdk/index.js'
+import {errorMessage, guestPanic, imageOption, sizeOptions, sleep, UserError, watchBoot} from '../../src/sdk/index.js'
 import {acquireLock, mkdirPrivate} from '../../src/sdk/index.js'
 import {newInstanceId, seedIso, vmMacs} from '../../src/sdk/index.js'
-import {ipString, lease, maskOf, parseSubnet, release, storeRootOf} from '../../src/sdk/index.js'
-import {sshBanner} from '../../src/sdk/index.js'
+import {ipString, lease, maskOf, parseSubnet, release} from '../../src/sdk/index.js'
 import {notFound, parseBlocks, parseMachineReadable, vboxmanage} from './vbox.js'
 
 const run = promisify(execFile)
-const POOL = 'virtualbox'
 const USER = 'berth'
 const BOOT_TIMEOUT_MS = 600_000
 const STOP_TIMEOUT_MS = 120_000
@@ -49,7 +47,6 @@ export interface VBoxData {
   seed?: string
 }
 
-const d = (m: {data: DriverData}) => m.data as unknown as VBoxData
 const files = (dir: string) => ({disk: path.join(dir, 'disk.vdi'), seed: path.join(dir, 'seed.iso'), console: path.join(dir, 'console.log')})
 /** VirtualBox wants MACs as 12 hex digits. */
 const vboxMac = (mac: string) => mac.replace(/:/g, '').toUpperCase()
@@ -94,9 +91,9 @@ async function waitState(uuid: string, done: (s: string | undefined) => boolean,
 }
 
 /** The host-only interface with the host address (made once, shared by the store's VMs, as docker-machine did). */
-async function hostonlyInterface(storeRoot: string, hostIp: string, mask: string): Promise<string> {
-  await mkdirPrivate(path.join(storeRoot, POOL))
-  const lock = await acquireLock(path.join(storeRoot, POOL, 'hostonly.lock'), {what: 'VirtualBox host-only network', timeoutMs: 120_000})
+async function hostonlyInterface(driverDir: string, hostIp: string, mask: string): Promise<string> {
+  await mkdirPrivate(driverDir)
+  const lock = await acquireLock(path.join(driverDir, 'hostonly.lock'), {what: 'VirtualBox host-only network', timeoutMs: 120_000})
   try {
     const existing = parseBlocks(await vboxmanage(['list', 'hostonlyifs'])).find(b => b.IPAddress === hostIp && b.NetworkMask === mask)
     if (existing?.Name) return existing.Name
@@ -131,40 +128,31 @@ async function makeDisk(v: VBoxData, dest: string): Promise<void> {
 
 async function boot(name: string, dir: string, v: VBoxData, signal?: AbortSignal): Promise<void> {
   await vboxmanage(['startvm', v.uuid!, '--type', 'headless'])
-  const deadline = Date.now() + BOOT_TIMEOUT_MS
-  for (let n = 0; ; n++) {
-    signal?.throwIfAborted()
-    if (n % 4 === 0) {
+  await watchBoot({
+    name, sshPort: v.sshPort!, timeoutMs: BOOT_TIMEOUT_MS, signal, bootLog: files(dir).console,
+    check: async n => {
+      // VBoxManage costs a process: ask it every other second.
+      if (n % 4) return
       const st = await vmState(v.uuid!)
       if (st === 'gurumeditation' || st === 'aborted') throw new UserError(`VirtualBox stopped "${name}" while booting (state ${st}): see its log with "VBoxManage showvminfo ${v.uuid} --log 0"`)
       if (st === 'poweroff') throw new UserError(`"${name}" powered off while booting: its boot log is ${files(dir).console}`)
-      const cons = await fs.readFile(files(dir).console, 'utf8').catch(() => '')
-      const panic = /Kernel panic - not syncing[^\n]*/.exec(cons)
+      const panic = guestPanic(await fs.readFile(files(dir).console, 'utf8').catch(() => ''))
       if (panic) {
         await vboxmanage(['controlvm', v.uuid!, 'poweroff']).catch(() => {})
-        throw new UserError(`"${name}" was stopped while booting: guest ${panic[0].trim()}`)
+        throw new UserError(`"${name}" was stopped while booting: ${panic}`)
       }
-    }
-    if (await sshBanner(v.sshPort!)) return
-    if (Date.now() > deadline) throw new UserError(`"${name}" did not answer SSH within ${BOOT_TIMEOUT_MS / 1000} s: its boot log is ${files(dir).console}`)
-    await sleep(500)
-  }
+    },
+  })
 }
 
-const driver: Driver = {
+const driver: Driver<VBoxData> = {
   name: 'virtualbox',
   sshTimeout: 300,
 
   async preCreate(options, ctx) {
-    const image = options['virtualbox-image'] as string | undefined
-    if (!image) throw new UserError('--virtualbox-image is required: a cloud image with cloud-init (e.g. Debian\'s genericcloud .raw or Ubuntu\'s .vmdk)')
-    const abs = path.resolve(image)
-    if (!(await fs.stat(abs).then(s => s.isFile(), () => false))) throw new UserError(`--virtualbox-image ${abs} does not exist`)
-    const memoryMb = Number(options['virtualbox-memory'] ?? 1024)
-    const cpus = Number(options['virtualbox-cpu-count'] ?? 1)
+    const abs = await imageOption(options, 'virtualbox-image', 'a cloud image with cloud-init (e.g. Debian\'s genericcloud .raw or Ubuntu\'s .vmdk)')
+    const {memoryMb, cpus} = sizeOptions(options, {memory: 'virtualbox-memory', cpus: 'virtualbox-cpu-count'}, {memoryMb: 1024, cpus: 1})
     const diskMb = Number(options['virtualbox-disk-size'] ?? 20000)
-    if (!Number.isInteger(memoryMb) || memoryMb < 256) throw new UserError(`bad --virtualbox-memory ${options['virtualbox-memory']}: give MB, at least 256`)
-    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new UserError(`bad --virtualbox-cpu-count ${options['virtualbox-cpu-count']}: give 1 to 64`)
     if (!Number.isInteger(diskMb) || diskMb < 1024) throw new UserError(`bad --virtualbox-disk-size ${options['virtualbox-disk-size']}: give MB, at least 1024`)
     const cidr = String(options['virtualbox-hostonly-cidr'] ?? '192.168.56.1/24')
     const sn = parseSubnet(cidr, 'virtualbox-hostonly-cidr')
@@ -176,15 +164,14 @@ const driver: Driver = {
       image: abs, imageFormat: await detectFormat(abs), memoryMb, cpus, diskMb, ostype: String(options['virtualbox-ostype'] ?? 'Debian_64'),
       hostIp, subnet: `${ipString(sn.base)}/${sn.prefix}`, user: USER, vmName: `berth-${ctx.machineName}-${ctx.machineId.slice(0, 8)}`,
     }
-    return data as unknown as DriverData
+    return {data}
   },
 
-  async create(ctx: DriverContext, data) {
-    const v = {...(data as unknown as VBoxData)}
-    const save = () => ctx.save({...v} as unknown as DriverData)
+  async create(ctx, data) {
+    const v = {...data}
+    const save = () => ctx.save({...v})
     const f = files(ctx.machineDir)
-    const root = storeRootOf(ctx.machineDir)
-    const l = await lease(root, ctx.machineId, ctx.machineDir, v.subnet, {pool: POOL, flag: 'virtualbox-hostonly-cidr'})
+    const l = await lease(ctx.driverDir, ctx.machineId, ctx.machineDir, v.subnet, {flag: 'virtualbox-hostonly-cidr'})
     Object.assign(v, {
       address: l.address, sshPort: l.sshPort, instanceId: newInstanceId(ctx.machineId), disk: f.disk, seed: f.seed,
       ...vmMacs(ctx.machineId, l.address),
@@ -192,7 +179,7 @@ const driver: Driver = {
     await save()
     const sn = parseSubnet(v.subnet, 'virtualbox-hostonly-cidr')
     const mask = ipString(maskOf(sn.prefix))
-    v.hostonlyIf = await hostonlyInterface(root, v.hostIp, mask)
+    v.hostonlyIf = await hostonlyInterface(ctx.driverDir, v.hostIp, mask)
     await save()
     ctx.log('creating VM')
     const created = await vboxmanage(['createvm', '--name', v.vmName, '--ostype', v.ostype, '--basefolder', ctx.machineDir, '--register'])
@@ -218,11 +205,11 @@ const driver: Driver = {
     await vboxmanage(['storageattach', v.uuid, '--storagectl', 'SATA', '--port', '1', '--device', '0', '--type', 'dvddrive', '--medium', f.seed])
     ctx.log('booting')
     await boot(ctx.machineName, ctx.machineDir, v, ctx.signal)
-    return {...v} as unknown as DriverData
+    return {...v}
   },
 
   async remove(m) {
-    const v = d(m)
+    const v = m.data
     const left: string[] = []
     if (v.uuid) {
       try {
@@ -240,12 +227,12 @@ const driver: Driver = {
     for (const p of [f.disk, f.seed, f.console, path.join(m.machineDir, v.vmName)]) {
       await fs.rm(p, {recursive: true, force: true}).catch(err => left.push(`${p}: ${errorMessage(err)}`))
     }
-    if (v.address) await release(storeRootOf(m.machineDir), m.machineId, POOL).catch(err => left.push(`address lease: ${errorMessage(err)}`))
+    if (v.address) await release(m.driverDir, m.machineId).catch(err => left.push(`address lease: ${errorMessage(err)}`))
     return left
   },
 
   async start(m) {
-    const v = d(m)
+    const v = m.data
     const st = await vmState(v.uuid!)
     if (st === undefined) throw new UserError(`VirtualBox has no VM ${v.vmName} (${v.uuid}): remove the machine`)
     if (RUNNING.has(st)) return
@@ -253,7 +240,7 @@ const driver: Driver = {
   },
 
   async stop(m) {
-    const v = d(m)
+    const v = m.data
     const st = await vmState(v.uuid!)
     if (!st || !RUNNING.has(st)) return
     await vboxmanage(['controlvm', v.uuid!, 'acpipowerbutton'])
@@ -268,13 +255,13 @@ const driver: Driver = {
   },
 
   async kill(m) {
-    const v = d(m)
+    const v = m.data
     const st = await vmState(v.uuid!)
     if (st && RUNNING.has(st)) await vboxmanage(['controlvm', v.uuid!, 'poweroff'])
   },
 
   async state(m): Promise<MachineState> {
-    const v = d(m)
+    const v = m.data
     if (!v.uuid) return 'NotFound'
     const st = await vmState(v.uuid)
     switch (st) {
@@ -291,21 +278,19 @@ const driver: Driver = {
   },
 
   async ip(m) {
-    const a = d(m).address
+    const a = m.data.address
     if (!a) throw new UserError(`"${m.machineName}" has no host-only address yet`)
     return a.split('/')[0]
   },
 
   async sshEndpoint(m) {
-    return {host: '127.0.0.1', port: d(m).sshPort ?? 22, user: d(m).user}
+    return {host: '127.0.0.1', port: m.data.sshPort ?? 22, user: m.data.user}
   },
 
-  async addresses(m: MachineHandle) {
-    const a = d(m).address
+  async addresses(m) {
+    const a = m.data.address
     return a ? [a.split('/')[0]] : []
   },
 }
 
 export default driver
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))

@@ -36,12 +36,14 @@ export function handleFor(ctx: Ctx, record: MachineRecord): MachineHandle {
     machineName: record.name,
     machineId: record.id,
     machineDir: ctx.store.machineDir(record.name),
+    driverDir: path.join(ctx.store.root, record.driver),
     data: record.driverData,
     signal: ctx.signal,
     log: msg => ctx.progress?.(record.name, msg),
     debug: line => ctx.debug?.(record.name, line),
-    save: async (data: DriverData) => {
-      record.driverData = data
+    save: async data => {
+      // The driver's own type, recorded as the JSON object it is.
+      record.driverData = data as DriverData
       await ctx.store.save(record)
     },
   }

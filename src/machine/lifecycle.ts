@@ -5,7 +5,7 @@
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import type {Driver} from '../sdk/index.js'
+import type {Driver, DriverData} from '../sdk/index.js'
 import {errorMessage, UserError, writeFileAtomic} from '../core/index.js'
 import {type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
@@ -39,13 +39,14 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   const id = store.newId()
   const say = (m: string) => ctx.progress?.(name, m)
   // Validate everything before the first thing is made: bad input leaves nothing behind.
-  const data0 = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
+  // Secrets stay in this process: they go to create, never into the record.
+  const {data: data0, secrets} = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
   if (await store.exists(name)) throw new UserError(`machine "${name}" already exists`)
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {
     schemaVersion: 1, name, id, driver: driver.name, createdAt: new Date().toISOString(),
-    status: 'creating', pid: process.pid, driverData: data0, ssh: {}, engine: opts.engine,
+    status: 'creating', pid: process.pid, driverData: data0 as DriverData, ssh: {}, engine: opts.engine,
     ...(opts.origin ? {origin: opts.origin} : {}),
   }
   let session: SSHSession | undefined
@@ -63,11 +64,11 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     say(`creating host (${driver.name})`)
     const h = handleFor(ctx, record)
     record.driverData = await driver.create({
-      machineName: name, machineId: id, machineDir: dir, sshPublicKey: keys.publicKey,
+      machineName: name, machineId: id, machineDir: dir, driverDir: h.driverDir, sshPublicKey: keys.publicKey, secrets,
       signal: ctx.signal ?? new AbortController().signal,
       swarm: opts.swarm ? {name: opts.swarm.name, manager: opts.swarm.manager} : undefined,
       save: h.save, log: say, debug: h.debug, warn: m => ctx.warn?.(m),
-    }, data0)
+    }, data0) as DriverData
     await store.save(record)
     say('waiting for SSH')
     session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})

@@ -1,7 +1,11 @@
 /**
  * The one small interface every driver implements (after libmachine's drivers.Driver).
- * A driver makes and controls hosts; it never touches the store or SSH itself:
- * berth persists whatever the driver hands to `ctx.save`, and provisions over SSH.
+ * A driver makes and controls hosts. It sees its machine only through the handle and context
+ * berth gives it: berth owns the record (the driver hands its typed data to `save`, berth
+ * persists it at once), the folders (the machine's own, and one per driver in the store for
+ * what its machines share, such as leases), the machine's SSH key and every SSH session.
+ * Secrets come back from `preCreate` beside the data, never inside it: berth hands them to
+ * `create` in memory, and the driver keeps them (or not) where later commands can find them.
  */
 
 export type MachineState = 'Running' | 'Stopped' | 'Starting' | 'Stopping' | 'Paused' | 'Saved' | 'Error' | 'Timeout' | 'Unknown' | 'NotFound'
@@ -19,7 +23,7 @@ export interface DriverFlag {
   aliases?: string[]
 }
 
-/** Driver-owned JSON, persisted in the machine record. */
+/** Driver-owned JSON, as the machine record stores it. */
 export type DriverData = Record<string, unknown>
 
 export interface SSHEndpoint {
@@ -38,18 +42,42 @@ export interface SwarmHints {
   manager: boolean
 }
 
-export interface DriverContext {
+/** The store's folders a driver may write in. */
+export interface DriverPlace {
+  /** The machine's folder, for its own files (disks, logs, a secrets file). */
+  machineDir: string
+  /**
+   * The folder this driver's machines share (leases, locks): `<store>/<driver name>`, a child
+   * of the store's own folder. It may not exist yet: the driver makes it when it needs it.
+   */
+  driverDir: string
+}
+
+/** What preCreate hands back: the data to record, and secrets that must never be recorded. */
+export interface Prepared<Data, Secrets> {
+  data: Data
+  secrets?: Secrets
+}
+
+export interface PreCreateContext {
+  machineName: string
+  machineId: string
+  /** One-line warning to the user (e.g. a secret given as a flag). */
+  warn(message: string): void
+}
+
+export interface DriverContext<Data extends object = object, Secrets = unknown> extends DriverPlace {
   machineName: string
   /** Stable random id of this machine (hex), unique across stores: use it to name cloud resources. */
   machineId: string
-  /** The machine's folder in the store, for driver-owned files. */
-  machineDir: string
   /** OpenSSH public key line of the key berth made for this machine. */
   sshPublicKey: string
   swarm?: SwarmHints
   signal: AbortSignal
+  /** What preCreate returned as secrets, in memory only. */
+  secrets?: Secrets
   /** Persist driver data at once: call it as soon as a resource exists so a crash can clean it up. */
-  save(data: DriverData): Promise<void>
+  save(data: Data): Promise<void>
   log(message: string): void
   debug(message: string): void
   /** One-line warning to the user (e.g. a secret given as a flag). */
@@ -57,49 +85,53 @@ export interface DriverContext {
 }
 
 /** What a driver needs to act on an existing machine. */
-export interface MachineHandle {
+export interface MachineHandle<Data extends object = object> extends DriverPlace {
   machineName: string
   machineId: string
-  machineDir: string
-  data: DriverData
+  data: Data
   signal?: AbortSignal
   log(message: string): void
   debug(message: string): void
-  save(data: DriverData): Promise<void>
+  save(data: Data): Promise<void>
 }
 
-export interface Driver {
+/**
+ * A driver over its own data type. The methods are declared as methods on purpose: berth holds
+ * every driver as `Driver` (data seen as an opaque object) and hands each one back only the
+ * data it recorded itself.
+ */
+export interface Driver<Data extends object = object, Secrets = unknown> {
   readonly name: string
   /**
-   * Validate options and return the initial driver data. Runs before anything is created:
-   * throw UserError for bad input so that nothing is left half-made.
+   * Validate options and return the initial data (and any secrets). Runs before anything is
+   * created: throw UserError for bad input so that nothing is left half-made.
    */
-  preCreate(options: Record<string, unknown>, ctx: {machineName: string; machineId: string; warn(msg: string): void}): Promise<DriverData>
+  preCreate(options: Record<string, unknown>, ctx: PreCreateContext): Promise<Prepared<Data, Secrets>>
   /** Make the host; on failure, throw after having saved what exists (berth then calls remove). */
-  create(ctx: DriverContext, data: DriverData): Promise<DriverData>
+  create(ctx: DriverContext<Data, Secrets>, data: Data): Promise<Data>
   /** Delete whatever create made; return what could not be deleted (empty when all is gone). */
-  remove(m: MachineHandle, opts?: {force?: boolean}): Promise<string[]>
-  start(m: MachineHandle): Promise<void>
-  stop(m: MachineHandle): Promise<void>
-  restart(m: MachineHandle): Promise<void>
-  kill(m: MachineHandle): Promise<void>
-  state(m: MachineHandle): Promise<MachineState>
+  remove(m: MachineHandle<Data>, opts?: {force?: boolean}): Promise<string[]>
+  start(m: MachineHandle<Data>): Promise<void>
+  stop(m: MachineHandle<Data>): Promise<void>
+  restart(m: MachineHandle<Data>): Promise<void>
+  kill(m: MachineHandle<Data>): Promise<void>
+  state(m: MachineHandle<Data>): Promise<MachineState>
   /** Address clients use to reach the engine. */
-  ip(m: MachineHandle): Promise<string>
-  sshEndpoint(m: MachineHandle): Promise<SSHEndpoint>
+  ip(m: MachineHandle<Data>): Promise<string>
+  sshEndpoint(m: MachineHandle<Data>): Promise<SSHEndpoint>
   /** Every address of the host (public and private) for the server certificate's SANs. */
-  addresses?(m: MachineHandle): Promise<string[]>
+  addresses?(m: MachineHandle<Data>): Promise<string[]>
   /** Engine port, when not 2376. */
-  enginePort?(m: MachineHandle): number
+  enginePort?(m: MachineHandle<Data>): number
   /**
    * Address other swarm members reach this host at, when it is not ip() (e.g. local VMs whose
    * engine is forwarded to 127.0.0.1 but which share a segment of their own).
    */
-  swarmAddress?(m: MachineHandle): Promise<string>
+  swarmAddress?(m: MachineHandle<Data>): Promise<string>
   /** daemon.json keys the host needs (e.g. a cgroup parent of its own). */
-  engineDefaults?(m: MachineHandle): Record<string, unknown>
+  engineDefaults?(m: MachineHandle<Data>): Record<string, unknown>
   /** Labels describing where the host lives (provider, region...), set as engine and swarm node labels. */
-  labels?(m: MachineHandle): Record<string, string>
+  labels?(m: MachineHandle<Data>): Record<string, string>
   /** Seconds to wait for SSH by default (cloud VMs need longer than lab hosts). */
   readonly sshTimeout?: number
 }

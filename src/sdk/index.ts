@@ -4,7 +4,13 @@
  */
 export * from './driver.js'
 export * from './leases.js'
+export * from './ledger.js'
+export * from './localvm.js'
+export {which} from './which.js'
 export {newInstanceId, seedIso, vmMacs} from './cloudinit/seed.js'
 export {UserError, errorMessage} from '../core/index.js'
 export {acquireLock, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
+export {poll, sleep, type PollOptions} from '../core/index.js'
+export {ipNumber, ipString, maskOf, parseCidr, type Cidr} from '../core/index.js'
+export {ENGINE_PORT, SWARM_PORTS, type SwarmPort} from '../core/index.js'
 export {generateKeyPair, sshBanner} from '../ssh/index.js'

@@ -1,38 +1,27 @@
 /**
  * Addresses and loopback ports for VMs that run on this host: each machine leases an address on
  * the network its driver's VMs share (static, given by cloud-init) and two free loopback ports
- * for forwarded SSH and engine. Leases live in a folder of the store per driver, under a lock,
- * so parallel creates never share an address or a port.
+ * for forwarded SSH and engine. Leases live in the driver's folder of the store (`driverDir`),
+ * under a lock, so parallel creates never share an address or a port.
  */
 import {promises as fs} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import {UserError} from '../core/index.js'
-import {acquireLock, mkdirPrivate, writeFileAtomic} from '../core/index.js'
+import {acquireLock, ipNumber, maskOf, mkdirPrivate, parseCidr, UserError, writeFileAtomic} from '../core/index.js'
+import {ipString} from '../core/index.js'
 
 export interface Subnet {
   base: number
   prefix: number
 }
 
-/** The netmask of a prefix length, as a number. */
-export const maskOf = (prefix: number) => (0xffffffff << (32 - prefix)) >>> 0
-
 /** An IPv4 network given to --flag, its base masked; prefixes /16 to maxPrefix (default /29). */
 export function parseSubnet(cidr: string, flag: string, opts: {maxPrefix?: number; example?: string} = {}): Subnet {
   const max = opts.maxPrefix ?? 29
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr)
-  const octets = m ? m.slice(1, 5).map(Number) : []
-  const prefix = m ? Number(m[5]) : -1
-  if (!m || octets.some(o => o > 255) || prefix < 16 || prefix > max) throw new UserError(`bad --${flag} "${cidr}": use an IPv4 network like ${opts.example ?? '192.168.76.0/24'} (prefix /16 to /${max})`)
-  const ip = ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3]
-  return {base: (ip & maskOf(prefix)) >>> 0, prefix}
+  const c = parseCidr(cidr)
+  if (!c || c.v6 || c.prefix < 16 || c.prefix > max) throw new UserError(`bad --${flag} "${cidr}": use an IPv4 network like ${opts.example ?? '192.168.76.0/24'} (prefix /16 to /${max})`)
+  return {base: (ipNumber(c.ip) & maskOf(c.prefix)) >>> 0, prefix: c.prefix}
 }
-
-export const ipString = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
-
-/** Store root from a machine folder (<root>/machines/<name>). */
-export const storeRootOf = (machineDir: string) => path.resolve(machineDir, '..', '..')
 
 export interface Lease {
   dir: string
@@ -43,11 +32,9 @@ export interface Lease {
 
 type Leases = Record<string, Lease>
 
-/** Each driver keeps its leases in a folder of the store named after it. */
-async function withLeases<T>(storeRoot: string, pool: string, fn: (leases: Leases) => Promise<T> | T): Promise<T> {
-  const dir = path.join(storeRoot, pool)
+async function withLeases<T>(dir: string, fn: (leases: Leases) => Promise<T> | T): Promise<T> {
   await mkdirPrivate(dir)
-  const lock = await acquireLock(path.join(dir, 'leases.lock'), {what: `${pool} address leases`})
+  const lock = await acquireLock(path.join(dir, 'leases.lock'), {what: `${path.basename(dir)} address leases`})
   try {
     const file = path.join(dir, 'leases.json')
     const leases: Leases = JSON.parse(await fs.readFile(file, 'utf8').catch(() => '{}'))
@@ -78,9 +65,9 @@ export function freePort(avoid: Set<number> = new Set()): Promise<number> {
 }
 
 /** Lease an address on the segment and two loopback ports for a machine. */
-export async function lease(storeRoot: string, machineId: string, machineDir: string, subnet: string, opts: {pool: string; flag: string}): Promise<Lease> {
+export async function lease(driverDir: string, machineId: string, machineDir: string, subnet: string, opts: {flag: string}): Promise<Lease> {
   const sn = parseSubnet(subnet, opts.flag)
-  return withLeases(storeRoot, opts.pool, async leases => {
+  return withLeases(driverDir, async leases => {
     if (leases[machineId]) return leases[machineId]
     const used = new Set(Object.values(leases).map(l => l.address.split('/')[0]))
     const size = 2 ** (32 - sn.prefix)
@@ -104,8 +91,8 @@ export async function lease(storeRoot: string, machineId: string, machineDir: st
 }
 
 /** New loopback ports for a machine whose old ones were taken by something else. */
-export async function reassignPorts(storeRoot: string, machineId: string, pool: string): Promise<Lease> {
-  return withLeases(storeRoot, pool, async leases => {
+export async function reassignPorts(driverDir: string, machineId: string): Promise<Lease> {
+  return withLeases(driverDir, async leases => {
     const l = leases[machineId]
     if (!l) throw new Error(`no lease for machine ${machineId}`)
     const ports = new Set(Object.values(leases).flatMap(x => [x.sshPort, x.enginePort]))
@@ -116,8 +103,8 @@ export async function reassignPorts(storeRoot: string, machineId: string, pool: 
   })
 }
 
-export async function release(storeRoot: string, machineId: string, pool: string): Promise<void> {
-  await withLeases(storeRoot, pool, leases => {
+export async function release(driverDir: string, machineId: string): Promise<void> {
+  await withLeases(driverDir, leases => {
     delete leases[machineId]
   })
 }

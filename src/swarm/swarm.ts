@@ -7,19 +7,13 @@ import {promises as fs} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import {Engine, EngineError} from '../engine/index.js'
-import {errorMessage, UserError} from '../core/index.js'
+import {errorMessage, SWARM_PORTS, UserError} from '../core/index.js'
 import {acquireLock, mkdirPrivate} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
 import {CorruptRecord} from '../store/index.js'
 
-export const SWARM_PORTS = [
-  {port: 2377, proto: 'tcp', what: 'cluster management'},
-  {port: 7946, proto: 'tcp', what: 'node communication'},
-  {port: 7946, proto: 'udp', what: 'node communication'},
-  {port: 4789, proto: 'udp', what: 'overlay network traffic'},
-] as const
 
 export interface JoinOptions {
   name: string

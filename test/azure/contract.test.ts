@@ -104,9 +104,9 @@ describe('azure ARM samples', () => {
     const saves: string[][] = []
     const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3rth berth-m1'
     await driver.create({
-      machineName: 'm1', machineId: '0123456789abcdef', machineDir: '/nonexistent', sshPublicKey: key, signal: new AbortController().signal,
-      save: async data => void saves.push([...(data.made as string[])]), log() {}, debug() {}, warn() {},
-    }, d as never)
+      machineName: 'm1', machineId: '0123456789abcdef', machineDir: '/nonexistent', driverDir: '/nonexistent', sshPublicKey: key, signal: new AbortController().signal,
+      save: async data => void saves.push([...data.made]), log() {}, debug() {}, warn() {},
+    }, d)
     assert.deepEqual(routes, [], 'every step was called')
     // Recorded before each call, so a crash mid-call still leaves a name to clean up.
     assert.deepEqual(saves[0], ['rg'])

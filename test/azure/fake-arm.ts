@@ -66,8 +66,8 @@ export async function azureData(over: Record<string, unknown> = {}): Promise<{d:
   return {d, tenant}
 }
 
-export function handle(d: AzureData): MachineHandle {
-  return {machineName: 'm1', machineId: '0123456789abcdef', machineDir: '/nonexistent', data: d as any, log() {}, debug() {}, save: async () => {}}
+export function handle(d: AzureData): MachineHandle<AzureData> {
+  return {machineName: 'm1', machineId: '0123456789abcdef', machineDir: '/nonexistent', driverDir: '/nonexistent', data: d, log() {}, debug() {}, save: async () => {}}
 }
 
 export const asyncOp = (ns: string, id: string) => ({

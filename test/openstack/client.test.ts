@@ -2,7 +2,8 @@
 import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {Cloud} from '../../drivers/openstack/api.js'
-import {type ClientOptions, OpenStackClient, OpenStackError, retryAfterMs} from '../../drivers/openstack/client.js'
+import {type ClientOptions, OpenStackClient} from '../../drivers/openstack/client.js'
+import {OpenStackError, retryAfterMs} from '../../drivers/openstack/errors.js'
 import {OpenStackSim} from '../sim/openstack.js'
 
 let sim: OpenStackSim

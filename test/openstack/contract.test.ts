@@ -9,8 +9,8 @@ import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {z} from 'zod'
 import * as S from '../../drivers/openstack/schemas.js'
-import {endpointFromCatalog, type CatalogEntry} from '../../drivers/openstack/client.js'
-import {addressesOf, mapState} from '../../drivers/openstack/driver.js'
+import {endpointFromCatalog, type CatalogEntry} from '../../drivers/openstack/catalog.js'
+import {addressesOf, mapState} from '../../drivers/openstack/state.js'
 import {fixturesDir, sample, shaped, templates} from '../sim/openstack-shapes.js'
 
 const SCHEMAS: Record<string, z.ZodType> = {

@@ -9,8 +9,8 @@ import {randomBytes} from 'node:crypto'
 import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {tmpDir} from '../helpers.js'
-import type {DriverContext, DriverData, MachineHandle, SwarmHints} from '../../src/sdk/driver.js'
-import driver, {resetCaches, type OpenStackData} from '../../drivers/openstack/driver.js'
+import type {DriverContext, MachineHandle, SwarmHints} from '../../src/sdk/driver.js'
+import driver, {resetCaches, type OpenStackData, type OpenStackSecrets} from '../../drivers/openstack/driver.js'
 import conoha from '../../drivers/conoha/driver.js'
 import {type FaultKind, OpenStackSim} from '../sim/openstack.js'
 
@@ -43,10 +43,10 @@ function options(s: OpenStackSim, extra: Record<string, unknown> = {}): Record<s
 /** Every feature at once, so that every API step of a create happens. */
 const FULL = {'openstack-net-name': 'private', 'openstack-sec-groups': 'default', 'openstack-floatingip-pool': 'public', 'openstack-open-cidr': '203.0.113.7/32', 'openstack-boot-volume-size': 10}
 
-interface Made {name: string; id: string; dir: string; data: DriverData; logs: string[]}
+interface Made {name: string; id: string; dir: string; data: OpenStackData; logs: string[]}
 
-function handle(m: Made): MachineHandle {
-  return {machineName: m.name, machineId: m.id, machineDir: m.dir, data: m.data, log: () => {}, debug: () => {}, save: async d => {
+function handle(m: Made): MachineHandle<OpenStackData> {
+  return {machineName: m.name, machineId: m.id, machineDir: m.dir, driverDir: m.dir, data: m.data, log: () => {}, debug: () => {}, save: async d => {
     m.data = d
   }}
 }
@@ -54,10 +54,12 @@ function handle(m: Made): MachineHandle {
 /** What berth's createMachine does with a driver: preCreate, create, and remove when create fails. */
 async function create(o: Record<string, unknown>, x: {swarm?: SwarmHints; signal?: AbortSignal; onLog?: (m: string, ac?: AbortController) => void; drv?: typeof driver} = {}): Promise<Made & {err?: Error; left?: string[]}> {
   const d = x.drv ?? driver
-  const m: Made = {name: `m-${randomBytes(3).toString('hex')}`, id: randomBytes(8).toString('hex'), dir: tmpDir('os-drv'), data: {}, logs: []}
-  m.data = await d.preCreate(o, {machineName: m.name, machineId: m.id, warn: () => {}})
-  const ctx: DriverContext = {
-    machineName: m.name, machineId: m.id, machineDir: m.dir, sshPublicKey: KEY, swarm: x.swarm, signal: x.signal ?? new AbortController().signal,
+  const name = `m-${randomBytes(3).toString('hex')}`
+  const id = randomBytes(8).toString('hex')
+  const {data, secrets} = await d.preCreate(o, {machineName: name, machineId: id, warn: () => {}})
+  const m: Made = {name, id, dir: tmpDir('os-drv'), data, logs: []}
+  const ctx: DriverContext<OpenStackData, OpenStackSecrets> = {
+    machineName: m.name, machineId: m.id, machineDir: m.dir, driverDir: m.dir, sshPublicKey: KEY, secrets, swarm: x.swarm, signal: x.signal ?? new AbortController().signal,
     save: async data => {
       m.data = data
     },
@@ -88,7 +90,7 @@ test('create with every feature, then remove: everything made is recorded, and r
   assert.ok(isEmptyMade(before))
   const m = await create(options(sim, FULL))
   assert.equal(m.err, undefined, m.err?.message)
-  const d = m.data as unknown as OpenStackData
+  const d = m.data
   assert.match(d.keypair!.name, /^berth-m-[0-9a-f]{6}-[0-9a-f]{8}$/)
   assert.ok(d.server?.id && d.volume?.id && d.secGroup?.id && d.floatingIp?.id)
   assert.equal(d.ip, d.floatingIp!.address)
@@ -181,7 +183,7 @@ test('rm reports what it could not delete, and deletes the rest', async () => {
   assert.match(left[0], /^keypair berth-m-[\w-]+: nova DELETE \/os-keypairs\/berth-m-[\w-]+: 500 Internal Server Error: /)
   const inv = await inventory()
   assert.deepEqual(inv.servers, [])
-  assert.deepEqual(inv.keypairs, [(m.data as unknown as OpenStackData).keypair!.name])
+  assert.deepEqual(inv.keypairs, [m.data.keypair!.name])
   sim.clearFaults()
   assert.deepEqual(await driver.remove(handle(m)), [])
   assert.ok(isEmptyMade(await inventory()))
@@ -218,7 +220,7 @@ test('swarm: one security group for the swarm, with the swarm ports between memb
     'tcp/22 from 198.51.100.0/24', 'tcp/22 from members', 'tcp/2376 from 198.51.100.0/24', 'tcp/2376 from members',
     'tcp/2377 from members', 'tcp/7946 from members', 'udp/4789 from members', 'udp/7946 from members',
   ])
-  for (const m of [a, b]) assert.ok(sim.servers.get((m.data as unknown as OpenStackData).server!.id!)!.groupIds.includes(g.id))
+  for (const m of [a, b]) assert.ok(sim.servers.get(m.data.server!.id!)!.groupIds.includes(g.id))
   // The group stays while a member uses it, and goes with the last one.
   assert.deepEqual(await driver.remove(handle(a)), [])
   assert.equal(sim.groups.has(g.id), true)
@@ -244,7 +246,7 @@ test('power: stop, start, restart and kill map to Nova actions; state follows th
   assert.equal(await driver.state(h), 'Stopped')
   await driver.restart(h)
   assert.equal(await driver.state(h), 'Running')
-  assert.deepEqual(await driver.sshEndpoint(h), {host: (m.data as unknown as OpenStackData).ip, port: 22, user: 'root', privateKeyPath: undefined})
+  assert.deepEqual(await driver.sshEndpoint(h), {host: m.data.ip, port: 22, user: 'root', privateKeyPath: undefined})
   assert.deepEqual(driver.labels!(h), {provider: 'openstack'})
   assert.deepEqual(await driver.remove(h), [])
   assert.match(await driver.state(h), /^(Stopping|NotFound)$/)
@@ -281,7 +283,7 @@ test('the conoha driver maps conoha-* options onto the preset (v3: boot volume, 
       'conoha-flavor-name': 'g2l-t-c2m1', 'conoha-image-name': 'vmi-ubuntu-24.04-amd64', 'conoha-ssh-port': 22, 'conoha-active-timeout': 10,
     }, {drv: conoha})
     assert.equal(m.err, undefined, m.err?.message)
-    const d = m.data as unknown as OpenStackData
+    const d = m.data
     const srv = c3.servers.get(d.server!.id!)!
     assert.equal(srv.metadata.instance_name_tag, m.name)
     assert.equal(srv.imageId, '')
@@ -310,7 +312,7 @@ test('the user\'s own keypair (--openstack-keypair-name + --openstack-private-ke
   await assert.rejects(create(options(sim, {'openstack-keypair-name': 'nope', 'openstack-private-key-file': keyFile})), /keypair "nope" not found: check --openstack-keypair-name/)
   const m = await create(options(sim, {'openstack-keypair-name': 'mine', 'openstack-private-key-file': keyFile}))
   assert.equal(m.err, undefined, m.err?.message)
-  const d = m.data as unknown as OpenStackData
+  const d = m.data
   assert.deepEqual(d.keypair, {name: 'mine', owned: false})
   assert.equal(sim.servers.get(d.server!.id!)!.keyName, 'mine')
   assert.equal((await driver.sshEndpoint(handle(m))).privateKeyPath, keyFile)
@@ -318,7 +320,7 @@ test('the user\'s own keypair (--openstack-keypair-name + --openstack-private-ke
   assert.deepEqual((await inventory()).keypairs, ['mine'])
   // Only the private key file: its .pub is imported as berth's own keypair, and deleted with the machine.
   const n = await create(options(sim, {'openstack-private-key-file': keyFile}))
-  const nd = n.data as unknown as OpenStackData
+  const nd = n.data
   assert.equal(nd.keypair!.owned, true)
   assert.equal(sim.keypairs.get(nd.keypair!.name)!.publicKey, KEY.replace('berth', 'mine'))
   assert.deepEqual(await driver.remove(handle(n)), [])

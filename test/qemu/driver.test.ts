@@ -9,9 +9,9 @@ import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, promises as fs, readFileSync, writeFileSync, utimesSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import type {DriverContext, DriverData, MachineHandle} from '../../src/sdk/driver.js'
+import type {DriverContext, MachineHandle} from '../../src/sdk/driver.js'
 import driver, {type QemuData} from '../../drivers/qemu/driver.js'
-import {readIso} from '../../src/sdk/cloudinit/iso.js'
+import {readIso} from '../cloudinit/read-iso.js'
 import {alive, launch, powerOff, qemuArgs, type VmSpec} from '../../drivers/qemu/vm.js'
 import {tmpDir} from '../helpers.js'
 
@@ -72,27 +72,28 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
     mkdirSync(machineDir, {recursive: true})
     const machineId = Buffer.from(name.padEnd(6, '0')).toString('hex').slice(0, 12)
     const warnings: string[] = []
-    let saved: DriverData = await driver.preCreate(options(extra), {machineName: name, machineId, warn: m => warnings.push(m)})
-    const ctx: DriverContext = {
-      machineName: name, machineId, machineDir, sshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests berth-${name}`,
+    let saved = (await driver.preCreate(options(extra), {machineName: name, machineId, warn: m => warnings.push(m)})).data
+    const driverDir = path.join(store, 'qemu')
+    const ctx: DriverContext<QemuData> = {
+      machineName: name, machineId, machineDir, driverDir, sshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests berth-${name}`,
       signal: new AbortController().signal, save: async data => {
         saved = data
       }, log: () => {}, debug: () => {}, warn: m => warnings.push(m),
     }
-    const handle = (): MachineHandle => ({
-      machineName: name, machineId, machineDir, data: saved, log: () => {}, debug: () => {}, save: async data => {
+    const handle = (): MachineHandle<QemuData> => ({
+      machineName: name, machineId, machineDir, driverDir, data: saved, log: () => {}, debug: () => {}, save: async data => {
         saved = data
       },
     })
     return {ctx, handle, get data() {
-      return saved as unknown as QemuData
+      return saved
     }, set data(d: QemuData) {
-      saved = d as unknown as DriverData
+      saved = d
     }, warnings, create: async () => {
       try {
         saved = await driver.create(ctx, saved)
       } finally {
-        const pid = (saved as unknown as QemuData).pid
+        const pid = saved.pid
         if (pid) started.push(pid)
       }
     }}

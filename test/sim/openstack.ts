@@ -17,7 +17,8 @@ import {spawn} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {bootHost, destroyHost, type LabHost, parseSubnet, startHost, stopHost} from '../../drivers/lab/host.js'
+import {bootHost, destroyHost, type LabHost, startHost, stopHost} from '../../drivers/lab/host.js'
+import {parseSubnet} from '../../drivers/lab/network.js'
 import {
   FloatingIpCreateRequest, FloatingIpUpdateRequest, KeypairCreateRequest, SecurityGroupCreateRequest, SecurityGroupRuleCreateRequest,
   ServerAction, ServerCreateRequest, V2AuthRequest, V3AuthRequest, VolumeCreateRequest,

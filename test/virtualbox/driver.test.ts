@@ -8,11 +8,11 @@ import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import type {DriverContext, DriverData, MachineHandle} from '../../src/sdk/driver.js'
+import type {DriverContext, MachineHandle} from '../../src/sdk/driver.js'
 import driver, {detectFormat, type VBoxData} from '../../drivers/virtualbox/driver.js'
 import {parseBlocks, parseMachineReadable} from '../../drivers/virtualbox/vbox.js'
 import {checkSyntax} from '../fixtures/virtualbox/fake-vboxmanage.js'
-import {readIso} from '../../src/sdk/cloudinit/iso.js'
+import {readIso} from '../cloudinit/read-iso.js'
 import {ROOT, tmpDir} from '../helpers.js'
 
 const FAKE = path.join(ROOT, 'dist', 'test', 'fixtures', 'virtualbox', 'fake-vboxmanage.js')
@@ -53,21 +53,22 @@ describe('virtualbox driver against a stand-in VBoxManage', () => {
     const machineDir = path.join(store, 'machines', name)
     mkdirSync(machineDir, {recursive: true})
     const machineId = Buffer.from(name.padEnd(6, '0')).toString('hex').slice(0, 12)
-    let saved: DriverData = await driver.preCreate({
+    let {data: saved} = await driver.preCreate({
       'virtualbox-image': image, 'virtualbox-memory': 1024, 'virtualbox-cpu-count': 1, 'virtualbox-disk-size': 20000,
       'virtualbox-hostonly-cidr': '192.168.56.1/24', 'virtualbox-ostype': 'Debian_64', ...extra,
     }, {machineName: name, machineId, warn: () => {}})
-    const ctx: DriverContext = {
-      machineName: name, machineId, machineDir, sshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeVBoxKey berth-${name}`,
+    const driverDir = path.join(store, 'virtualbox')
+    const ctx: DriverContext<VBoxData> = {
+      machineName: name, machineId, machineDir, driverDir, sshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeVBoxKey berth-${name}`,
       signal: new AbortController().signal, save: async x => {
         saved = x
       }, log: () => {}, debug: () => {}, warn: () => {},
     }
-    const handle = (): MachineHandle => ({machineName: name, machineId, machineDir, data: saved, log: () => {}, debug: () => {}, save: async x => {
+    const handle = (): MachineHandle<VBoxData> => ({machineName: name, machineId, machineDir, driverDir, data: saved, log: () => {}, debug: () => {}, save: async x => {
       saved = x
     }})
     return {ctx, handle, get data() {
-      return saved as unknown as VBoxData
+      return saved
     }, create: async () => {
       saved = await driver.create(ctx, saved)
     }}
