@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {promises as fs, constants} from 'node:fs'
 import path from 'node:path'
+import {sleep} from './poll.js'
 
 /** Write a file so readers see either the old or the new content, never a torn one. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
@@ -40,8 +41,6 @@ export function pidAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 export interface Lock {
   release(): Promise<void>

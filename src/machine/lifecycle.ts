@@ -6,7 +6,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {Driver} from '../sdk/index.js'
-import {errorMessage, UserError, writeFileAtomic} from '../core/index.js'
+import {ConflictError, errorMessage, ExistsError, writeFileAtomic} from '../core/index.js'
 import {type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
 import {validateName} from '../store/index.js'
@@ -38,7 +38,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   const say = (m: string) => ctx.progress?.(name, m)
   // Validate everything before the first thing is made: bad input leaves nothing behind.
   const data0 = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
-  if (await store.exists(name)) throw new UserError(`machine "${name}" already exists`)
+  if (await store.exists(name)) throw new ExistsError(`machine "${name}" already exists`)
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {
@@ -196,7 +196,7 @@ export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
 
 export async function power(ctx: Ctx, name: string, action: PowerAction): Promise<void> {
   await withLock(ctx, name, async record => {
-    if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status}${record.error ? `: ${record.error}` : ''})`)
+    if (record.status !== 'ready') throw new ConflictError(`machine "${name}" is not ready (${record.status}${record.error ? `: ${record.error}` : ''})`)
     const driver = await loadDriver(ctx, record.driver)
     const h = handleFor(ctx, record)
     ctx.progress?.(name, `${action === 'stop' ? 'stopping' : action === 'kill' ? 'killing' : action + 'ing'}`)

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {promises as fs, readFileSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from '../core/index.js'
+import {ExistsError, NotFoundError} from '../core/index.js'
 import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord} from './record.js'
 import {NAME_RE, validateName} from './names.js'
@@ -70,7 +70,7 @@ export class Store {
     try {
       await fs.mkdir(dir, {mode: 0o700})
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`machine "${name}" already exists`)
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ExistsError(`machine "${name}" already exists`)
       throw err
     }
     return dir
@@ -88,8 +88,8 @@ export class Store {
       text = await fs.readFile(file, 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        if (await this.isReservedFolder(name)) throw new UserError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
-        throw new UserError(`machine "${name}" does not exist`)
+        if (await this.isReservedFolder(name)) throw new NotFoundError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
+        throw new NotFoundError(`machine "${name}" does not exist`)
       }
       throw err
     }

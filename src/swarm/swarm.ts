@@ -7,8 +7,8 @@ import {promises as fs} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import {Engine, EngineError} from '../engine/index.js'
-import {errorMessage, UserError} from '../core/index.js'
-import {acquireLock, mkdirPrivate} from '../core/index.js'
+import {ConflictError, errorMessage, NotFoundError, UserError} from '../core/index.js'
+import {acquireLock, mkdirPrivate, pollUntil} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -133,6 +133,13 @@ export function nodeLabels(record: MachineRecord, driverLabels: Record<string, s
   return {...labels, ...extra}
 }
 
+/*
+ * The engine's own answers, told apart by what dockerd says (its HTTP statuses do not separate
+ * them: both come as 500/503 with a message). Berth's errors are typed; these two are dockerd's.
+ */
+const outOfSequence = (err: unknown) => err instanceof EngineError && /out of sequence|version/i.test(err.message)
+const notInSwarm = (err: unknown) => /not part of a swarm/i.test(errorMessage(err))
+
 async function updateNode(manager: Engine, nodeId: string, change: (spec: Record<string, any>) => void): Promise<void> {
   // Node updates are optimistic: retry when another update raced ours (version out of date).
   for (let attempt = 0; ; attempt++) {
@@ -143,7 +150,7 @@ async function updateNode(manager: Engine, nodeId: string, change: (spec: Record
       await manager.request('POST', `/nodes/${nodeId}/update?version=${node.Version.Index}`, spec)
       return
     } catch (err) {
-      if (attempt >= 5 || !(err instanceof EngineError) || !/out of sequence|update out of sequence|version/i.test(err.message)) throw err
+      if (attempt >= 5 || !outOfSequence(err)) throw err
     }
   }
 }
@@ -163,7 +170,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
   let manager: {record: MachineRecord; engine: Engine} | undefined
   try {
     const local = await swarmInfo(engine)
-    if (local.LocalNodeState === 'active') throw new UserError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
+    if (local.LocalNodeState === 'active') throw new ConflictError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
     manager = await reachableManager(ctx, opts.name, {exclude: record.name})
     let role = opts.manager
     let nodeId: string
@@ -206,21 +213,18 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
 }
 
 async function waitForInitialiser(ctx: Ctx, swarm: string, initialiser: string): Promise<void> {
-  const end = Date.now() + 600_000
-  while (Date.now() < end) {
-    ctx.signal?.throwIfAborted()
+  await pollUntil(async () => {
     const recs = await members(ctx, swarm)
-    if (recs.some(r => r.swarm!.manager && r.swarm!.nodeId)) return
+    if (recs.some(r => r.swarm!.manager && r.swarm!.nodeId)) return true
     // The initialiser failed (its record is gone or errored): go ahead without it.
     const rec = await ctx.store.load(initialiser).catch(() => undefined)
-    if (!rec || rec.status === 'error') return
-    await new Promise(r => setTimeout(r, 100))
-  }
+    return !rec || rec.status === 'error'
+  }, {timeoutMs: 600_000, intervalMs: 100, signal: ctx.signal})
 }
 
 /** Drain, leave and remove the node entry; the last manager of a swarm with workers needs force. */
 export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?: boolean} = {}): Promise<void> {
-  if (!record.swarm) throw new UserError(`machine "${record.name}" is not in a swarm`)
+  if (!record.swarm) throw new ConflictError(`machine "${record.name}" is not in a swarm`)
   const name = record.swarm.name
   const say = (m: string) => ctx.progress?.(record.name, m)
   const lock = await swarmLock(ctx, name)
@@ -228,7 +232,7 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
   const otherManagers = others.filter(r => r.swarm!.manager)
   if (record.swarm.manager && !otherManagers.length && others.length && !opts.force) {
     await lock.release()
-    throw new UserError(`"${record.name}" is the last manager of swarm ${name}, which still has workers (${others.map(o => o.name).join(', ')}): without it they cannot be managed; pass -f to remove it anyway, or promote a worker first`)
+    throw new ConflictError(`"${record.name}" is the last manager of swarm ${name}, which still has workers (${others.map(o => o.name).join(', ')}): without it they cannot be managed; pass -f to remove it anyway, or promote a worker first`)
   }
   let engine: Engine | undefined
   let manager: {record: MachineRecord; engine: Engine} | undefined
@@ -248,7 +252,7 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
       engine = await engineFor(ctx, record)
       await engine.request('POST', '/swarm/leave?force=true', undefined, {timeoutMs: 30_000})
     } catch (err) {
-      if (!opts.force && !/not part of a swarm/i.test(errorMessage(err))) throw err
+      if (!opts.force && !notInSwarm(err)) throw err
     }
     if (manager && nodeId) {
       // The node entry lingers as "down" until removed from a manager.
@@ -264,24 +268,22 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
 }
 
 async function waitRole(manager: Engine, nodeId: string, role: string): Promise<void> {
-  const end = Date.now() + 30_000
-  while (Date.now() < end) {
+  await pollUntil(async () => {
     const node = await manager.request<{Spec: {Role: string}; ManagerStatus?: {Reachability?: string}}>('GET', `/nodes/${nodeId}`)
     // A promoted node counts only once it is a reachable Raft member; a demoted one once it left Raft.
     const done = role === 'worker' ? !node.ManagerStatus : node.ManagerStatus?.Reachability === 'reachable'
-    if (node.Spec.Role === role && done) return
-    await new Promise(r => setTimeout(r, 200))
-  }
+    return node.Spec.Role === role && done
+  }, {timeoutMs: 30_000, intervalMs: 200})
 }
 
 export async function setRole(ctx: Ctx, record: MachineRecord, manager: boolean): Promise<void> {
-  if (!record.swarm?.nodeId) throw new UserError(`machine "${record.name}" is not in a swarm`)
+  if (!record.swarm?.nodeId) throw new ConflictError(`machine "${record.name}" is not in a swarm`)
   const name = record.swarm.name
   const lock = await swarmLock(ctx, name)
-  const m = await reachableManager(ctx, name, {exclude: manager ? undefined : undefined})
+  const m = await reachableManager(ctx, name)
   try {
     if (!m) throw new UserError(`swarm ${name} has no reachable manager`)
-    if (!manager && (await members(ctx, name)).filter(r => r.swarm!.manager).length <= 1) throw new UserError(`"${record.name}" is the only manager of swarm ${name}: promote another machine first`)
+    if (!manager && (await members(ctx, name)).filter(r => r.swarm!.manager).length <= 1) throw new ConflictError(`"${record.name}" is the only manager of swarm ${name}: promote another machine first`)
     await updateNode(m.engine, record.swarm.nodeId, spec => {
       spec.Role = manager ? 'manager' : 'worker'
     })
@@ -358,7 +360,7 @@ export async function describeSwarm(ctx: Ctx, name: string, timeoutMs = 5000): P
 /** Dissolve: workers leave first, then managers (the last one with force), records cleared. */
 export async function dissolve(ctx: Ctx, name: string): Promise<void> {
   const recs = await members(ctx, name)
-  if (!recs.length) throw new UserError(`swarm "${name}" does not exist`)
+  if (!recs.length) throw new NotFoundError(`swarm "${name}" does not exist`)
   const ordered = [...recs.filter(r => !r.swarm!.manager), ...recs.filter(r => r.swarm!.manager)]
   for (const r of ordered) {
     await leaveSwarm(ctx, r, {force: true})
