@@ -24,6 +24,8 @@ export interface CreateOptions {
   driverOptions: Record<string, unknown>
   engine: EngineOptions
   sshTimeoutSec?: number
+  /** Seconds to wait for the engine over TLS once provisioned (default 60). */
+  engineTimeoutSec?: number
   /** Join (or initialise) this swarm once the engine answers. */
   swarm?: JoinOptions
 }
@@ -70,7 +72,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})
     await storeCerts
     await copyClientCerts(store, dir)
-    await provisionOver(ctx, record, driver, session)
+    await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
     if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
     record.status = 'ready'
     delete record.pid
@@ -119,7 +121,7 @@ async function copyClientCerts(store: Store, dir: string): Promise<void> {
 }
 
 /** Certificates, daemon.json and engine start over the open session, then wait for TLS. */
-export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession): Promise<void> {
+export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession, engineTimeoutMs = 60_000): Promise<void> {
   const h = handleFor(ctx, record)
   const ip = await driver.ip(h)
   const addresses = (await driver.addresses?.(h)) ?? []
@@ -132,7 +134,7 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
   record.tls = {ip, sans: result.sans}
   await ctx.store.save(record)
   ctx.progress?.(record.name, 'waiting for the engine over TLS')
-  await waitEngine(ctx, record, driver)
+  await waitEngine(ctx, record, driver, engineTimeoutMs)
 }
 
 /** rm: undo what create made. Returns what could not be removed (the record then stays). */
