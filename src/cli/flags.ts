@@ -1,7 +1,7 @@
 /** Oclif flags built from driver flag definitions, and the engine flags every create takes. */
 import * as Flags from '@oclif/core/flags'
 import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
-import {EngineOptions} from '../store/index.js'
+import {ENGINE_DEFAULTS, type EngineOptions} from '../store/index.js'
 import {UserError} from '../core/index.js'
 
 function toOclif(f: DriverFlag, group: string) {
@@ -66,14 +66,17 @@ export function engineOptions(flags: Record<string, unknown>): EngineOptions {
   for (const e of list('engine-env')) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UserError(`bad --engine-env "${e}": use KEY=value`)
   const url = String(flags['engine-install-url'] ?? 'auto')
   if (!['auto', 'none'].includes(url) && !/^https?:\/\/\S+$/.test(url)) throw new UserError(`bad --engine-install-url "${url}": use an http(s) URL, "auto" or "none"`)
-  return EngineOptions.parse({
+  // Built by hand, not by the schema: create --help and ls load this module, and must not load zod.
+  const storageDriver = flags['engine-storage-driver'] as string | undefined
+  return {
+    port: ENGINE_DEFAULTS.port,
     installUrl: url,
     labels: list('engine-label'),
     insecureRegistries: list('engine-insecure-registry'),
     registryMirrors: list('engine-registry-mirror'),
-    storageDriver: flags['engine-storage-driver'],
+    ...(storageDriver === undefined ? {} : {storageDriver}),
     opts: list('engine-opt'),
     env: list('engine-env'),
     tlsSans: list('tls-san'),
-  })
+  }
 }

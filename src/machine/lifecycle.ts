@@ -9,7 +9,7 @@ import type {Driver} from '../sdk/index.js'
 import {ConflictError, errorMessage, ExistsError, writeFileAtomic} from '../core/index.js'
 import {type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
-import {validateName} from '../store/index.js'
+import {SCHEMA_VERSION, validateName} from '../store/index.js'
 import type {JoinOptions} from '../swarm/index.js'
 import type {SSHSession} from '../ssh/index.js'
 
@@ -44,7 +44,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {
-    schemaVersion: 1, name, id, driver: driver.name, createdAt: new Date().toISOString(),
+    schemaVersion: SCHEMA_VERSION, name, id, driver: driver.name, createdAt: new Date().toISOString(),
     status: 'creating', pid: process.pid, driverData: data0, ssh: {}, engine: opts.engine,
   }
   let session: SSHSession | undefined

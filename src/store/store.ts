@@ -6,6 +6,7 @@ import {ExistsError, NotFoundError} from '../core/index.js'
 import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord} from './record.js'
 import {NAME_RE, validateName} from './names.js'
+import {migrateRecord} from './migrate.js'
 
 
 export function defaultStorePath(): string {
@@ -113,7 +114,7 @@ export class Store {
         const st = statSync(file)
         const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
         const text = readFileSync(file, 'utf8')
-        const rec = cache[name] === stamp ? JSON.parse(text) as MachineRecord : await parseRecord(name, text)
+        const rec = cache[name] === stamp ? migrateRecord(JSON.parse(text)) as MachineRecord : await parseRecord(name, text)
         stamps[i] = stamp
         return rec
       } catch (err) {
@@ -170,6 +171,11 @@ export async function parseRecord(name: string, text: string): Promise<MachineRe
     raw = JSON.parse(text)
   } catch (err) {
     throw new Error(`config.json of "${name}" is not valid JSON: ${(err as Error).message}`)
+  }
+  try {
+    raw = migrateRecord(raw)
+  } catch (err) {
+    throw new Error(`config.json of "${name}": ${(err as Error).message}`)
   }
   const {MachineRecord} = await import('./record.js')
   const parsed = MachineRecord.safeParse(raw)

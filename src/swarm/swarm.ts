@@ -168,6 +168,12 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
   const lock = await swarmLock(ctx, opts.name)
   const engine = await engineFor(ctx, record)
   let manager: {record: MachineRecord; engine: Engine} | undefined
+  // Saved before the engine is asked: a create killed right after the join still names the swarm.
+  let joined = false
+  const intend = async (asManager: boolean) => {
+    record.swarmJoin = {name: opts.name, manager: asManager, at: new Date().toISOString()}
+    await ctx.store.save(record)
+  }
   try {
     const local = await swarmInfo(engine)
     if (local.LocalNodeState === 'active') throw new ConflictError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
@@ -178,9 +184,11 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       const others = (await members(ctx, opts.name)).filter(r => r.name !== record.name && r.swarm?.nodeId)
       if (others.length) throw new UserError(`swarm "${opts.name}" has members but no reachable manager (${others.map(o => o.name).join(', ')}): start a manager first`)
       say(`initialising swarm ${opts.name}`)
+      await intend(true)
       nodeId = await engine.request<string>('POST', '/swarm/init', {
         ListenAddr: '0.0.0.0:2377', AdvertiseAddr: advertise, ...(opts.dataPathAddr ? {DataPathAddr: opts.dataPathAddr} : {}),
       })
+      joined = true
       role = true
     } else {
       const managerIp = await swarmIp(ctx, manager.record)
@@ -188,11 +196,13 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       await checkPorts(session, managerIp)
       const sw = await manager.engine.request<{JoinTokens: {Worker: string; Manager: string}}>('GET', '/swarm')
       say(`joining swarm ${opts.name} as ${role ? 'manager' : 'worker'}`)
+      await intend(role)
       await engine.request('POST', '/swarm/join', {
         ListenAddr: '0.0.0.0:2377', AdvertiseAddr: advertise, RemoteAddrs: [`${managerIp}:2377`],
         JoinToken: role ? sw.JoinTokens.Manager : sw.JoinTokens.Worker,
         ...(opts.dataPathAddr ? {DataPathAddr: opts.dataPathAddr} : {}),
       })
+      joined = true
       nodeId = (await swarmInfo(engine)).NodeID
     }
     const labels = nodeLabels(record, driver.labels?.(handleFor(ctx, record)) ?? {}, opts.labels)
@@ -201,10 +211,19 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     })
     const membership: SwarmMembership = {name: opts.name, manager: role, advertiseAddr: advertise, dataPathAddr: opts.dataPathAddr, labels: opts.labels ?? {}, strategy: opts.strategy, nodeId}
     record.swarm = membership
+    delete record.swarmJoin
     await ctx.store.save(record)
     const managers = (await members(ctx, opts.name)).filter(r => r.swarm!.manager).length
     const advice = quorumAdvice(managers)
     if (advice) ctx.warn?.(`swarm ${opts.name}: ${advice}`)
+  } catch (err) {
+    // An engine that refused the init or join is in no swarm: the intent is void. After the join,
+    // or when it went unanswered (a timeout, a lost connection), the intent stays on record.
+    if (record.swarmJoin && !joined && err instanceof EngineError && err.statusCode !== undefined) {
+      delete record.swarmJoin
+      await ctx.store.save(record).catch(() => {})
+    }
+    throw err
   } finally {
     engine.close()
     manager?.engine.close()

@@ -14,6 +14,8 @@ export class FakeEngine {
   failSwarm?: string
   swarm: {state: 'inactive' | 'active'; nodeId: string} = {state: 'inactive', nodeId: ''}
   started = false
+  /** Sees each call before it is answered (e.g. to look at the store at that moment). */
+  onRequest?: (key: string) => void
   port = 0
   private readonly server: https.Server
 
@@ -24,6 +26,7 @@ export class FakeEngine {
       req.on('end', () => {
         const key = `${req.method} ${(req.url ?? '').split('?')[0]}`
         this.requests.push(key)
+        this.onRequest?.(key)
         const [status, body] = this.route(key)
         res.writeHead(status, {'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json'})
         res.end(typeof body === 'string' ? body : JSON.stringify(body))

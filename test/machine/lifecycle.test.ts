@@ -1,6 +1,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {EngineOptions} from '../../src/store/record.js'
@@ -85,6 +86,35 @@ test('withLock serialises work on one machine and hands each holder the fresh re
     await Promise.all([first, second])
     assert.deepEqual(order, ['a-in', 'a-out', 'b-in:by=a'])
     await assert.rejects(w.berth.withLock('ghost', async () => {}), /machine "ghost" does not exist/)
+    await w.berth.rm('n1')
+  } finally {
+    await w.close()
+  }
+})
+
+test('a swarm join is on record before the engine is asked, and the record holds the membership after', async () => {
+  const w = await world()
+  try {
+    await w.berth.create('n1', opts)
+    const file = path.join(w.store.machineDir('n1'), 'config.json')
+    w.engine.failSwarm = 'swarm init refused'
+    await assert.rejects(w.berth.swarm.join('n1', {name: 's1', manager: true}), /swarm init refused/)
+    let rec = await w.berth.load('n1')
+    assert.equal(rec.swarm, undefined)
+    assert.equal(rec.swarmJoin, undefined, 'an engine that refused is in no swarm: the intent goes')
+    w.engine.failSwarm = undefined
+    let during: unknown
+    w.engine.onRequest = key => {
+      if (key === 'POST /swarm/init') during = JSON.parse(readFileSync(file, 'utf8')).swarmJoin
+    }
+    await w.berth.swarm.join('n1', {name: 's1', manager: true}, {ssh: true})
+    assert.deepEqual({...during as object, at: undefined}, {name: 's1', manager: true, at: undefined})
+    rec = await w.berth.load('n1')
+    assert.equal(rec.swarm?.name, 's1')
+    assert.equal(rec.swarmJoin, undefined)
+    assert.deepEqual(await w.berth.swarm.names(), ['s1'])
+    await w.berth.swarm.leave('n1')
+    assert.equal((await w.berth.load('n1')).swarm, undefined)
     await w.berth.rm('n1')
   } finally {
     await w.close()
