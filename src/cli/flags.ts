@@ -2,7 +2,7 @@
 import * as Flags from '@oclif/core/flags'
 import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
 import {ENGINE_DEFAULTS, type EngineOptions} from '../store/index.js'
-import {UserError} from '../core/index.js'
+import {NotFoundError, UserError} from '../core/index.js'
 
 function toOclif(f: DriverFlag, group: string) {
   const common = {summary: f.description, env: f.env, helpGroup: group, aliases: f.aliases}
@@ -29,7 +29,7 @@ export function driverFlags(drivers: DriverRegistry) {
 /** The flags of one driver, read from parsed flags; secrets given on the command line draw a warning. */
 export function driverOptions(drivers: DriverRegistry, driver: string, flags: Record<string, unknown>, argv: string[], warn: (m: string) => void): Record<string, unknown> {
   const mod = drivers[driver]
-  if (!mod) throw new UserError(`unknown driver "${driver}" (available: ${Object.keys(drivers).join(', ')})`)
+  if (!mod) throw new NotFoundError(`unknown driver "${driver}" (available: ${Object.keys(drivers).join(', ')})`)
   const out: Record<string, unknown> = {}
   for (const f of mod.flags) {
     out[f.name] = flags[f.name]
