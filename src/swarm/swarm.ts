@@ -8,11 +8,11 @@ import net from 'node:net'
 import path from 'node:path'
 import {Engine, EngineError} from '../engine/index.js'
 import {ConflictError, errorMessage, NotFoundError, UserError} from '../core/index.js'
-import {acquireLock, mkdirPrivate, pollUntil} from '../core/index.js'
+import {pollUntil} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
-import {CorruptRecord} from '../store/index.js'
+import {members, reachableManager, swarmInfo, swarmIp, swarmLock} from './members.js'
 
 export const SWARM_PORTS = [
   {port: 2377, proto: 'tcp', what: 'cluster management'},
@@ -41,63 +41,6 @@ export function quorumAdvice(managers: number): string | undefined {
   if (managers > 7) return `${managers} managers: more than 7 slows Raft without adding much; use 1, 3, 5 or 7 (3 tolerate 1 failure, 5 tolerate 2, 7 tolerate 3)`
   if (managers % 2 === 0) return `${managers} managers tolerate ${tolerate} failure${tolerate === 1 ? '' : 's'}, no more than ${managers - 1} would: use an odd count — 1, 3, 5 or 7 (3 tolerate 1 failure, 5 tolerate 2, 7 tolerate 3)`
   return undefined
-}
-
-export async function members(ctx: Ctx, swarm: string): Promise<MachineRecord[]> {
-  const all = await ctx.store.loadAll()
-  return all.filter((r): r is MachineRecord => !(r instanceof CorruptRecord) && r.swarm?.name === swarm)
-}
-
-export async function swarmNames(ctx: Ctx): Promise<string[]> {
-  const all = await ctx.store.loadAll()
-  return [...new Set(all.flatMap(r => (r instanceof CorruptRecord || !r.swarm ? [] : [r.swarm.name])))].sort()
-}
-
-/** Serialises formation of one swarm across berth processes: exactly one machine initialises it. */
-async function swarmLock(ctx: Ctx, swarm: string) {
-  const dir = path.join(ctx.store.root, 'swarms')
-  await mkdirPrivate(dir)
-  return acquireLock(path.join(dir, `${swarm}.lock`), {timeoutMs: 300_000, what: `swarm "${swarm}"`})
-}
-
-interface SwarmInfo {
-  NodeID: string
-  LocalNodeState: string
-  ControlAvailable: boolean
-  RemoteManagers?: Array<{NodeID: string; Addr: string}>
-}
-
-async function swarmInfo(engine: Engine, timeoutMs = 5000): Promise<SwarmInfo> {
-  return (await engine.info(timeoutMs)).Swarm as SwarmInfo
-}
-
-/** The first manager of the swarm that answers as an active manager, with its engine. */
-export async function reachableManager(ctx: Ctx, swarm: string, opts: {exclude?: string; timeoutMs?: number; pingOnly?: boolean} = {}): Promise<{record: MachineRecord; engine: Engine} | undefined> {
-  const managers = (await members(ctx, swarm)).filter(r => r.swarm!.manager && r.swarm!.nodeId && r.name !== opts.exclude)
-  for (const record of managers) {
-    let engine: Engine | undefined
-    try {
-      engine = await engineFor(ctx, record)
-      if (opts.pingOnly) {
-        // While a new leader is being elected, /info on a manager blocks; its engine still answers.
-        await engine.ping(opts.timeoutMs ?? 3000)
-        return {record, engine}
-      }
-      const info = await swarmInfo(engine, opts.timeoutMs ?? 3000)
-      if (info.LocalNodeState === 'active' && info.ControlAvailable) return {record, engine}
-      engine.close()
-    } catch {
-      engine?.close()
-    }
-  }
-  return undefined
-}
-
-/** Where swarm members reach a machine: the driver's swarm address (local VMs' own segment) or its IP. */
-async function swarmIp(ctx: Ctx, record: MachineRecord): Promise<string> {
-  const driver = await loadDriver(ctx, record.driver)
-  const h = handleFor(ctx, record)
-  return (await driver.swarmAddress?.(h)) ?? driver.ip(h)
 }
 
 /** TCP reachability of the manager's swarm ports from the joiner (UDP cannot be probed without a listener). */
@@ -315,65 +258,6 @@ export async function setRole(ctx: Ctx, record: MachineRecord, manager: boolean)
     m?.engine.close()
     await lock.release()
   }
-}
-
-export interface SwarmNodeRow {
-  machine: string
-  nodeId: string
-  role: 'manager' | 'worker'
-  state: string
-  availability: string
-  leader: boolean
-  reachability: string
-  engine: string
-  addr: string
-  labels: Record<string, string>
-}
-
-export interface SwarmSummary {
-  name: string
-  managers: string[]
-  workers: string[]
-  leader: string
-  reachable: boolean
-  via?: string
-  nodes: SwarmNodeRow[]
-  advice?: string
-}
-
-/** What a manager says about the swarm, joined with berth's records (machine names). */
-export async function describeSwarm(ctx: Ctx, name: string, timeoutMs = 5000): Promise<SwarmSummary> {
-  const recs = await members(ctx, name)
-  const byNode = new Map(recs.filter(r => r.swarm?.nodeId).map(r => [r.swarm!.nodeId!, r.name]))
-  const summary: SwarmSummary = {
-    name, managers: recs.filter(r => r.swarm!.manager).map(r => r.name), workers: recs.filter(r => !r.swarm!.manager).map(r => r.name),
-    leader: '', reachable: false, nodes: [], advice: quorumAdvice(recs.filter(r => r.swarm!.manager).length),
-  }
-  const m = await reachableManager(ctx, name, {timeoutMs})
-  if (!m) return summary
-  try {
-    summary.reachable = true
-    summary.via = m.record.name
-    const nodes = await m.engine.request<Array<Record<string, any>>>('GET', '/nodes', undefined, {timeoutMs})
-    summary.nodes = nodes.map(n => ({
-      machine: byNode.get(n.ID) ?? n.Spec?.Labels?.['berth.machine'] ?? n.Description?.Hostname,
-      nodeId: n.ID,
-      role: n.Spec.Role,
-      state: n.Status?.State,
-      availability: n.Spec.Availability,
-      leader: Boolean(n.ManagerStatus?.Leader),
-      reachability: n.ManagerStatus?.Reachability ?? '',
-      engine: n.Description?.Engine?.EngineVersion ?? '',
-      addr: n.Status?.Addr ?? '',
-      labels: n.Spec.Labels ?? {},
-    })).sort((a, b) => a.machine.localeCompare(b.machine))
-    summary.leader = summary.nodes.find(n => n.leader)?.machine ?? ''
-    summary.managers = summary.nodes.filter(n => n.role === 'manager').map(n => n.machine)
-    summary.workers = summary.nodes.filter(n => n.role === 'worker').map(n => n.machine)
-  } finally {
-    m.engine.close()
-  }
-  return summary
 }
 
 /** Dissolve: workers leave first, then managers (the last one with force), records cleared. */
