@@ -3,7 +3,8 @@
  * its engine endpoint: what the pipeline tests create machines in.
  */
 import net from 'node:net'
-import {createBerth, type Berth} from '../../src/machine/index.js'
+import {createBerth, type Berth, type CreateOptions} from '../../src/machine/index.js'
+import {EngineOptions} from '../../src/store/record.js'
 import {Store} from '../../src/store/index.js'
 import {tmpDir} from '../helpers.js'
 import {FakeCloud, type FakeDriverOptions, fakeRegistry} from './driver.js'
@@ -39,6 +40,11 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>(resolve => srv.close(() => resolve()))
   return port
 }
+
+/** Create options for the fake driver, with short SSH and engine waits. */
+export const createOptions = (o: Partial<CreateOptions> = {}): CreateOptions => ({
+  driver: 'fake', driverOptions: {}, engine: EngineOptions.parse({}), sshTimeoutSec: 5, engineTimeoutSec: 5, ...o,
+})
 
 export async function world(o: WorldOptions = {}): Promise<World> {
   const engine = await FakeEngine.listen()

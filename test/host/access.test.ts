@@ -2,12 +2,11 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {EngineOptions} from '../../src/store/record.js'
 import {exitCodeOf, NotFoundError, UserError} from '../../src/core/index.js'
 import {loadDriver} from '../../src/host/index.js'
-import {world} from '../fakes/world.js'
+import {createOptions, world} from '../fakes/world.js'
 
-const opts = {driver: 'fake', driverOptions: {}, engine: EngineOptions.parse({}), sshTimeoutSec: 5, engineTimeoutSec: 5}
+const opts = createOptions()
 
 test('a create in flight in another live process shows as Creating, not Error', async () => {
   const w = await world()

@@ -1,11 +1,8 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {existsSync} from 'node:fs'
-import {EngineOptions} from '../../src/store/record.js'
 import type {CreateOptions} from '../../src/machine/index.js'
-import {world, type WorldOptions} from '../fakes/world.js'
-
-const opts = (o: Partial<CreateOptions> = {}): CreateOptions => ({driver: 'fake', driverOptions: {}, engine: EngineOptions.parse({}), sshTimeoutSec: 5, engineTimeoutSec: 5, ...o})
+import {createOptions as opts, world, type WorldOptions} from '../fakes/world.js'
 
 test('create makes the host, provisions it over SSH and secures the engine; rm takes it all away', async () => {
   const w = await world()

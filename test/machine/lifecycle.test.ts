@@ -4,12 +4,11 @@ import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {EngineOptions} from '../../src/store/record.js'
 import {FakeCloud} from '../fakes/driver.js'
-import {world} from '../fakes/world.js'
+import {createOptions, world} from '../fakes/world.js'
 import {tmpDir} from '../helpers.js'
 
-const opts = {driver: 'fake', driverOptions: {}, engine: EngineOptions.parse({}), sshTimeoutSec: 5, engineTimeoutSec: 5}
+const opts = createOptions()
 const here = path.dirname(fileURLToPath(import.meta.url))
 
 test('an interrupted create (its process gone, the record left "creating") shows as Error and rm removes what it made', async () => {
