@@ -26,7 +26,7 @@ export interface PollOptions {
   fatal?: (err: unknown) => boolean
   /** The error thrown at the deadline, when `what` is not enough (given the last attempt's error). */
   timeoutError?: (last: unknown) => Error
-  /** Called before each pause after a failed attempt (for debug lines). */
+  /** Called before the pause after an attempt that threw (for debug lines). */
   onRetry?: (err: unknown, pauseMs: number) => void
 }
 
@@ -40,6 +40,7 @@ export async function poll<T>(attempt: (left: number) => Promise<T | undefined>,
   let last: unknown
   for (;;) {
     if (opts.signal?.aborted) throw opts.signal.reason
+    let failed = false
     try {
       const v = await attempt(deadline - Date.now())
       if (v !== undefined) return v
@@ -47,6 +48,7 @@ export async function poll<T>(attempt: (left: number) => Promise<T | undefined>,
       if (opts.signal?.aborted) throw opts.signal.reason
       if (opts.fatal?.(err)) throw err
       last = err
+      failed = true
     }
     const left = deadline - Date.now()
     if (left <= 0) {
@@ -55,7 +57,7 @@ export async function poll<T>(attempt: (left: number) => Promise<T | undefined>,
       throw new Error(`${opts.what ?? 'timed out'}${why}`)
     }
     const pause = Math.min(interval, left)
-    if (last !== undefined) opts.onRetry?.(last, pause)
+    if (failed) opts.onRetry?.(last, pause)
     await sleep(pause, opts.signal)
     interval = Math.min(interval * (opts.backoff ?? 1), opts.maxIntervalMs ?? Number.POSITIVE_INFINITY)
   }
