@@ -28,18 +28,16 @@ function v1ToV2(r: Raw): Raw {
 /** MIGRATIONS[n] turns schema n into schema n + 1. */
 const MIGRATIONS: Record<number, (r: Raw) => Raw> = {1: v1ToV2}
 
-export class SchemaError extends Error {}
-
 /** The record in the current shape; records of a newer berth are refused, never guessed at. */
 export function migrateRecord(raw: unknown): unknown {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw
   let r = raw as Raw
   const from = r.schemaVersion
   if (typeof from !== 'number' || !Number.isInteger(from)) return r // the validator names the problem
-  if (from > SCHEMA_VERSION) throw new SchemaError(`schemaVersion ${from} is newer than this berth reads (${SCHEMA_VERSION}): upgrade berth`)
+  if (from > SCHEMA_VERSION) throw new Error(`schemaVersion ${from} is newer than this berth reads (${SCHEMA_VERSION}): upgrade berth`)
   for (let v = from; v < SCHEMA_VERSION; v++) {
     const step = MIGRATIONS[v]
-    if (!step) throw new SchemaError(`schemaVersion ${from} is too old to migrate`)
+    if (!step) throw new Error(`schemaVersion ${from} is too old to migrate`)
     r = step(r)
   }
   return r
