@@ -80,7 +80,7 @@ async function handshakes(): Promise<void> {
   const {Store} = await import('../src/store/index.js')
   const {createMachine, removeMachine} = await import('../src/machine/index.js')
   const {sshStats} = await import('../src/ssh/index.js')
-  const {EngineOptions} = await import('../src/store/record.js')
+  const {EngineOptions} = await (await import('../src/store/index.js')).recordSchemas()
   const env = labEnv('172.30.89.0/24')
   const {drivers} = await import('../drivers/index.js')
   const ctx = {store: new Store(env.BERTH_STORAGE_PATH), drivers}

@@ -3,7 +3,6 @@ import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
-import {engineFor, ipDrift} from '../src/machine/index.js'
 
 export default class Config extends BerthCommand<typeof Config> {
   static override summary = 'Print the docker CLI flags that connect to a machine'
@@ -12,13 +11,13 @@ export default class Config extends BerthCommand<typeof Config> {
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
-    const record = await ctx.store.load(this.args.name!)
-    const drift = await ipDrift(ctx, record)
+    const berth = this.berth()
+    const record = await berth.load(this.args.name!)
+    const drift = await berth.drift(record)
     if (drift) throw new UserError(drift)
-    const engine = await engineFor(ctx, record)
+    const engine = await berth.engine(record)
     engine.close()
-    const dir = ctx.store.machineDir(record.name)
+    const dir = berth.store.machineDir(record.name)
     const cfg = {tlsverify: true, tlscacert: path.join(dir, 'ca.pem'), tlscert: path.join(dir, 'cert.pem'), tlskey: path.join(dir, 'key.pem'), host: engine.url}
     if (this.flags.json) return this.json(cfg)
     this.log(`--tlsverify\n--tlscacert="${cfg.tlscacert}"\n--tlscert="${cfg.tlscert}"\n--tlskey="${cfg.tlskey}"\n-H=${cfg.host}`)

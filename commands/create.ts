@@ -3,8 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/cli/index.js'
 import {DEFAULT_DRIVER, drivers} from '../drivers/index.js'
-import {errorMessage, UserError} from '../src/core/index.js'
-import {createMachine} from '../src/machine/index.js'
+import {errorMessage, exitCodeOf, UserError} from '../src/core/index.js'
 import {parallel} from '../src/core/index.js'
 import {validateName} from '../src/store/index.js'
 import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/cli/index.js'
@@ -40,7 +39,7 @@ export default class Create extends BerthCommand<typeof Create> {
 
   async run(): Promise<void> {
     const names = this.argv
-    const ctx = this.ctx()
+    const berth = this.berth()
     for (const n of names) validateName(n)
     const dup = names.find((n, i) => names.indexOf(n) !== i)
     if (dup) throw new UserError(`machine "${dup}" named twice`)
@@ -48,21 +47,20 @@ export default class Create extends BerthCommand<typeof Create> {
     const driver = String(flags.driver)
     const opts = {
       driver,
-      driverOptions: driverOptions(drivers, driver, flags, process.argv, m => ctx.warn?.(m)),
+      driverOptions: driverOptions(drivers, driver, flags, process.argv, m => berth.ctx.warn?.(m)),
       engine: engineOptions(flags),
       sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
       swarm: swarmJoinOptions(flags),
     }
     if (opts.swarm) {
-      const {members} = await import('../src/swarm/index.js')
-      if (!(await members(ctx, opts.swarm.name)).length) opts.swarm.initialiser = names[0]
+      if (!(await berth.swarm.members(opts.swarm.name)).length) opts.swarm.initialiser = names[0]
     }
-    const results = await parallel(names, Number(flags.parallel), name => createMachine(ctx, name, opts))
+    const results = await parallel(names, Number(flags.parallel), name => berth.create(name, opts))
     const failed = results.map((r, i) => [names[i], r] as const).filter(([, r]) => r.status === 'rejected')
     if (failed.length === 1 && names.length === 1) throw (failed[0][1] as PromiseRejectedResult).reason
     for (const [name, r] of failed) process.stderr.write(`berth: ${name}: ${errorMessage((r as PromiseRejectedResult).reason)}\n`)
     if (failed.length) {
-      const interrupted = failed.some(([, r]) => (r as PromiseRejectedResult).reason?.exitCode === 130)
+      const interrupted = failed.some(([, r]) => exitCodeOf((r as PromiseRejectedResult).reason) === 130)
       throw new UserError(`${failed.length} of ${names.length} machines failed to create`, interrupted ? 130 : 1)
     }
     for (const n of names) this.log(n)

@@ -2,8 +2,8 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {parseShell, shellLines, writeDockerContext} from '../src/machine/index.js'
-import {UserError} from '../src/core/index.js'
-import {engineFor, ipDrift} from '../src/machine/index.js'
+import {ConflictError, NotFoundError, UserError} from '../src/core/index.js'
+import type {Store} from '../src/store/index.js'
 
 const VARS = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME'] as const
 
@@ -29,26 +29,24 @@ export default class Env extends BerthCommand<typeof Env> {
       process.stdout.write(shellLines(shell, vars, hint))
       return
     }
-    const ctx = this.ctx()
-    if (this.flags.manage) return this.manageEnv(ctx, shell, hint)
+    const berth = this.berth()
+    if (this.flags.manage) return this.manageEnv(berth.store, shell, hint)
     let name = this.args.name
     if (this.flags.swarm) {
       if (name) throw new UserError('give either a machine or --swarm, not both')
-      const {members, reachableManager} = await import('../src/swarm/index.js')
-      if (!(await members(ctx, this.flags.swarm)).length) throw new UserError(`swarm "${this.flags.swarm}" does not exist`)
-      const m = await reachableManager(ctx, this.flags.swarm, {pingOnly: true})
+      if (!(await berth.swarm.members(this.flags.swarm)).length) throw new NotFoundError(`swarm "${this.flags.swarm}" does not exist`)
+      const m = await berth.swarm.manager(this.flags.swarm)
       if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
-      m.engine.close()
-      name = m.record.name
+      name = m.name
     }
     if (!name) throw new UserError('name a machine: berth env NAME (or --swarm SWARM)')
-    const record = await ctx.store.load(name)
-    if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status})`)
-    const drift = await ipDrift(ctx, record)
+    const record = await berth.load(name)
+    if (record.status !== 'ready') throw new ConflictError(`machine "${name}" is not ready (${record.status})`)
+    const drift = await berth.drift(record)
     if (drift) throw new UserError(drift)
-    const engine = await engineFor(ctx, record)
+    const engine = await berth.engine(record)
     engine.close()
-    const certPath = ctx.store.machineDir(name)
+    const certPath = berth.store.machineDir(name)
     let vars: Array<[string, string | null]> = [
       ['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', engine.url], ['DOCKER_CERT_PATH', certPath], ['DOCKER_MACHINE_NAME', name],
     ]
@@ -62,16 +60,16 @@ export default class Env extends BerthCommand<typeof Env> {
   }
 
   /** The running `berth swarm manage` endpoint, with the store's client certificate. */
-  private async manageEnv(ctx: ReturnType<Env['ctx']>, shell: ReturnType<typeof parseShell>, hint: string): Promise<void> {
+  private async manageEnv(store: Store, shell: ReturnType<typeof parseShell>, hint: string): Promise<void> {
     const swarm = this.flags.swarm!
     if (this.args.name) throw new UserError('give either a machine or --swarm, not both')
     const {readManageState} = await import('../src/manage/index.js')
-    const state = await readManageState(ctx.store, swarm)
+    const state = await readManageState(store, swarm)
     if (!state) throw new UserError(`no manage endpoint is running for swarm "${swarm}": start one with "berth swarm manage ${swarm}"`)
-    let vars: Array<[string, string | null]> = [['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', state.url], ['DOCKER_CERT_PATH', ctx.store.certsDir]]
+    let vars: Array<[string, string | null]> = [['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', state.url], ['DOCKER_CERT_PATH', store.certsDir]]
     if (this.flags['docker-context']) {
       const context = `berth-swarm-${swarm}`
-      await writeDockerContext(context, state.url, ctx.store.certsDir, `berth swarm manage ${swarm}`)
+      await writeDockerContext(context, state.url, store.certsDir, `berth swarm manage ${swarm}`)
       vars = [['DOCKER_TLS_VERIFY', null], ['DOCKER_HOST', null], ['DOCKER_CERT_PATH', null], ['DOCKER_CONTEXT', context]]
     }
     if (this.flags.json) return this.json(Object.fromEntries(vars))

@@ -1,7 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {handleFor, loadDriver} from '../src/machine/index.js'
 
 export default class Ip extends BerthCommand<typeof Ip> {
   static override summary = 'Print the IP address of machines'
@@ -10,12 +9,9 @@ export default class Ip extends BerthCommand<typeof Ip> {
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
+    const berth = this.berth()
     const out: Record<string, string> = {}
-    for (const name of this.argv) {
-      const record = await ctx.store.load(name)
-      out[name] = await (await loadDriver(ctx, record.driver)).ip(handleFor(ctx, record))
-    }
+    for (const name of this.argv) out[name] = await berth.ip(await berth.load(name))
     if (this.flags.json) return this.json(out)
     for (const ip of Object.values(out)) this.log(ip)
   }

@@ -1,4 +1,3 @@
 import {perMachineCommand} from './_command.js'
-import {power} from '../src/machine/index.js'
 
-export default perMachineCommand({summary: 'Stop machines at once, without a graceful shutdown', verb: 'kill', run: (ctx, name) => power(ctx, name, 'kill')})
+export default perMachineCommand({summary: 'Stop machines at once, without a graceful shutdown', verb: 'kill', run: (berth, name) => berth.power(name, 'kill')})

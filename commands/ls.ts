@@ -2,7 +2,7 @@ import path from 'node:path'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {table} from '../src/cli/index.js'
-import {type MachineRow, listRows} from '../src/machine/index.js'
+import type {MachineRow} from '../src/machine/index.js'
 import {UserError} from '../src/core/index.js'
 
 export default class Ls extends BerthCommand<typeof Ls> {
@@ -25,7 +25,7 @@ export default class Ls extends BerthCommand<typeof Ls> {
       if (!m) throw new UserError(`bad --filter "${f}": use name=, driver=, state= or swarm=`)
       return [m[1], m[2]] as const
     })
-    let rows = await listRows(this.ctx(), {timeoutMs: this.flags.timeout * 1000})
+    let rows = await this.berth().list({timeoutMs: this.flags.timeout * 1000})
     rows = rows.filter(r => filters.every(([k, v]) => matches(r, k, v)))
     if (this.flags.json) return this.json(rows)
     if (this.flags.quiet) {

@@ -1,9 +1,8 @@
 import {perMachineCommand} from './_command.js'
-import {reprovision} from '../src/machine/index.js'
 
 export default perMachineCommand({
   summary: 'Provision existing machines again (certificates, daemon.json, engine restart)',
   description: 'Safe to re-run: it rewrites the same configuration and restarts the engine.',
   verb: 'provision',
-  run: reprovision,
+  run: (berth, name) => berth.reprovision(name),
 })

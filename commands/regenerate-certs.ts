@@ -3,7 +3,6 @@ import * as Flags from '@oclif/core/flags'
 import {confirm} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
 import {errorMessage, UserError} from '../src/core/index.js'
-import {regenerateCerts} from '../src/machine/index.js'
 import {parallel} from '../src/core/index.js'
 
 export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts> {
@@ -21,11 +20,11 @@ export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts
     if (!this.flags.force && !await confirm(`Regenerate TLS certificates for ${names.join(', ')} and restart their engines?`)) {
       throw new UserError('not confirmed: pass -f to regenerate without asking')
     }
-    const ctx = this.ctx()
+    const berth = this.berth()
     const clientCerts = this.flags['client-certs']
     // A new CA must be made once, before the machines are re-issued in parallel.
-    const first = await parallel(names.slice(0, 1), 1, n => regenerateCerts(ctx, n, {clientCerts}))
-    const rest = await parallel(names.slice(1), 8, n => regenerateCerts(ctx, n))
+    const first = await parallel(names.slice(0, 1), 1, n => berth.regenerateCerts(n, {clientCerts}))
+    const rest = await parallel(names.slice(1), 8, n => berth.regenerateCerts(n))
     const all = [...first, ...rest]
     all.forEach((r, i) => {
       if (r.status === 'rejected') process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)

@@ -1,4 +1,3 @@
 import {perMachineCommand} from './_command.js'
-import {power} from '../src/machine/index.js'
 
-export default perMachineCommand({summary: 'Restart machines', verb: 'restart', run: (ctx, name) => power(ctx, name, 'restart')})
+export default perMachineCommand({summary: 'Restart machines', verb: 'restart', run: (berth, name) => berth.power(name, 'restart')})

@@ -3,7 +3,6 @@ import * as Flags from '@oclif/core/flags'
 import {confirm} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
 import {errorMessage, UserError} from '../src/core/index.js'
-import {removeMachine} from '../src/machine/index.js'
 import {parallel} from '../src/core/index.js'
 
 export default class Rm extends BerthCommand<typeof Rm> {
@@ -23,13 +22,13 @@ export default class Rm extends BerthCommand<typeof Rm> {
     if (!this.flags.yes && !this.flags.force && !await confirm(`About to remove ${names.join(', ')}. Are you sure?`)) {
       throw new UserError('not confirmed: pass -y to remove without asking')
     }
-    const ctx = this.ctx()
+    const berth = this.berth()
     // Swarm managers go last, so removing a whole swarm in one call never strands its workers.
-    const isManager = async (n: string) => Boolean((await ctx.store.load(n).catch(() => undefined))?.swarm?.manager)
+    const isManager = async (n: string) => Boolean((await berth.load(n).catch(() => undefined))?.swarm?.manager)
     const managers = new Set<string>()
     for (const n of names) if (await isManager(n)) managers.add(n)
-    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => removeMachine(ctx, n, {force: this.flags.force, deprovision: this.flags.deprovision}))
-    const second = await parallel(names.filter(n => managers.has(n)), 1, n => removeMachine(ctx, n, {force: this.flags.force, deprovision: this.flags.deprovision}))
+    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => berth.rm(n, {force: this.flags.force, deprovision: this.flags.deprovision}))
+    const second = await parallel(names.filter(n => managers.has(n)), 1, n => berth.rm(n, {force: this.flags.force, deprovision: this.flags.deprovision}))
     const byName = new Map<string, PromiseSettledResult<string[]>>()
     names.filter(n => !managers.has(n)).forEach((n, i) => byName.set(n, first[i]))
     names.filter(n => managers.has(n)).forEach((n, i) => byName.set(n, second[i]))

@@ -2,7 +2,6 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
-import {openSSH} from '../src/machine/index.js'
 import {copyFrom, copyTo} from '../src/ssh/index.js'
 
 const REMOTE = /^([a-zA-Z0-9][a-zA-Z0-9.-]*):(.*)$/
@@ -21,9 +20,9 @@ export default class Scp extends BerthCommand<typeof Scp> {
     const dst = REMOTE.exec(this.args.destination!)
     if (src && dst) throw new UserError('copy between two machines through a local folder: scp from one, then to the other')
     if (!src && !dst) throw new UserError('one of source and destination must be machine:path')
-    const ctx = this.ctx()
+    const berth = this.berth()
     const name = (src ?? dst)![1]
-    const session = await openSSH(ctx, await ctx.store.load(name))
+    const session = await berth.ssh(await berth.load(name))
     try {
       if (dst) await copyTo(session, this.args.source!, dst[2] || '.', this.flags.recursive)
       else await copyFrom(session, src![2] || '.', this.args.destination!, this.flags.recursive)

@@ -1,6 +1,5 @@
 import * as Args from '@oclif/core/args'
 import {BerthCommand} from './_command.js'
-import {openSSH} from '../src/machine/index.js'
 import {interactive} from '../src/ssh/index.js'
 import {shellQuote} from '../src/ssh/index.js'
 
@@ -14,8 +13,8 @@ export default class Ssh extends BerthCommand<typeof Ssh> {
   async run(): Promise<void> {
     const [name, ...rest] = this.argv
     const cmd = rest[0] === '--' ? rest.slice(1) : rest
-    const ctx = this.ctx()
-    const session = await openSSH(ctx, await ctx.store.load(name))
+    const berth = this.berth()
+    const session = await berth.ssh(await berth.load(name))
     try {
       // One word is taken as a shell command line (ssh's own habit); several are quoted one by one.
       const code = await interactive(session, cmd.length === 1 ? cmd[0] : cmd.map(shellQuote).join(' '))

@@ -1,7 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {machineState} from '../src/machine/index.js'
 
 export default class Status extends BerthCommand<typeof Status> {
   static override summary = 'Print the state of a machine (Running, Stopped, Error...)'
@@ -9,8 +8,8 @@ export default class Status extends BerthCommand<typeof Status> {
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
-    const st = await machineState(ctx, await ctx.store.load(this.args.name!))
+    const berth = this.berth()
+    const st = await berth.state(await berth.load(this.args.name!))
     if (this.flags.json) return this.json(st)
     this.log(st.state)
   }

@@ -1,7 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {engineFor} from '../src/machine/index.js'
 
 export default class Url extends BerthCommand<typeof Url> {
   static override summary = 'Print the Docker engine URL of a machine'
@@ -9,8 +8,8 @@ export default class Url extends BerthCommand<typeof Url> {
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
-    const engine = await engineFor(ctx, await ctx.store.load(this.args.name!))
+    const berth = this.berth()
+    const engine = await berth.engine(await berth.load(this.args.name!))
     engine.close()
     if (this.flags.json) return this.json({url: engine.url})
     this.log(engine.url)

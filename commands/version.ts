@@ -1,7 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {engineFor} from '../src/machine/index.js'
 
 export default class Version extends BerthCommand<typeof Version> {
   static override summary = 'Print berth\'s version, or the Docker version of a machine'
@@ -15,8 +14,8 @@ export default class Version extends BerthCommand<typeof Version> {
       this.log(`berth version ${v.berth} (node ${v.node})`)
       return
     }
-    const ctx = this.ctx()
-    const engine = await engineFor(ctx, await ctx.store.load(this.args.name))
+    const berth = this.berth()
+    const engine = await berth.engine(await berth.load(this.args.name))
     try {
       const v = await engine.version()
       if (this.flags.json) return this.json(v)

@@ -95,7 +95,8 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0
 }
 
-export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+// The one sleep berth has (src/core/poll.ts), for tests too.
+export {sleep} from '../src/core/index.js'
 
 /** PIDs whose command line mentions a path (lab hosts' sshd runs with its folder in argv). */
 export function processesMentioning(p: string): number[] {

@@ -1,6 +1,8 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {daemonConfig, engineOptsToConfig, osProvisioner, serverSans} from '../src/provision/provision.js'
+import {daemonConfig, deprovision, engineOptsToConfig, ensureEngineRunning, gatherFacts, osProvisioner, restartEngine, serverSans} from '../src/provision/provision.js'
+import {connect, generateKeyPair} from '../src/ssh/index.js'
+import {FakeSshd} from './fakes/sshd.js'
 import {EngineOptions} from '../src/store/record.js'
 import {engineOptions} from '../src/cli/flags.js'
 
@@ -47,4 +49,35 @@ test('engine flags are validated before anything is made', () => {
   assert.throws(() => engineOptions({'engine-env': ['1BAD=x']}), /bad --engine-env/)
   assert.throws(() => engineOptions({'engine-install-url': 'ftp://x'}), /bad --engine-install-url/)
   assert.equal(engineOptions({'engine-install-url': 'none'}).installUrl, 'none')
+})
+
+test('an init-less dockerd is stopped and started the same way by restart, start-if-stopped and deprovision', async () => {
+  const keys = await generateKeyPair('t')
+  const host = await FakeSshd.start({
+    files: {'/etc/os-release': 'ID=debian\n', '/usr/bin/dockerd': ''},
+    exec: cmd => (cmd.includes('hostname') ? {code: 0, stdout: 'h\n10.0.0.2\n'} : undefined),
+  })
+  host.authorized.push(keys.publicKey)
+  const s = await connect({host: '127.0.0.1', port: host.port, user: 'root', privateKey: keys.privateKey, timeoutMs: 5000})
+  try {
+    const facts = await gatherFacts(s)
+    assert.equal(facts.init, 'none')
+    assert.equal(facts.dockerd, '/usr/bin/dockerd')
+    await restartEngine(s, facts, ['HTTP_PROXY=http://p:3128'])
+    await ensureEngineRunning(s)
+    await deprovision(s)
+  } finally {
+    s.close()
+    await host.close()
+  }
+  const byWhat = (re: RegExp) => host.commands.filter(c => re.test(c))
+  const stop = 'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi'
+  const start = "setsid -f sh -c 'set -a; . /etc/docker/berth.env; set +a; exec /usr/bin/dockerd' </dev/null >>/var/log/docker.log 2>&1"
+  const starts = byWhat(/setsid/)
+  assert.equal(starts.length, 2, 'restart and start-if-stopped')
+  for (const c of starts) assert.ok(c.includes(start), c)
+  const stops = byWhat(/kill "\$pid"/)
+  assert.equal(stops.length, 2, 'restart and deprovision')
+  for (const c of stops) assert.ok(c.includes(stop), c)
+  assert.equal(host.text('/etc/docker/berth.env'), 'HTTP_PROXY=http://p:3128\n')
 })

@@ -2,14 +2,15 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {CorruptRecord, Store, validateName} from '../src/store/index.js'
+import {CorruptRecord, migrateRecord, SCHEMA_VERSION, Store, validateName} from '../src/store/index.js'
+import {ExistsError, exitCodeOf, NotFoundError} from '../src/core/index.js'
 import {acquireLock, writeFileAtomic} from '../src/core/fs.js'
-import {tmpDir} from './helpers.js'
+import {ROOT, tmpDir} from './helpers.js'
 import type {MachineRecord} from '../src/store/record.js'
 
 function record(name: string): MachineRecord {
   return {
-    schemaVersion: 1, name, id: 'abcdef012345', driver: 'lab', createdAt: new Date().toISOString(), status: 'ready',
+    schemaVersion: SCHEMA_VERSION, name, id: 'abcdef012345', driver: 'lab', createdAt: new Date().toISOString(), status: 'ready',
     driverData: {ip: '10.0.0.2'}, ssh: {}, engine: {port: 2376, installUrl: 'auto', labels: [], insecureRegistries: [], registryMirrors: [], opts: [], env: [], tlsSans: []},
   }
 }
@@ -109,4 +110,68 @@ test('the lock times out with the holder named', async () => {
   const a = await acquireLock(file)
   await assert.rejects(acquireLock(file, {timeoutMs: 200, what: 'machine "x"'}), new RegExp(`machine "x" \\(held by PID ${process.pid}\\)`))
   await a.release()
+})
+
+const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'store-v1')
+
+async function v1Store(): Promise<Store> {
+  const root = tmpDir('store-v1')
+  await fs.cp(FIXTURE, root, {recursive: true})
+  return new Store(root)
+}
+
+test('a schema-1 store written by an earlier berth is read and migrated, and kept as it is on disk', async () => {
+  const store = await v1Store()
+  const file = path.join(store.machineDir('n1'), 'config.json')
+  const onDisk = JSON.parse(await fs.readFile(file, 'utf8'))
+  assert.equal(onDisk.schemaVersion, 1)
+  const rec = await store.load('n1')
+  assert.equal(rec.schemaVersion, SCHEMA_VERSION)
+  assert.deepEqual({...rec, schemaVersion: 1}, onDisk, 'every field survives the migration')
+  assert.equal(rec.swarmJoin, undefined)
+  assert.equal(rec.swarm?.nodeId, 'node38369')
+  // ls: first through the validator, then from its cache of validated records; both migrated.
+  for (let i = 0; i < 2; i++) {
+    const [again] = await store.loadAll()
+    assert.ok(!(again instanceof CorruptRecord))
+    assert.equal(again.schemaVersion, SCHEMA_VERSION)
+    assert.equal(again.swarm?.name, 's1')
+  }
+  assert.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 1, 'reading does not write')
+  // The next change to the machine saves the new shape.
+  await store.save(rec)
+  assert.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, SCHEMA_VERSION)
+  assert.deepEqual(await store.load('n1'), rec)
+})
+
+test('the schema-1 machine folder keeps its key and certificates next to the record', async () => {
+  const store = await v1Store()
+  const dir = store.machineDir('n1')
+  const rec = await store.load('n1')
+  assert.equal(path.basename(rec.ssh.keyPath!), 'id_ed25519')
+  for (const f of ['id_ed25519', 'id_ed25519.pub', 'ca.pem', 'cert.pem', 'key.pem', 'known_hosts']) assert.ok((await fs.stat(path.join(dir, f))).isFile(), f)
+  assert.equal(await fs.readFile(path.join(dir, 'ca.pem'), 'utf8'), await fs.readFile(path.join(store.certsDir, 'ca.pem'), 'utf8'))
+  assert.match(await fs.readFile(path.join(dir, 'known_hosts'), 'utf8'), new RegExp(`ssh-ed25519 ${rec.ssh.hostKey!.key}`))
+})
+
+test('migrations are pure, and a record from a newer berth is refused by name', async () => {
+  const v1 = {schemaVersion: 1, name: 'x'}
+  const v2 = migrateRecord(v1) as Record<string, unknown>
+  assert.deepEqual(v1, {schemaVersion: 1, name: 'x'})
+  assert.equal(v2.schemaVersion, SCHEMA_VERSION)
+  assert.throws(() => migrateRecord({schemaVersion: SCHEMA_VERSION + 1}), /newer than this berth reads/)
+  const store = new Store(tmpDir('store'))
+  await store.reserve('n1')
+  await fs.writeFile(path.join(store.machineDir('n1'), 'config.json'), JSON.stringify({...record('n1'), schemaVersion: 99}))
+  await assert.rejects(store.load('n1'), /config\.json of "n1": schemaVersion 99 is newer than this berth reads/)
+  const [row] = await store.loadAll()
+  assert.ok(row instanceof CorruptRecord && /schemaVersion 99/.test(row.reason))
+})
+
+test('store errors are typed: NotFoundError and ExistsError, with the same messages', async () => {
+  const store = new Store(tmpDir('store'))
+  await assert.rejects(store.load('ghost'), (err: Error) => err instanceof NotFoundError && err.message === 'machine "ghost" does not exist')
+  await store.reserve('n1')
+  await assert.rejects(store.reserve('n1'), (err: Error) => err instanceof ExistsError && exitCodeOf(err) === 1)
+  await assert.rejects(store.load('n1'), (err: Error) => err instanceof NotFoundError && /being created or its create was interrupted/.test(err.message))
 })

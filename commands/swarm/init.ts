@@ -1,9 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
-import {UserError} from '../../src/core/index.js'
-import {withLock} from '../../src/machine/index.js'
-import {swarmNames, joinSwarm} from '../../src/swarm/index.js'
+import {ExistsError} from '../../src/core/index.js'
 import {parseLabels} from '../../src/cli/index.js'
 
 export default class SwarmInit extends BerthCommand<typeof SwarmInit> {
@@ -18,12 +16,12 @@ export default class SwarmInit extends BerthCommand<typeof SwarmInit> {
   }
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
+    const {swarm} = this.berth()
     const name = this.flags.name ?? this.args.machine!
-    if ((await swarmNames(ctx)).includes(name)) throw new UserError(`swarm "${name}" already exists: use "berth swarm join ${name} MACHINE"`)
-    await withLock(ctx, this.args.machine!, record => joinSwarm(ctx, record, {
+    if ((await swarm.names()).includes(name)) throw new ExistsError(`swarm "${name}" already exists: use "berth swarm join ${name} MACHINE"`)
+    await swarm.join(this.args.machine!, {
       name, manager: true, advertiseAddr: this.flags['advertise-addr'], dataPathAddr: this.flags['data-path-addr'], labels: parseLabels(this.flags.label, 'label'),
-    }))
+    })
     this.log(name)
   }
 }

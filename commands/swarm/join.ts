@@ -2,8 +2,6 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {errorMessage, UserError} from '../../src/core/index.js'
-import {openSSH, withLock} from '../../src/machine/index.js'
-import {joinSwarm} from '../../src/swarm/index.js'
 import {parseLabels} from '../../src/cli/index.js'
 
 export default class SwarmJoin extends BerthCommand<typeof SwarmJoin> {
@@ -23,19 +21,12 @@ export default class SwarmJoin extends BerthCommand<typeof SwarmJoin> {
   async run(): Promise<void> {
     const [swarm, ...machines] = this.argv
     if (this.flags['advertise-addr'] && machines.length > 1) throw new UserError('--advertise-addr names one machine\'s address: join one machine at a time with it')
-    const ctx = this.ctx()
+    const berth = this.berth()
     let failed = 0
     // One at a time: joins through the same manager are serialised by the swarm lock anyway.
     for (const m of machines) {
       try {
-        await withLock(ctx, m, async record => {
-          const session = await openSSH(ctx, record)
-          try {
-            await joinSwarm(ctx, record, {name: swarm, manager: this.flags.manager, advertiseAddr: this.flags['advertise-addr'], labels: parseLabels(this.flags.label, 'label')}, session)
-          } finally {
-            session.close()
-          }
-        })
+        await berth.swarm.join(m, {name: swarm, manager: this.flags.manager, advertiseAddr: this.flags['advertise-addr'], labels: parseLabels(this.flags.label, 'label')}, {ssh: true})
       } catch (err) {
         if (machines.length === 1) throw err
         failed++

@@ -1,8 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
-import {withLock} from '../../src/machine/index.js'
-import {leaveSwarm} from '../../src/swarm/index.js'
 
 export default class SwarmLeave extends BerthCommand<typeof SwarmLeave> {
   static override summary = 'Drain a machine, make it leave its swarm and remove its node entry'
@@ -10,7 +8,6 @@ export default class SwarmLeave extends BerthCommand<typeof SwarmLeave> {
   static override flags = {force: Flags.boolean({char: 'f', summary: 'Leave even as the last manager of a swarm with workers'})}
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
-    await withLock(ctx, this.args.machine!, record => leaveSwarm(ctx, record, {force: this.flags.force}))
+    await this.berth().swarm.leave(this.args.machine!, {force: this.flags.force})
   }
 }

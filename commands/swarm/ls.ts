@@ -2,7 +2,6 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {table} from '../../src/cli/index.js'
 import {parallel} from '../../src/core/index.js'
-import {describeSwarm, swarmNames} from '../../src/swarm/index.js'
 
 export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
   static override summary = 'List swarms: managers, workers, leader, reachability, engine versions'
@@ -12,10 +11,10 @@ export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
   }
 
   async run(): Promise<void> {
-    const ctx = this.ctx()
-    const names = await swarmNames(ctx)
-    const res = await parallel(names, 8, n => describeSwarm(ctx, n, this.flags.timeout * 1000))
-    const swarms = res.map(r => (r.status === 'fulfilled' ? r.value : undefined)).filter(Boolean) as Awaited<ReturnType<typeof describeSwarm>>[]
+    const {swarm} = this.berth()
+    const names = await swarm.names()
+    const res = await parallel(names, 8, n => swarm.describe(n, this.flags.timeout * 1000))
+    const swarms = res.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []))
     if (this.flags.json) return this.json(swarms)
     this.log(table(['SWARM', 'MANAGERS', 'WORKERS', 'LEADER', 'REACHABLE', 'ENGINES'], swarms.map(s => [
       s.name, s.managers.join(','), s.workers.join(','), s.leader || '-', s.reachable ? `yes (via ${s.via})` : 'no',

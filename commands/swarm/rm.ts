@@ -3,7 +3,6 @@ import * as Flags from '@oclif/core/flags'
 import {confirm} from '../../src/cli/index.js'
 import {BerthCommand} from '../_command.js'
 import {UserError} from '../../src/core/index.js'
-import {dissolve} from '../../src/swarm/index.js'
 
 export default class SwarmRm extends BerthCommand<typeof SwarmRm> {
   static override summary = 'Dissolve a swarm: every member leaves (the machines stay)'
@@ -12,6 +11,6 @@ export default class SwarmRm extends BerthCommand<typeof SwarmRm> {
 
   async run(): Promise<void> {
     if (!this.flags.yes && !await confirm(`Dissolve swarm ${this.args.swarm}? Its services stop.`)) throw new UserError('not confirmed: pass -y to dissolve without asking')
-    await dissolve(this.ctx(), this.args.swarm!)
+    await this.berth().swarm.dissolve(this.args.swarm!)
   }
 }

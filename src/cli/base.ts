@@ -4,6 +4,7 @@ import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 import {errorMessage, exitCodeOf, UserError} from '../core/index.js'
 import type {Ctx} from '../host/index.js'
+import {type Berth, createBerth} from '../machine/index.js'
 import type {DriverRegistry} from '../sdk/index.js'
 import {Store, defaultStorePath} from '../store/index.js'
 
@@ -50,6 +51,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       debug: debug ? (machine, line) => process.stderr.write(`[${machine}] ${line}\n`) : undefined,
       warn: msg => process.stderr.write(`warning: ${msg}\n`),
     }
+  }
+
+  private berthInstance?: Berth
+
+  /** The berth this command works with: the store, the driver registry and this command's output. */
+  protected berth(): Berth {
+    if (!this.berthInstance) {
+      const {store, drivers, ...io} = this.ctx()
+      this.berthInstance = createBerth({store, drivers, io})
+    }
+    return this.berthInstance
   }
 
   private live = new Map<string, string>()

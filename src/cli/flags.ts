@@ -1,8 +1,8 @@
 /** Oclif flags built from driver flag definitions, and the engine flags every create takes. */
 import * as Flags from '@oclif/core/flags'
 import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
-import type {EngineOptions} from '../store/index.js'
-import {UserError} from '../core/index.js'
+import {ENGINE_DEFAULTS, type EngineOptions} from '../store/index.js'
+import {NotFoundError, UserError} from '../core/index.js'
 
 function toOclif(f: DriverFlag, group: string) {
   const common = {summary: f.description, env: f.env, helpGroup: group, aliases: f.aliases}
@@ -29,7 +29,7 @@ export function driverFlags(drivers: DriverRegistry) {
 /** The flags of one driver, read from parsed flags; secrets given on the command line draw a warning. */
 export function driverOptions(drivers: DriverRegistry, driver: string, flags: Record<string, unknown>, argv: string[], warn: (m: string) => void): Record<string, unknown> {
   const mod = drivers[driver]
-  if (!mod) throw new UserError(`unknown driver "${driver}" (available: ${Object.keys(drivers).join(', ')})`)
+  if (!mod) throw new NotFoundError(`unknown driver "${driver}" (available: ${Object.keys(drivers).join(', ')})`)
   const out: Record<string, unknown> = {}
   for (const f of mod.flags) {
     out[f.name] = flags[f.name]
@@ -66,14 +66,15 @@ export function engineOptions(flags: Record<string, unknown>): EngineOptions {
   for (const e of list('engine-env')) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UserError(`bad --engine-env "${e}": use KEY=value`)
   const url = String(flags['engine-install-url'] ?? 'auto')
   if (!['auto', 'none'].includes(url) && !/^https?:\/\/\S+$/.test(url)) throw new UserError(`bad --engine-install-url "${url}": use an http(s) URL, "auto" or "none"`)
-  // The record's defaults, spelled out: zod (and its load time) stays out of the create path until a record is read.
+  // Built by hand, not by the schema: create --help and ls load this module, and must not load zod.
+  const storageDriver = flags['engine-storage-driver'] as string | undefined
   return {
-    port: 2376,
+    port: ENGINE_DEFAULTS.port,
     installUrl: url,
     labels: list('engine-label'),
     insecureRegistries: list('engine-insecure-registry'),
     registryMirrors: list('engine-registry-mirror'),
-    ...(flags['engine-storage-driver'] ? {storageDriver: String(flags['engine-storage-driver'])} : {}),
+    ...(storageDriver === undefined ? {} : {storageDriver}),
     opts: list('engine-opt'),
     env: list('engine-env'),
     tlsSans: list('tls-san'),

@@ -3,14 +3,14 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from './base.js'
 import {errorMessage, UserError} from '../core/index.js'
 import {parallel} from '../core/index.js'
-import type {Ctx} from '../host/index.js'
+import type {Berth} from '../machine/index.js'
 import type {DriverRegistry} from '../sdk/index.js'
 
 /**
  * Commands of the shape "do X to each named machine" (start, stop, provision...): run in
  * parallel, report each failure on its own line, exit non-zero if any failed.
  */
-export interface PerMachineSpec {summary: string; description?: string; verb: string; run: (ctx: Ctx, name: string) => Promise<unknown>}
+export interface PerMachineSpec {summary: string; description?: string; verb: string; run: (berth: Berth, name: string) => Promise<unknown>}
 
 export function perMachineCommand(drivers: DriverRegistry, spec: PerMachineSpec) {
   return class extends BaseCommand<any> {
@@ -25,9 +25,9 @@ export function perMachineCommand(drivers: DriverRegistry, spec: PerMachineSpec)
     }
 
     async run(): Promise<void> {
-      const ctx = this.ctx()
+      const berth = this.berth()
       const names = this.argv
-      const results = await parallel(names, Number((this.flags as Record<string, unknown>).parallel ?? 8), name => spec.run(ctx, name))
+      const results = await parallel(names, Number((this.flags as Record<string, unknown>).parallel ?? 8), name => spec.run(berth, name))
       const failed = results.filter(r => r.status === 'rejected') as PromiseRejectedResult[]
       if (names.length === 1 && failed.length) throw failed[0].reason
       results.forEach((r, i) => {

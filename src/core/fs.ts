@@ -1,6 +1,8 @@
 import {randomBytes} from 'node:crypto'
 import {promises as fs, constants} from 'node:fs'
 import path from 'node:path'
+import {ConflictError} from './errors.js'
+import {poll} from './poll.js'
 
 /** Write a file so readers see either the old or the new content, never a torn one. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
@@ -41,8 +43,6 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
-
 export interface Lock {
   release(): Promise<void>
 }
@@ -52,9 +52,8 @@ export interface Lock {
  * A lock whose owner died (crash, SIGKILL) is stale and taken over.
  */
 export async function acquireLock(file: string, opts: {timeoutMs?: number; what?: string} = {}): Promise<Lock> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000)
-  let delay = 10
-  for (;;) {
+  let owner: number | undefined
+  const attempt = async (): Promise<Lock | undefined> => {
     try {
       const fh = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
       await fh.writeFile(String(process.pid))
@@ -70,7 +69,7 @@ export async function acquireLock(file: string, opts: {timeoutMs?: number; what?
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-    const owner = await lockOwner(file)
+    owner = await lockOwner(file)
     if (owner !== undefined && !pidAlive(owner)) {
       // Rename first so that two processes reclaiming the same stale lock cannot both win.
       const stale = `${file}.stale.${process.pid}`
@@ -82,12 +81,15 @@ export async function acquireLock(file: string, opts: {timeoutMs?: number; what?
       } catch {
         // someone else reclaimed it first
       }
-      continue
+      return attempt() // at once: the lock is free now (or someone else's again)
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${opts.what ?? file} (held by PID ${owner ?? 'unknown'})`)
-    await sleep(delay)
-    delay = Math.min(delay * 2, 50)
+    return undefined
   }
+  return poll(attempt, {
+    timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 10, backoff: 2, maxIntervalMs: 50,
+    fatal: () => true,
+    timeoutError: () => new ConflictError(`timed out waiting for the lock on ${opts.what ?? file} (held by PID ${owner ?? 'unknown'})`),
+  })
 }
 
 /** PID recorded in a lock file, or undefined when it is missing or being written. */

@@ -22,6 +22,12 @@ export interface PollOptions {
   signal?: AbortSignal
   /** Message of the error thrown at the deadline (the last attempt's error is appended). */
   what?: string
+  /** Errors that end the wait at once (a refused host key, bad input) rather than count as "not yet". */
+  fatal?: (err: unknown) => boolean
+  /** The error thrown at the deadline, when `what` is not enough (given the last attempt's error). */
+  timeoutError?: (last: unknown) => Error
+  /** Called before the pause after an attempt that threw (for debug lines). */
+  onRetry?: (err: unknown, pauseMs: number) => void
 }
 
 /**
@@ -34,19 +40,40 @@ export async function poll<T>(attempt: (left: number) => Promise<T | undefined>,
   let last: unknown
   for (;;) {
     if (opts.signal?.aborted) throw opts.signal.reason
+    let failed = false
     try {
       const v = await attempt(deadline - Date.now())
       if (v !== undefined) return v
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason
+      if (opts.fatal?.(err)) throw err
       last = err
+      failed = true
     }
     const left = deadline - Date.now()
     if (left <= 0) {
+      if (opts.timeoutError) throw opts.timeoutError(last)
       const why = last instanceof Error ? `: ${last.message.split('\n')[0]}` : ''
       throw new Error(`${opts.what ?? 'timed out'}${why}`)
     }
-    await sleep(Math.min(interval, left), opts.signal)
+    const pause = Math.min(interval, left)
+    if (failed) opts.onRetry?.(last, pause)
+    await sleep(pause, opts.signal)
     interval = Math.min(interval * (opts.backoff ?? 1), opts.maxIntervalMs ?? Number.POSITIVE_INFINITY)
+  }
+}
+
+/**
+ * Wait until `check` says true, or give up quietly at the deadline (false): for waits whose
+ * end is only a courtesy (a peer that may never come). Errors from `check` end the wait.
+ */
+export async function pollUntil(check: () => Promise<boolean>, opts: {timeoutMs: number; intervalMs: number; signal?: AbortSignal}): Promise<boolean> {
+  const deadline = Date.now() + opts.timeoutMs
+  for (;;) {
+    opts.signal?.throwIfAborted()
+    if (await check()) return true
+    const left = deadline - Date.now()
+    if (left <= 0) return false
+    await sleep(Math.min(opts.intervalMs, left), opts.signal)
   }
 }

@@ -6,7 +6,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {Driver, DriverData, DriverRegistry, MachineHandle, MachineState, SSHEndpoint} from '../sdk/index.js'
 import {Engine, tlsFromDir} from '../engine/index.js'
-import {errorMessage, UserError, writeFileAtomic} from '../core/index.js'
+import {errorMessage, NotFoundError, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
 
@@ -27,7 +27,7 @@ export interface Ctx {
 
 export async function loadDriver(ctx: Ctx, name: string): Promise<Driver> {
   const mod = ctx.drivers[name]
-  if (!mod) throw new UserError(`unknown driver "${name}" (available: ${Object.keys(ctx.drivers).join(', ')})`)
+  if (!mod) throw new NotFoundError(`unknown driver "${name}" (available: ${Object.keys(ctx.drivers).join(', ')})`)
   return mod.load()
 }
 

@@ -1,3 +1,4 @@
+export * from './berth.js'
 export * from './dockerenv.js'
 export * from './inventory.js'
 export * from './lifecycle.js'

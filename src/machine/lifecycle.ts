@@ -6,10 +6,10 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {Driver, DriverData} from '../sdk/index.js'
-import {errorMessage, UserError, writeFileAtomic} from '../core/index.js'
+import {ConflictError, errorMessage, ExistsError, writeFileAtomic} from '../core/index.js'
 import {type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
-import {validateName} from '../store/index.js'
+import {SCHEMA_VERSION, validateName} from '../store/index.js'
 import type {JoinOptions} from '../swarm/index.js'
 import type {SSHSession} from '../ssh/index.js'
 
@@ -24,6 +24,8 @@ export interface CreateOptions {
   driverOptions: Record<string, unknown>
   engine: EngineOptions
   sshTimeoutSec?: number
+  /** Seconds to wait for the engine over TLS once provisioned (default 60). */
+  engineTimeoutSec?: number
   /** Join (or initialise) this swarm once the engine answers. */
   swarm?: JoinOptions
   /** Set by `berth up`: the cluster file and group the machine belongs to. */
@@ -41,11 +43,11 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   // Validate everything before the first thing is made: bad input leaves nothing behind.
   // Secrets stay in this process: they go to create, never into the record.
   const {data: data0, secrets} = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
-  if (await store.exists(name)) throw new UserError(`machine "${name}" already exists`)
+  if (await store.exists(name)) throw new ExistsError(`machine "${name}" already exists`)
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {
-    schemaVersion: 1, name, id, driver: driver.name, createdAt: new Date().toISOString(),
+    schemaVersion: SCHEMA_VERSION, name, id, driver: driver.name, createdAt: new Date().toISOString(),
     status: 'creating', pid: process.pid, driverData: data0 as DriverData, ssh: {}, engine: opts.engine,
     ...(opts.origin ? {origin: opts.origin} : {}),
   }
@@ -74,7 +76,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})
     await storeCerts
     await copyClientCerts(store, dir)
-    await provisionOver(ctx, record, driver, session)
+    await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
     if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
     record.status = 'ready'
     delete record.pid
@@ -123,7 +125,7 @@ async function copyClientCerts(store: Store, dir: string): Promise<void> {
 }
 
 /** Certificates, daemon.json and engine start over the open session, then wait for TLS. */
-export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession): Promise<void> {
+export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession, engineTimeoutMs = 60_000): Promise<void> {
   const h = handleFor(ctx, record)
   const ip = await driver.ip(h)
   const addresses = (await driver.addresses?.(h)) ?? []
@@ -136,7 +138,7 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
   record.tls = {ip, sans: result.sans}
   await ctx.store.save(record)
   ctx.progress?.(record.name, 'waiting for the engine over TLS')
-  await waitEngine(ctx, record, driver)
+  await waitEngine(ctx, record, driver, engineTimeoutMs)
 }
 
 /** rm: undo what create made. Returns what could not be removed (the record then stays). */
@@ -200,7 +202,7 @@ export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
 
 export async function power(ctx: Ctx, name: string, action: PowerAction): Promise<void> {
   await withLock(ctx, name, async record => {
-    if (record.status !== 'ready') throw new UserError(`machine "${name}" is not ready (${record.status}${record.error ? `: ${record.error}` : ''})`)
+    if (record.status !== 'ready') throw new ConflictError(`machine "${name}" is not ready (${record.status}${record.error ? `: ${record.error}` : ''})`)
     const driver = await loadDriver(ctx, record.driver)
     const h = handleFor(ctx, record)
     ctx.progress?.(name, `${action === 'stop' ? 'stopping' : action === 'kill' ? 'killing' : action + 'ing'}`)

@@ -186,14 +186,16 @@ export async function restartEngine(s: SSHSession, facts: HostFacts, envLines?: 
   await s.run(initlessRestart(dockerd), {root: true, what: 'restart dockerd'})
 }
 
-/** Stop a running dockerd (by its pidfile) and start a detached one that outlives the session. */
+/*
+ * dockerd without an init system, in one place: stop by its pidfile (waiting up to 30 s for it to
+ * go), start detached so it outlives the SSH session, with berth's engine env.
+ */
+const DOCKERD_PID = '/var/run/docker.pid'
+const STOP_DOCKERD = `pid=$(cat ${DOCKERD_PID} 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi`
+const startDockerd = (dockerd: string) => `mkdir -p /var/log; setsid -f sh -c 'set -a; . ${REMOTE_DIR}/berth.env; set +a; exec ${dockerd}' </dev/null >>/var/log/docker.log 2>&1`
+
 function initlessRestart(dockerd: string): string {
-  return [
-    'pid=$(cat /var/run/docker.pid 2>/dev/null)',
-    'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi',
-    'mkdir -p /var/log',
-    `setsid -f sh -c 'set -a; . ${REMOTE_DIR}/berth.env; set +a; exec ${dockerd}' </dev/null >>/var/log/docker.log 2>&1`,
-  ].join('\n')
+  return `${STOP_DOCKERD}\n${startDockerd(dockerd)}`
 }
 
 /** Start dockerd if it is not running (after a host start); leaves a running one alone. */
@@ -204,7 +206,8 @@ export async function ensureEngineRunning(s: SSHSession): Promise<void> {
     await s.run('systemctl is-active --quiet docker || systemctl start docker', {root: true, what: 'systemctl start docker'})
     return
   }
-  await s.run(`pid=$(cat /var/run/docker.pid 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then exit 0; fi; rm -f /var/run/docker.pid; setsid -f sh -c 'set -a; . ${REMOTE_DIR}/berth.env 2>/dev/null; set +a; exec ${dockerd}' </dev/null >>/var/log/docker.log 2>&1`, {root: true, what: 'start dockerd'})
+  // A pidfile left by a host that was powered off would make the new dockerd refuse to start.
+  await s.run(`pid=$(cat ${DOCKERD_PID} 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then exit 0; fi; rm -f ${DOCKERD_PID}; ${startDockerd(dockerd)}`, {root: true, what: 'start dockerd'})
 }
 
 /**
@@ -265,8 +268,6 @@ export async function upgrade(s: SSHSession, engine: EngineOptions): Promise<voi
  */
 export async function deprovision(s: SSHSession): Promise<void> {
   const facts = await gatherFacts(s)
-  const stop = facts.init === 'systemd'
-    ? `rm -f ${DROPIN}; systemctl daemon-reload; systemctl stop docker`
-    : 'pid=$(cat /var/run/docker.pid 2>/dev/null); if [ -n "$pid" ]; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; fi'
+  const stop = facts.init === 'systemd' ? `rm -f ${DROPIN}; systemctl daemon-reload; systemctl stop docker` : STOP_DOCKERD
   await s.run(`${stop}; rm -f ${['ca.pem', 'server.pem', 'server-key.pem', 'daemon.json', 'berth.env'].map(f => `${REMOTE_DIR}/${f}`).join(' ')}`, {root: true, what: 'deprovision'})
 }

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import net from 'node:net'
 import type {Client, ClientChannel, ConnectConfig, SFTPWrapper} from 'ssh2'
-import {UserError} from '../core/index.js'
+import {poll, UserError} from '../core/index.js'
 
 /** Handshakes this process made: the benchmark reports them per host (docker-machine needs 19+). */
 export const sshStats = {handshakes: 0}
@@ -66,33 +66,19 @@ export interface ExecResult {
 
 const RETRYABLE = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE|Timed out while waiting for handshake|All configured authentication methods failed|Connection lost before handshake|Not connected|ENOTFOUND|EAI_AGAIN/
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  const t = setTimeout(resolve, ms)
-  signal?.addEventListener('abort', () => {
-    clearTimeout(t)
-    reject(signal.reason ?? new Error('aborted'))
-  }, {once: true})
-})
-
-/** Wait for SSH with backoff up to the deadline, then return one connection for all the work. */
+/**
+ * Wait for SSH with backoff up to the deadline, then return one connection for all the work.
+ * The pauses are core's abortable sleep, which drops its abort listener when it ends: a long
+ * wait must not pile listeners on the signal (Node warns past 10, garbling the progress lines).
+ */
 export async function connect(opts: ConnectOptions): Promise<SSHSession> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
-  let delay = 50
-  let lastErr: Error | undefined
-  for (;;) {
-    opts.signal?.throwIfAborted()
-    try {
-      return await connectOnce(opts, Math.max(1000, Math.min(10_000, deadline - Date.now())))
-    } catch (err) {
-      lastErr = err as Error
-      if (err instanceof HostKeyMismatch || !RETRYABLE.test(lastErr.message)) throw err
-    }
-    if (Date.now() + delay > deadline) break
-    opts.debug?.(`ssh ${opts.host}:${opts.port} not ready (${lastErr.message}), retrying in ${delay} ms`)
-    await sleep(delay, opts.signal)
-    delay = Math.min(Math.round(delay * 1.6), 2000)
-  }
-  throw new UserError(`SSH to ${opts.user}@${opts.host}:${opts.port} not ready after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s: ${lastErr?.message ?? 'timeout'}`)
+  const timeoutMs = opts.timeoutMs ?? 60_000
+  return poll(left => connectOnce(opts, Math.max(1000, Math.min(10_000, left))), {
+    timeoutMs, intervalMs: 50, backoff: 1.6, maxIntervalMs: 2000, signal: opts.signal,
+    fatal: err => err instanceof HostKeyMismatch || !RETRYABLE.test((err as Error).message),
+    onRetry: (err, pause) => opts.debug?.(`ssh ${opts.host}:${opts.port} not ready (${(err as Error).message}), retrying in ${Math.round(pause)} ms`),
+    timeoutError: last => new UserError(`SSH to ${opts.user}@${opts.host}:${opts.port} not ready after ${Math.round(timeoutMs / 1000)} s: ${(last as Error | undefined)?.message ?? 'timeout'}`),
+  })
 }
 
 async function connectOnce(opts: ConnectOptions, readyTimeout: number): Promise<SSHSession> {

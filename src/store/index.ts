@@ -1,4 +1,8 @@
-export * from './store.js'
 export * from './names.js'
-// Types only: the zod schema loads when a record is validated (ls served from the cache never pays for it).
+// Types only: the schemas (and zod) load when a record is validated, never for ls's cached records.
 export type {EngineOptions, MachineRecord, SwarmMembership} from './record.js'
+export * from './store.js'
+export {migrateRecord, SCHEMA_VERSION} from './migrate.js'
+export {ENGINE_DEFAULTS} from './defaults.js'
+/** The zod schemas of the record, loaded on demand (e.g. to fill an EngineOptions' defaults). */
+export const recordSchemas = () => import('./record.js')

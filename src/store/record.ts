@@ -1,15 +1,13 @@
 import {z} from 'zod'
-
-/** Bump when the on-disk shape changes; load() migrates older versions. */
-export const SCHEMA_VERSION = 1
-
 import {NAME_RE} from './names.js'
+import {ENGINE_DEFAULTS} from './defaults.js'
+import {SCHEMA_VERSION} from './migrate.js'
 
 const HostKey = z.object({type: z.string(), fingerprint: z.string(), key: z.string()})
 
 export const EngineOptions = z.object({
-  port: z.number().int().positive().default(2376),
-  installUrl: z.string().default('auto'),
+  port: z.number().int().positive().default(ENGINE_DEFAULTS.port),
+  installUrl: z.string().default(ENGINE_DEFAULTS.installUrl),
   labels: z.array(z.string()).default([]),
   insecureRegistries: z.array(z.string()).default([]),
   registryMirrors: z.array(z.string()).default([]),
@@ -31,6 +29,7 @@ export const SwarmMembership = z.object({
 })
 export type SwarmMembership = z.infer<typeof SwarmMembership>
 
+/** The record as this berth writes it; older schemas are migrated (migrate.ts) before this check. */
 export const MachineRecord = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
   name: z.string().regex(NAME_RE),
@@ -57,5 +56,10 @@ export const MachineRecord = z.object({
   swarm: SwarmMembership.optional(),
   /** The cluster file (absolute path) and group this machine came from: `up`/`down` touch only these. */
   origin: z.object({file: z.string(), group: z.string()}).optional(),
+  /**
+   * The swarm being joined, saved before the engine is asked to init or join and cleared with the
+   * membership's save: present without `swarm`, the node may be in that swarm (schema 2).
+   */
+  swarmJoin: z.object({name: z.string(), manager: z.boolean(), at: z.string()}).optional(),
 })
 export type MachineRecord = z.infer<typeof MachineRecord>

@@ -2,10 +2,11 @@ import {randomBytes} from 'node:crypto'
 import {promises as fs, readFileSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {UserError} from '../core/index.js'
+import {ExistsError, NotFoundError} from '../core/index.js'
 import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord} from './record.js'
 import {NAME_RE, validateName} from './names.js'
+import {migrateRecord} from './migrate.js'
 
 
 export function defaultStorePath(): string {
@@ -70,7 +71,7 @@ export class Store {
     try {
       await fs.mkdir(dir, {mode: 0o700})
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`machine "${name}" already exists`)
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ExistsError(`machine "${name}" already exists`)
       throw err
     }
     return dir
@@ -88,8 +89,8 @@ export class Store {
       text = await fs.readFile(file, 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        if (await this.isReservedFolder(name)) throw new UserError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
-        throw new UserError(`machine "${name}" does not exist`)
+        if (await this.isReservedFolder(name)) throw new NotFoundError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
+        throw new NotFoundError(`machine "${name}" does not exist`)
       }
       throw err
     }
@@ -113,7 +114,7 @@ export class Store {
         const st = statSync(file)
         const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
         const text = readFileSync(file, 'utf8')
-        const rec = cache[name] === stamp ? JSON.parse(text) as MachineRecord : await parseRecord(name, text)
+        const rec = cache[name] === stamp ? migrateRecord(JSON.parse(text)) as MachineRecord : await parseRecord(name, text)
         stamps[i] = stamp
         return rec
       } catch (err) {
@@ -170,6 +171,11 @@ export async function parseRecord(name: string, text: string): Promise<MachineRe
     raw = JSON.parse(text)
   } catch (err) {
     throw new Error(`config.json of "${name}" is not valid JSON: ${(err as Error).message}`)
+  }
+  try {
+    raw = migrateRecord(raw)
+  } catch (err) {
+    throw new Error(`config.json of "${name}": ${(err as Error).message}`)
   }
   const {MachineRecord} = await import('./record.js')
   const parsed = MachineRecord.safeParse(raw)

@@ -1,1 +1,3 @@
+export * from './describe.js'
+export * from './members.js'
 export * from './swarm.js'

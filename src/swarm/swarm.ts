@@ -7,12 +7,12 @@ import {promises as fs} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import {Engine, EngineError} from '../engine/index.js'
-import {errorMessage, SWARM_PORTS, UserError} from '../core/index.js'
-import {acquireLock, mkdirPrivate} from '../core/index.js'
+import {ConflictError, errorMessage, NotFoundError, SWARM_PORTS, UserError} from '../core/index.js'
+import {pollUntil} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
-import {CorruptRecord} from '../store/index.js'
+import {members, reachableManager, swarmInfo, swarmIp, swarmLock} from './members.js'
 
 
 export interface JoinOptions {
@@ -35,63 +35,6 @@ export function quorumAdvice(managers: number): string | undefined {
   if (managers > 7) return `${managers} managers: more than 7 slows Raft without adding much; use 1, 3, 5 or 7 (3 tolerate 1 failure, 5 tolerate 2, 7 tolerate 3)`
   if (managers % 2 === 0) return `${managers} managers tolerate ${tolerate} failure${tolerate === 1 ? '' : 's'}, no more than ${managers - 1} would: use an odd count — 1, 3, 5 or 7 (3 tolerate 1 failure, 5 tolerate 2, 7 tolerate 3)`
   return undefined
-}
-
-export async function members(ctx: Ctx, swarm: string): Promise<MachineRecord[]> {
-  const all = await ctx.store.loadAll()
-  return all.filter((r): r is MachineRecord => !(r instanceof CorruptRecord) && r.swarm?.name === swarm)
-}
-
-export async function swarmNames(ctx: Ctx): Promise<string[]> {
-  const all = await ctx.store.loadAll()
-  return [...new Set(all.flatMap(r => (r instanceof CorruptRecord || !r.swarm ? [] : [r.swarm.name])))].sort()
-}
-
-/** Serialises formation of one swarm across berth processes: exactly one machine initialises it. */
-async function swarmLock(ctx: Ctx, swarm: string) {
-  const dir = path.join(ctx.store.root, 'swarms')
-  await mkdirPrivate(dir)
-  return acquireLock(path.join(dir, `${swarm}.lock`), {timeoutMs: 300_000, what: `swarm "${swarm}"`})
-}
-
-interface SwarmInfo {
-  NodeID: string
-  LocalNodeState: string
-  ControlAvailable: boolean
-  RemoteManagers?: Array<{NodeID: string; Addr: string}>
-}
-
-async function swarmInfo(engine: Engine, timeoutMs = 5000): Promise<SwarmInfo> {
-  return (await engine.info(timeoutMs)).Swarm as SwarmInfo
-}
-
-/** The first manager of the swarm that answers as an active manager, with its engine. */
-export async function reachableManager(ctx: Ctx, swarm: string, opts: {exclude?: string; timeoutMs?: number; pingOnly?: boolean} = {}): Promise<{record: MachineRecord; engine: Engine} | undefined> {
-  const managers = (await members(ctx, swarm)).filter(r => r.swarm!.manager && r.swarm!.nodeId && r.name !== opts.exclude)
-  for (const record of managers) {
-    let engine: Engine | undefined
-    try {
-      engine = await engineFor(ctx, record)
-      if (opts.pingOnly) {
-        // While a new leader is being elected, /info on a manager blocks; its engine still answers.
-        await engine.ping(opts.timeoutMs ?? 3000)
-        return {record, engine}
-      }
-      const info = await swarmInfo(engine, opts.timeoutMs ?? 3000)
-      if (info.LocalNodeState === 'active' && info.ControlAvailable) return {record, engine}
-      engine.close()
-    } catch {
-      engine?.close()
-    }
-  }
-  return undefined
-}
-
-/** Where swarm members reach a machine: the driver's swarm address (local VMs' own segment) or its IP. */
-async function swarmIp(ctx: Ctx, record: MachineRecord): Promise<string> {
-  const driver = await loadDriver(ctx, record.driver)
-  const h = handleFor(ctx, record)
-  return (await driver.swarmAddress?.(h)) ?? driver.ip(h)
 }
 
 /** TCP reachability of the manager's swarm ports from the joiner (UDP cannot be probed without a listener). */
@@ -127,6 +70,13 @@ export function nodeLabels(record: MachineRecord, driverLabels: Record<string, s
   return {...labels, ...extra}
 }
 
+/*
+ * The engine's own answers, told apart by what dockerd says (its HTTP statuses do not separate
+ * them: both come as 500/503 with a message). Berth's errors are typed; these two are dockerd's.
+ */
+const outOfSequence = (err: unknown) => err instanceof EngineError && /out of sequence|version/i.test(err.message)
+const notInSwarm = (err: unknown) => /not part of a swarm/i.test(errorMessage(err))
+
 async function updateNode(manager: Engine, nodeId: string, change: (spec: Record<string, any>) => void): Promise<void> {
   // Node updates are optimistic: retry when another update raced ours (version out of date).
   for (let attempt = 0; ; attempt++) {
@@ -137,7 +87,7 @@ async function updateNode(manager: Engine, nodeId: string, change: (spec: Record
       await manager.request('POST', `/nodes/${nodeId}/update?version=${node.Version.Index}`, spec)
       return
     } catch (err) {
-      if (attempt >= 5 || !(err instanceof EngineError) || !/out of sequence|update out of sequence|version/i.test(err.message)) throw err
+      if (attempt >= 5 || !outOfSequence(err)) throw err
     }
   }
 }
@@ -155,9 +105,15 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
   const lock = await swarmLock(ctx, opts.name)
   const engine = await engineFor(ctx, record)
   let manager: {record: MachineRecord; engine: Engine} | undefined
+  // Saved before the engine is asked: a create killed right after the join still names the swarm.
+  let joined = false
+  const intend = async (asManager: boolean) => {
+    record.swarmJoin = {name: opts.name, manager: asManager, at: new Date().toISOString()}
+    await ctx.store.save(record)
+  }
   try {
     const local = await swarmInfo(engine)
-    if (local.LocalNodeState === 'active') throw new UserError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
+    if (local.LocalNodeState === 'active') throw new ConflictError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
     manager = await reachableManager(ctx, opts.name, {exclude: record.name})
     let role = opts.manager
     let nodeId: string
@@ -165,9 +121,11 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       const others = (await members(ctx, opts.name)).filter(r => r.name !== record.name && r.swarm?.nodeId)
       if (others.length) throw new UserError(`swarm "${opts.name}" has members but no reachable manager (${others.map(o => o.name).join(', ')}): start a manager first`)
       say(`initialising swarm ${opts.name}`)
+      await intend(true)
       nodeId = await engine.request<string>('POST', '/swarm/init', {
         ListenAddr: '0.0.0.0:2377', AdvertiseAddr: advertise, ...(opts.dataPathAddr ? {DataPathAddr: opts.dataPathAddr} : {}),
       })
+      joined = true
       role = true
     } else {
       const managerIp = await swarmIp(ctx, manager.record)
@@ -175,11 +133,13 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       await checkPorts(session, managerIp)
       const sw = await manager.engine.request<{JoinTokens: {Worker: string; Manager: string}}>('GET', '/swarm')
       say(`joining swarm ${opts.name} as ${role ? 'manager' : 'worker'}`)
+      await intend(role)
       await engine.request('POST', '/swarm/join', {
         ListenAddr: '0.0.0.0:2377', AdvertiseAddr: advertise, RemoteAddrs: [`${managerIp}:2377`],
         JoinToken: role ? sw.JoinTokens.Manager : sw.JoinTokens.Worker,
         ...(opts.dataPathAddr ? {DataPathAddr: opts.dataPathAddr} : {}),
       })
+      joined = true
       nodeId = (await swarmInfo(engine)).NodeID
     }
     const labels = nodeLabels(record, driver.labels?.(handleFor(ctx, record)) ?? {}, opts.labels)
@@ -188,10 +148,19 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     })
     const membership: SwarmMembership = {name: opts.name, manager: role, advertiseAddr: advertise, dataPathAddr: opts.dataPathAddr, labels: opts.labels ?? {}, strategy: opts.strategy, nodeId}
     record.swarm = membership
+    delete record.swarmJoin
     await ctx.store.save(record)
     const managers = (await members(ctx, opts.name)).filter(r => r.swarm!.manager).length
     const advice = quorumAdvice(managers)
     if (advice) ctx.warn?.(`swarm ${opts.name}: ${advice}`)
+  } catch (err) {
+    // An engine that refused the init or join is in no swarm: the intent is void. After the join,
+    // or when it went unanswered (a timeout, a lost connection), the intent stays on record.
+    if (record.swarmJoin && !joined && err instanceof EngineError && err.statusCode !== undefined) {
+      delete record.swarmJoin
+      await ctx.store.save(record).catch(() => {})
+    }
+    throw err
   } finally {
     engine.close()
     manager?.engine.close()
@@ -200,21 +169,18 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
 }
 
 async function waitForInitialiser(ctx: Ctx, swarm: string, initialiser: string): Promise<void> {
-  const end = Date.now() + 600_000
-  while (Date.now() < end) {
-    ctx.signal?.throwIfAborted()
+  await pollUntil(async () => {
     const recs = await members(ctx, swarm)
-    if (recs.some(r => r.swarm!.manager && r.swarm!.nodeId)) return
+    if (recs.some(r => r.swarm!.manager && r.swarm!.nodeId)) return true
     // The initialiser failed (its record is gone or errored): go ahead without it.
     const rec = await ctx.store.load(initialiser).catch(() => undefined)
-    if (!rec || rec.status === 'error') return
-    await new Promise(r => setTimeout(r, 100))
-  }
+    return !rec || rec.status === 'error'
+  }, {timeoutMs: 600_000, intervalMs: 100, signal: ctx.signal})
 }
 
 /** Drain, leave and remove the node entry; the last manager of a swarm with workers needs force. */
 export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?: boolean} = {}): Promise<void> {
-  if (!record.swarm) throw new UserError(`machine "${record.name}" is not in a swarm`)
+  if (!record.swarm) throw new ConflictError(`machine "${record.name}" is not in a swarm`)
   const name = record.swarm.name
   const say = (m: string) => ctx.progress?.(record.name, m)
   const lock = await swarmLock(ctx, name)
@@ -222,7 +188,7 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
   const otherManagers = others.filter(r => r.swarm!.manager)
   if (record.swarm.manager && !otherManagers.length && others.length && !opts.force) {
     await lock.release()
-    throw new UserError(`"${record.name}" is the last manager of swarm ${name}, which still has workers (${others.map(o => o.name).join(', ')}): without it they cannot be managed; pass -f to remove it anyway, or promote a worker first`)
+    throw new ConflictError(`"${record.name}" is the last manager of swarm ${name}, which still has workers (${others.map(o => o.name).join(', ')}): without it they cannot be managed; pass -f to remove it anyway, or promote a worker first`)
   }
   let engine: Engine | undefined
   let manager: {record: MachineRecord; engine: Engine} | undefined
@@ -242,7 +208,7 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
       engine = await engineFor(ctx, record)
       await engine.request('POST', '/swarm/leave?force=true', undefined, {timeoutMs: 30_000})
     } catch (err) {
-      if (!opts.force && !/not part of a swarm/i.test(errorMessage(err))) throw err
+      if (!opts.force && !notInSwarm(err)) throw err
     }
     if (manager && nodeId) {
       // The node entry lingers as "down" until removed from a manager.
@@ -258,24 +224,22 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
 }
 
 async function waitRole(manager: Engine, nodeId: string, role: string): Promise<void> {
-  const end = Date.now() + 30_000
-  while (Date.now() < end) {
+  await pollUntil(async () => {
     const node = await manager.request<{Spec: {Role: string}; ManagerStatus?: {Reachability?: string}}>('GET', `/nodes/${nodeId}`)
     // A promoted node counts only once it is a reachable Raft member; a demoted one once it left Raft.
     const done = role === 'worker' ? !node.ManagerStatus : node.ManagerStatus?.Reachability === 'reachable'
-    if (node.Spec.Role === role && done) return
-    await new Promise(r => setTimeout(r, 200))
-  }
+    return node.Spec.Role === role && done
+  }, {timeoutMs: 30_000, intervalMs: 200})
 }
 
 export async function setRole(ctx: Ctx, record: MachineRecord, manager: boolean): Promise<void> {
-  if (!record.swarm?.nodeId) throw new UserError(`machine "${record.name}" is not in a swarm`)
+  if (!record.swarm?.nodeId) throw new ConflictError(`machine "${record.name}" is not in a swarm`)
   const name = record.swarm.name
   const lock = await swarmLock(ctx, name)
-  const m = await reachableManager(ctx, name, {exclude: manager ? undefined : undefined})
+  const m = await reachableManager(ctx, name)
   try {
     if (!m) throw new UserError(`swarm ${name} has no reachable manager`)
-    if (!manager && (await members(ctx, name)).filter(r => r.swarm!.manager).length <= 1) throw new UserError(`"${record.name}" is the only manager of swarm ${name}: promote another machine first`)
+    if (!manager && (await members(ctx, name)).filter(r => r.swarm!.manager).length <= 1) throw new ConflictError(`"${record.name}" is the only manager of swarm ${name}: promote another machine first`)
     await updateNode(m.engine, record.swarm.nodeId, spec => {
       spec.Role = manager ? 'manager' : 'worker'
     })
@@ -290,69 +254,10 @@ export async function setRole(ctx: Ctx, record: MachineRecord, manager: boolean)
   }
 }
 
-export interface SwarmNodeRow {
-  machine: string
-  nodeId: string
-  role: 'manager' | 'worker'
-  state: string
-  availability: string
-  leader: boolean
-  reachability: string
-  engine: string
-  addr: string
-  labels: Record<string, string>
-}
-
-export interface SwarmSummary {
-  name: string
-  managers: string[]
-  workers: string[]
-  leader: string
-  reachable: boolean
-  via?: string
-  nodes: SwarmNodeRow[]
-  advice?: string
-}
-
-/** What a manager says about the swarm, joined with berth's records (machine names). */
-export async function describeSwarm(ctx: Ctx, name: string, timeoutMs = 5000): Promise<SwarmSummary> {
-  const recs = await members(ctx, name)
-  const byNode = new Map(recs.filter(r => r.swarm?.nodeId).map(r => [r.swarm!.nodeId!, r.name]))
-  const summary: SwarmSummary = {
-    name, managers: recs.filter(r => r.swarm!.manager).map(r => r.name), workers: recs.filter(r => !r.swarm!.manager).map(r => r.name),
-    leader: '', reachable: false, nodes: [], advice: quorumAdvice(recs.filter(r => r.swarm!.manager).length),
-  }
-  const m = await reachableManager(ctx, name, {timeoutMs})
-  if (!m) return summary
-  try {
-    summary.reachable = true
-    summary.via = m.record.name
-    const nodes = await m.engine.request<Array<Record<string, any>>>('GET', '/nodes', undefined, {timeoutMs})
-    summary.nodes = nodes.map(n => ({
-      machine: byNode.get(n.ID) ?? n.Spec?.Labels?.['berth.machine'] ?? n.Description?.Hostname,
-      nodeId: n.ID,
-      role: n.Spec.Role,
-      state: n.Status?.State,
-      availability: n.Spec.Availability,
-      leader: Boolean(n.ManagerStatus?.Leader),
-      reachability: n.ManagerStatus?.Reachability ?? '',
-      engine: n.Description?.Engine?.EngineVersion ?? '',
-      addr: n.Status?.Addr ?? '',
-      labels: n.Spec.Labels ?? {},
-    })).sort((a, b) => a.machine.localeCompare(b.machine))
-    summary.leader = summary.nodes.find(n => n.leader)?.machine ?? ''
-    summary.managers = summary.nodes.filter(n => n.role === 'manager').map(n => n.machine)
-    summary.workers = summary.nodes.filter(n => n.role === 'worker').map(n => n.machine)
-  } finally {
-    m.engine.close()
-  }
-  return summary
-}
-
 /** Dissolve: workers leave first, then managers (the last one with force), records cleared. */
 export async function dissolve(ctx: Ctx, name: string): Promise<void> {
   const recs = await members(ctx, name)
-  if (!recs.length) throw new UserError(`swarm "${name}" does not exist`)
+  if (!recs.length) throw new NotFoundError(`swarm "${name}" does not exist`)
   const ordered = [...recs.filter(r => !r.swarm!.manager), ...recs.filter(r => r.swarm!.manager)]
   for (const r of ordered) {
     await leaveSwarm(ctx, r, {force: true})

@@ -1,0 +1,118 @@
+/**
+ * The composition root's product (libmachine's API object): one berth, built from a store, a
+ * driver registry and the output, whose methods are what commands do. Commands parse flags,
+ * call one method and print; unit tests build the same object with a fake driver registry.
+ *
+ * Why an object over the free functions rather than instead of them: the free functions taking
+ * a Ctx stay the units (cluster/ and manage/ are written against Ctx, and each step is tested on
+ * its own), while the object binds the context once, so no command threads `ctx` through its
+ * calls or picks which layer (host, machine, swarm) a verb lives in. It adds no state of its own:
+ * two berths on the same store see the same machines, as two berth processes do.
+ */
+import type {DriverRegistry} from '../sdk/index.js'
+import type {MachineRecord, Store} from '../store/index.js'
+import type {JoinOptions, SwarmSummary} from '../swarm/index.js'
+import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
+import type {Engine} from '../engine/index.js'
+import type {SSHSession} from '../ssh/index.js'
+import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, removeMachine, reprovision, upgradeMachine} from './lifecycle.js'
+import {listRows, type MachineRow} from './inventory.js'
+
+// Swarm formation loads only for swarm verbs: ls and env stay fast.
+const swarmMod = () => import('../swarm/index.js')
+
+/** What a berth prints through: per-machine progress, debug lines, warnings; Ctrl-C's signal. */
+export interface BerthIO {
+  progress?: Ctx['progress']
+  debug?: Ctx['debug']
+  warn?: Ctx['warn']
+  signal?: AbortSignal
+}
+
+export interface Berth {
+  readonly store: Store
+  /** The context below the object, for the layers written against it (cluster, manage). */
+  readonly ctx: Ctx
+  create(name: string, opts: CreateOptions): Promise<MachineRecord>
+  /** Returns what could not be removed (the record then stays, unless forced). */
+  rm(name: string, opts?: {force?: boolean; deprovision?: boolean}): Promise<string[]>
+  power(name: string, action: PowerAction): Promise<void>
+  regenerateCerts(name: string, opts?: {clientCerts?: boolean}): Promise<void>
+  reprovision(name: string): Promise<void>
+  upgrade(name: string): Promise<void>
+  load(name: string): Promise<MachineRecord>
+  state(record: MachineRecord): Promise<MachineStatus>
+  ip(record: MachineRecord): Promise<string>
+  /** A note when the machine's IP left its server certificate (regenerate-certs fixes it). */
+  drift(record: MachineRecord): Promise<string | undefined>
+  list(opts: {timeoutMs: number; names?: string[]}): Promise<MachineRow[]>
+  engine(record: MachineRecord): Promise<Engine>
+  ssh(record: MachineRecord): Promise<SSHSession>
+  /** Run fn on the machine's record with its lock held (other berth processes wait). */
+  withLock<T>(name: string, fn: (record: MachineRecord) => Promise<T>): Promise<T>
+  swarm: {
+    names(): Promise<string[]>
+    members(swarm: string): Promise<MachineRecord[]>
+    /** The first manager whose engine answers (a ping: /info blocks during an election). */
+    manager(swarm: string): Promise<MachineRecord | undefined>
+    /** Join (or initialise) a swarm; with `ssh`, the joiner probes the manager's ports itself. */
+    join(machine: string, opts: JoinOptions, o?: {ssh?: boolean}): Promise<void>
+    leave(machine: string, opts?: {force?: boolean}): Promise<void>
+    setRole(machine: string, manager: boolean): Promise<void>
+    describe(swarm: string, timeoutMs?: number): Promise<SwarmSummary>
+    dissolve(swarm: string): Promise<void>
+  }
+}
+
+export function createBerth(opts: {store: Store; drivers: DriverRegistry; io?: BerthIO}): Berth {
+  const ctx: Ctx = {store: opts.store, drivers: opts.drivers, ...opts.io}
+  return {
+    store: opts.store,
+    ctx,
+    create: (name, o) => createMachine(ctx, name, o),
+    rm: (name, o) => removeMachine(ctx, name, o),
+    power: (name, action) => power(ctx, name, action),
+    regenerateCerts: (name, o) => regenerateCerts(ctx, name, o),
+    reprovision: name => reprovision(ctx, name),
+    upgrade: name => upgradeMachine(ctx, name),
+    load: name => ctx.store.load(name),
+    state: record => machineState(ctx, record),
+    ip: async record => (await loadDriver(ctx, record.driver)).ip(handleFor(ctx, record)),
+    drift: record => ipDrift(ctx, record),
+    list: o => listRows(ctx, o),
+    engine: record => engineFor(ctx, record),
+    ssh: record => openSSH(ctx, record),
+    withLock: (name, fn) => withLock(ctx, name, fn),
+    swarm: {
+      names: async () => (await swarmMod()).swarmNames(ctx),
+      members: async swarm => (await swarmMod()).members(ctx, swarm),
+      manager: async swarm => {
+        const m = await (await swarmMod()).reachableManager(ctx, swarm, {pingOnly: true})
+        m?.engine.close()
+        return m?.record
+      },
+      join: async (machine, o, j) => {
+        const {joinSwarm} = await swarmMod()
+        await withLock(ctx, machine, async record => {
+          if (!j?.ssh) return joinSwarm(ctx, record, o)
+          const session = await openSSH(ctx, record)
+          try {
+            await joinSwarm(ctx, record, o, session)
+          } finally {
+            session.close()
+          }
+        })
+      },
+      leave: async (machine, o) => {
+        const {leaveSwarm} = await swarmMod()
+        await withLock(ctx, machine, record => leaveSwarm(ctx, record, o))
+      },
+      setRole: async (machine, manager) => {
+        const {setRole} = await swarmMod()
+        await withLock(ctx, machine, record => setRole(ctx, record, manager))
+      },
+      describe: async (swarm, timeoutMs) => (await swarmMod()).describeSwarm(ctx, swarm, timeoutMs),
+      dissolve: async swarm => (await swarmMod()).dissolve(ctx, swarm),
+    },
+  }
+}
