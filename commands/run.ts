@@ -68,7 +68,7 @@ export default class Run extends BerthCommand<typeof Run> {
   }
 
   public override async init(): Promise<void> {
-    this.argv = splitAtImage(this.argv, {...Run.baseFlags, ...Run.flags} as unknown as FlagDefs)
+    this.argv = splitAtImage(this.argv, {...Run.baseFlags, ...Run.flags})
     await super.init()
   }
 

@@ -1,5 +1,5 @@
 /** ARM and sign-in failures as one line the user can act on. */
-import {UserError} from '../../src/sdk/index.js'
+import {CloudApiError, UserError} from '../../src/sdk/index.js'
 
 interface ArmFailure {
   status?: number
@@ -54,30 +54,30 @@ function mapped(err: unknown, what: string, ctx: {subscriptionId?: string; locat
     return new UserError(`Azure sign-in failed${aad ? ` (${aad})` : ''}: check AZURE_TENANT_ID, AZURE_CLIENT_ID and the client secret, or run "az login"`)
   }
   if (code === 'SubscriptionNotFound' || code === 'InvalidSubscriptionId') {
-    return new UserError(`Azure subscription ${ctx.subscriptionId ?? ''} not found: check AZURE_SUBSCRIPTION_ID (az account list -o table)`.replace(/ {2}/g, ' '))
+    return new CloudApiError(`Azure subscription ${ctx.subscriptionId ?? ''} not found: check AZURE_SUBSCRIPTION_ID (az account list -o table)`.replace(/ {2}/g, ' '), f.status)
   }
   if (f.status === 401 || /^InvalidAuthenticationToken/.test(code) || code === 'ExpiredAuthenticationToken') {
-    return new UserError(`${what}: Azure rejected the credentials (${code || '401'}): check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or "az login" again`)
+    return new CloudApiError(`${what}: Azure rejected the credentials (${code || '401'}): check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or "az login" again`, f.status)
   }
   if (f.status === 403 || code === 'AuthorizationFailed' || code === 'LinkedAuthorizationFailed') {
     const action = /action '([^']+)'/.exec(msg)?.[1]
     const scope = /scope '([^']+)'/.exec(msg)?.[1]
-    return new UserError(`${what}: not authorized${action ? ` to ${action}` : ''}: give the identity the ${roleFor(action ?? '')} role (or Contributor) on ${scope ?? (ctx.subscriptionId ? `subscription ${ctx.subscriptionId}` : 'the subscription')}`)
+    return new CloudApiError(`${what}: not authorized${action ? ` to ${action}` : ''}: give the identity the ${roleFor(action ?? '')} role (or Contributor) on ${scope ?? (ctx.subscriptionId ? `subscription ${ctx.subscriptionId}` : 'the subscription')}`, f.status)
   }
   if (code === 'SkuNotAvailable' || /not available in location|currently not available/i.test(msg)) {
-    return new UserError(`${what}: size ${ctx.size ?? ''} is not available in ${ctx.location ?? 'this location'}: pick another --azure-size or --azure-location (az vm list-skus -l ${ctx.location ?? 'LOCATION'} --resource-type virtualMachines -o table)`.replace(/size {2}/, 'size '))
+    return new CloudApiError(`${what}: size ${ctx.size ?? ''} is not available in ${ctx.location ?? 'this location'}: pick another --azure-size or --azure-location (az vm list-skus -l ${ctx.location ?? 'LOCATION'} --resource-type virtualMachines -o table)`.replace(/size {2}/, 'size '), f.status)
   }
   if (/quota/i.test(code) || /quota/i.test(msg) || code === 'PublicIPCountLimitReached') {
-    return new UserError(`${what}: quota exceeded (${code || 'quota'}): ${msg.replace(/\.$/, '')}; free resources, choose a smaller --azure-size or request more quota for ${ctx.location ?? 'the location'}`)
+    return new CloudApiError(`${what}: quota exceeded (${code || 'quota'}): ${msg.replace(/\.$/, '')}; free resources, choose a smaller --azure-size or request more quota for ${ctx.location ?? 'the location'}`, f.status)
   }
   if (/ImageNotFound|PlatformImageNotFound|InvalidTemplateDeployment/.test(code) && /image/i.test(msg)) {
-    return new UserError(`${what}: image not found (${code}): check --azure-image (az vm image list --all -p PUBLISHER -o table)`)
+    return new CloudApiError(`${what}: image not found (${code}): check --azure-image (az vm image list --all -p PUBLISHER -o table)`, f.status)
   }
   if (f.status === 409 || code === 'Conflict' || /InProgress|BeingDeleted|Conflict/.test(code)) {
-    return new UserError(`${what}: conflict (${code || '409'}): ${msg.replace(/\.$/, '')}; wait for the other operation or pick another name`)
+    return new CloudApiError(`${what}: conflict (${code || '409'}): ${msg.replace(/\.$/, '')}; wait for the other operation or pick another name`, f.status)
   }
-  if (f.status === 429) return new UserError(`${what}: Azure is throttling requests (429 ${code}): try again in a minute`)
-  if (code) return new UserError(`${what}: ${code}: ${msg}`)
-  if (f.status) return new UserError(`${what}: HTTP ${f.status}: ${msg}`)
+  if (f.status === 429) return new CloudApiError(`${what}: Azure is throttling requests (429 ${code}): try again in a minute`, f.status)
+  if (code) return new CloudApiError(`${what}: ${code}: ${msg}`, f.status)
+  if (f.status) return new CloudApiError(`${what}: HTTP ${f.status}: ${msg}`, f.status)
   return new Error(`${what}: ${msg}`)
 }

@@ -1,14 +1,15 @@
 /** OpenStack's errors as one line naming the API and the request, and what its answers say about retrying. */
+import {CloudApiError} from '../../src/sdk/index.js'
 
-export class OpenStackError extends Error {
+export class OpenStackError extends CloudApiError {
   constructor(
     readonly api: string,
     readonly method: string,
     readonly path: string,
-    readonly status: number | undefined,
+    override readonly status: number | undefined,
     readonly detail: string,
   ) {
-    super(`${api} ${method} ${path}: ${status ? `${status} ${reason(status)}: ` : ''}${detail}`)
+    super(`${api} ${method} ${path}: ${status ? `${status} ${reason(status)}: ` : ''}${detail}`, status)
     this.name = 'OpenStackError'
   }
 }

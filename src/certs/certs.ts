@@ -6,7 +6,7 @@ import {webcrypto} from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import {exists, mkdirPrivate, writeFileAtomic, acquireLock} from '../core/index.js'
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto)
+x509.cryptoProvider.set(globalThis.crypto)
 
 const ALG = {name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256'} as const
 const subtle = webcrypto.subtle

@@ -41,13 +41,6 @@ export class ExistsError extends UserError {
   }
 }
 
-export class NotRunningError extends UserError {
-  constructor(message: string) {
-    super(message, 'not_running')
-    this.name = 'NotRunningError'
-  }
-}
-
 /** The request clashes with the state of things (a lock held, the last manager, a port taken). */
 export class ConflictError extends UserError {
   constructor(message: string) {
@@ -63,15 +56,6 @@ export class CloudApiError extends UserError {
     this.name = 'CloudApiError'
   }
 }
-
-export class UsageError extends UserError {
-  constructor(message: string) {
-    super(message, 'usage')
-    this.name = 'UsageError'
-  }
-}
-
-export const isNotFound = (err: unknown): boolean => err instanceof NotFoundError
 
 /** The exit status for any error: codes for berth's own, oclif's exit for its parse errors, else 1. */
 export function exitCodeOf(err: unknown): number {

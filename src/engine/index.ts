@@ -1,3 +1,3 @@
 export {Engine, demux, type Hijacked} from './engine.js'
-export {EngineConflictError, EngineError, EngineNotFoundError, engineError, engineMessage, type HttpResult} from './errors.js'
+export {EngineError, EngineNotFoundError, engineError, engineMessage, type HttpResult} from './errors.js'
 export {tlsFromDir, type EngineTLS} from './tls.js'

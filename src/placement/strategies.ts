@@ -1,5 +1,5 @@
 // Scoring and ranking, after classic Swarm's scheduler/strategy/weighted_node.go.
-import {DEFAULT_OVERCOMMIT, type PlacementNode, type StrategyName} from './model.js'
+import {DEFAULT_OVERCOMMIT, type PlacementNode} from './model.js'
 
 export interface Score {
   readonly cpuScore: number
@@ -101,7 +101,3 @@ export function compareRanked(binpack: boolean, a: Ranked, b: Ranked): number {
   return ia < ib ? -1 : ia > ib ? 1 : 0
 }
 
-/** Negative when `a` should be preferred. Random has no preference order; it is ranked like spread. */
-export function compareCandidates(strategy: StrategyName, a: Ranked, b: Ranked): number {
-  return compareRanked(strategy === 'binpack', a, b)
-}

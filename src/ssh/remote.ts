@@ -39,7 +39,7 @@ async function upload(sftp: SFTPWrapper, local: string, remote: string, recursiv
   if (st.isDirectory()) {
     if (!recursive) throw new Error(`${local} is a directory (use -r)`)
     // An existing folder is fine (SFTP status 4, FAILURE, is what OpenSSH answers then).
-    await sftpP<void>(cb => sftp.mkdir(remote, {mode: st.mode & 0o777}, err => cb(err && (err as unknown as {code: number}).code !== 4 ? err : undefined, undefined)))
+    await sftpP<void>(cb => sftp.mkdir(remote, {mode: st.mode & 0o777}, err => cb(err && (err as Error & {code?: number}).code !== 4 ? err : undefined, undefined)))
     for (const e of await fs.readdir(local)) await upload(sftp, path.join(local, e), `${remote}/${e}`, true)
     return
   }

@@ -6,7 +6,7 @@
  * The cloud can live in a file so that a create killed in another process leaves it behind.
  */
 import {readFileSync, writeFileSync} from 'node:fs'
-import type {Driver, DriverContext, DriverData, DriverRegistry, MachineHandle, MachineState} from '../../src/sdk/index.js'
+import type {Driver, DriverContext, DriverRegistry, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 
 export class FakeCloud {
@@ -69,16 +69,14 @@ export interface FakeDriverOptions {
   afterVm?: () => void | Promise<void>
 }
 
-interface FakeData extends DriverData {
+interface FakeData {
   resources: string[]
   size: string
 }
 
-const data = (m: {data: DriverData}) => m.data as FakeData
-
-export function fakeDriver(o: FakeDriverOptions): Driver {
-  const vm = (m: MachineHandle) => data(m).resources.find(r => o.cloud.get(r)?.kind === 'vm')
-  const setVm = async (m: MachineHandle, state: MachineState) => {
+export function fakeDriver(o: FakeDriverOptions): Driver<FakeData> {
+  const vm = (m: MachineHandle<FakeData>) => m.data.resources.find(r => o.cloud.get(r)?.kind === 'vm')
+  const setVm = async (m: MachineHandle<FakeData>, state: MachineState) => {
     const id = vm(m)
     if (!id) throw new UserError(`fake: ${m.machineName} has no VM`)
     o.cloud.setState(id, state)
@@ -88,10 +86,9 @@ export function fakeDriver(o: FakeDriverOptions): Driver {
     sshTimeout: 5,
     async preCreate(options) {
       if (o.failAt === 'preCreate') throw new UserError('fake: bad --fake-size')
-      return {resources: [], size: String(options['fake-size'] ?? 'small')}
+      return {data: {resources: [], size: String(options['fake-size'] ?? 'small')}}
     },
-    async create(ctx: DriverContext, d: DriverData) {
-      const own = d as FakeData
+    async create(ctx: DriverContext<FakeData>, own: FakeData) {
       for (const kind of ['network', 'disk', 'vm'] as const) {
         if (o.failAt === kind) throw new Error(`fake: cloud refused the ${kind}`)
         const id = `${kind}-${ctx.machineId}`
@@ -104,7 +101,7 @@ export function fakeDriver(o: FakeDriverOptions): Driver {
       return own
     },
     async remove(m) {
-      const left = data(m).resources.filter(id => o.cloud.get(id) && !o.cloud.delete(id))
+      const left = m.data.resources.filter(id => o.cloud.get(id) && !o.cloud.delete(id))
       return left.map(id => `${id}: the cloud refused to delete it`)
     },
     start: m => setVm(m, 'Running'),

@@ -14,7 +14,7 @@ import path from 'node:path'
 import {ensureStoreCerts, issue, loadCA} from '../../src/certs/index.js'
 import type {Driver} from '../../src/sdk/index.js'
 import {ManageEndpoint, route, upgradeRoute} from '../../src/manage/index.js'
-import {Store, type MachineRecord} from '../../src/store/index.js'
+import {SCHEMA_VERSION, Store, type MachineRecord} from '../../src/store/index.js'
 import {ROOT, tmpDir} from '../helpers.js'
 
 const ID = 'c1'.repeat(32)
@@ -71,7 +71,7 @@ before(async () => {
   const dir = await store.reserve('m1')
   for (const f of ['ca.pem', 'cert.pem', 'key.pem']) await fs.copyFile(path.join(store.certsDir, f), path.join(dir, f))
   const record: MachineRecord = {
-    schemaVersion: 1, name: 'm1', id: 'abcdef012345', driver: 'fake', createdAt: new Date().toISOString(), status: 'ready',
+    schemaVersion: SCHEMA_VERSION, name: 'm1', id: 'abcdef012345', driver: 'fake', createdAt: new Date().toISOString(), status: 'ready',
     driverData: {}, ssh: {}, engine: {port, installUrl: 'auto', labels: [], insecureRegistries: [], registryMirrors: [], opts: [], env: [], tlsSans: []},
     swarm: {name: 's1', manager: true, labels: {}},
   }
