@@ -1,12 +1,13 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/cli/index.js'
-import {DEFAULT_DRIVER, drivers} from '../drivers/index.js'
+import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/options/index.js'
+import {DEFAULT_DRIVER} from '../drivers/index.js'
+import {registry} from '../drivers/flags.js'
 import {errorMessage, exitCodeOf, UserError} from '../src/core/index.js'
 import {parallel} from '../src/core/index.js'
 import {validateName} from '../src/store/index.js'
-import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/cli/index.js'
+import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
 
 export default class Create extends BerthCommand<typeof Create> {
   static override summary = 'Create machines, install Docker on them and secure it with mutual TLS'
@@ -26,7 +27,7 @@ export default class Create extends BerthCommand<typeof Create> {
     'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH (default: the driver\'s)', min: 1}),
     ...engineFlags,
     ...swarmCreateFlags,
-    ...driverFlags(drivers),
+    ...driverFlags(registry),
   }
 
   public override async init(): Promise<void> {
@@ -47,7 +48,7 @@ export default class Create extends BerthCommand<typeof Create> {
     const driver = String(flags.driver)
     const opts = {
       driver,
-      driverOptions: driverOptions(drivers, driver, flags, process.argv, m => berth.ctx.warn?.(m)),
+      driverOptions: driverOptions(registry, driver, flags, process.argv, m => berth.ctx.warn?.(m)),
       engine: engineOptions(flags),
       sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
       swarm: swarmJoinOptions(flags),

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {registry} from '../drivers/flags.js'
 import {confirm} from '../src/cli/index.js'
 import {UserError} from '../src/core/index.js'
 import {down, downPlan, loadClusterFile} from '../src/clusterfile/index.js'
@@ -16,7 +17,7 @@ export default class Down extends BerthCommand<typeof Down> {
   }
 
   async run(): Promise<void> {
-    const spec = await loadClusterFile(this.flags.file, this.drivers)
+    const spec = await loadClusterFile(this.flags.file, registry)
     const ctx = this.ctx()
     const {remove} = await downPlan(ctx, spec)
     if (!remove.length) {

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {registry} from '../drivers/flags.js'
 import {loadClusterFile, planFor, planTable, summarise} from '../src/clusterfile/index.js'
 
 export default class Plan extends BerthCommand<typeof Plan> {
@@ -15,7 +16,7 @@ export default class Plan extends BerthCommand<typeof Plan> {
   }
 
   async run(): Promise<void> {
-    const spec = await loadClusterFile(this.flags.file, this.drivers)
+    const spec = await loadClusterFile(this.flags.file, registry)
     const plan = await planFor(this.ctx(), spec)
     if (this.flags.json) this.json(plan)
     else {

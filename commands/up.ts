@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {registry} from '../drivers/flags.js'
 import {UserError} from '../src/core/index.js'
 import {loadClusterFile, summarise, up} from '../src/clusterfile/index.js'
 
@@ -17,7 +18,7 @@ export default class Up extends BerthCommand<typeof Up> {
   }
 
   async run(): Promise<void> {
-    const spec = await loadClusterFile(this.flags.file, this.drivers)
+    const spec = await loadClusterFile(this.flags.file, registry)
     const out = await up(this.ctx(), spec, {parallel: this.flags.parallel, force: this.flags.force})
     if (!out.plan.changed) {
       this.log(summarise(out.plan))

@@ -4,7 +4,7 @@ import {daemonConfig, deprovision, engineOptsToConfig, ensureEngineRunning, gath
 import {connect, generateKeyPair} from '../src/ssh/index.js'
 import {FakeSshd} from './fakes/sshd.js'
 import {EngineOptions} from '../src/store/record.js'
-import {engineOptions} from '../src/cli/flags.js'
+import {engineOptions} from '../src/options/index.js'
 
 test('daemon.json listens on the socket and 2376 with TLS, labels the engine', () => {
   const engine = EngineOptions.parse({labels: ['tier=web'], insecureRegistries: ['reg:5000'], registryMirrors: ['https://m'], storageDriver: 'overlay2', opts: ['max-concurrent-downloads=5', 'debug']})

@@ -1,7 +1,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {quorumAdvice, nodeLabels} from '../src/swarm/swarm.js'
-import {rewriteLegacySwarmArgv, swarmJoinOptions} from '../src/cli/swarm-flags.js'
+import {rewriteLegacySwarmArgv, swarmJoinOptions} from '../src/options/index.js'
 import type {MachineRecord} from '../src/store/record.js'
 
 test('quorum advice: odd counts up to 7 are fine, even ones explain the fault tolerance', () => {

@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {ExistsError} from '../../src/core/index.js'
-import {parseLabels} from '../../src/cli/index.js'
+import {parseLabels} from '../../src/options/index.js'
 
 export default class SwarmInit extends BerthCommand<typeof SwarmInit> {
   static override summary = 'Start a new swarm with a machine as its first manager'

@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {errorMessage, UserError} from '../../src/core/index.js'
-import {parseLabels} from '../../src/cli/index.js'
+import {parseLabels} from '../../src/options/index.js'
 
 export default class SwarmJoin extends BerthCommand<typeof SwarmJoin> {
   static override summary = 'Join machines to a swarm (join tokens are fetched and used, never shown)'

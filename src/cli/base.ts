@@ -5,7 +5,7 @@ import * as Flags from '@oclif/core/flags'
 import {errorMessage, exitCodeOf, UserError} from '../core/index.js'
 import type {Ctx} from '../host/index.js'
 import {type Berth, createBerth} from '../machine/index.js'
-import type {DriverRegistry} from '../sdk/index.js'
+import type {DriverLoaders} from '../sdk/index.js'
 import {Store, defaultStorePath} from '../store/index.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -17,7 +17,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** The driver registry, given by the composition root (commands/_command.ts). */
-  protected abstract readonly drivers: DriverRegistry
+  protected abstract readonly drivers: DriverLoaders
   protected flags!: BaseFlags<T>
   protected args!: Record<string, string | undefined>
   protected abort = new AbortController()

@@ -1,5 +1,3 @@
 export * from './base.js'
-export * from './flags.js'
 export * from './per-machine.js'
-export * from './swarm-flags.js'
 export * from './table.js'

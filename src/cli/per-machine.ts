@@ -4,7 +4,7 @@ import {BaseCommand} from './base.js'
 import {errorMessage, UserError} from '../core/index.js'
 import {parallel} from '../core/index.js'
 import type {Berth} from '../machine/index.js'
-import type {DriverRegistry} from '../sdk/index.js'
+import type {DriverLoaders} from '../sdk/index.js'
 
 /**
  * Commands of the shape "do X to each named machine" (start, stop, provision...): run in
@@ -12,7 +12,7 @@ import type {DriverRegistry} from '../sdk/index.js'
  */
 export interface PerMachineSpec {summary: string; description?: string; verb: string; run: (berth: Berth, name: string) => Promise<unknown>}
 
-export function perMachineCommand(drivers: DriverRegistry, spec: PerMachineSpec) {
+export function perMachineCommand(drivers: DriverLoaders, spec: PerMachineSpec) {
   return class extends BaseCommand<any> {
     protected readonly drivers = drivers
     static override summary = spec.summary

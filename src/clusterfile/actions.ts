@@ -35,7 +35,7 @@ function joinOptions(spec: ClusterSpec, m: DesiredMachine) {
 export async function create(ctx: Ctx, spec: ClusterSpec, m: DesiredMachine): Promise<void> {
   await createMachine(ctx, m.name, {
     driver: m.driver,
-    driverOptions: await resolveOptions(ctx.drivers, m, spec.file),
+    driverOptions: await resolveOptions(m, spec.file),
     engine: m.engine,
     sshTimeoutSec: m.sshTimeoutSec,
     swarm: joinOptions(spec, m),

@@ -24,6 +24,8 @@ export interface DesiredMachine {
   options: Record<string, OptionValue>
   engine: EngineOptions
   sshTimeoutSec?: number
+  /** The driver's flag definitions, from the registry the file was read against (env names, defaults). */
+  flags: DriverFlag[]
 }
 
 export interface ClusterSpec {
@@ -122,7 +124,7 @@ export function parseClusterFile(text: string, file: string, drivers: DriverRegi
       const other = owner.get(name)
       if (other !== undefined) throw at.error(g.name !== undefined ? [...gp, 'name'] : gp, `duplicate machine name "${name}" (also in group ${other})`, g.name === undefined)
       owner.set(name, gname)
-      spec.machines.push({name, group: gname, driver: g.driver, role, labels, options, engine, sshTimeoutSec: g['ssh-timeout']})
+      spec.machines.push({name, group: gname, driver: g.driver, role, labels, options, engine, sshTimeoutSec: g['ssh-timeout'], flags: mod.flags})
     }
   }
   if (spec.swarm && spec.machines.length && !spec.machines.some(m => m.role === 'manager')) {

@@ -5,7 +5,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {UserError} from '../core/index.js'
-import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
+import type {DriverFlag} from '../sdk/index.js'
 import type {DesiredMachine, OptionValue} from './load.js'
 
 function fromEnv(f: DriverFlag, v: string): unknown {
@@ -34,9 +34,9 @@ async function resolve(f: DriverFlag, v: OptionValue, file: string, env: NodeJS.
   return fromEnv(f, text.split('\n')[0].trim())
 }
 
-export async function resolveOptions(drivers: DriverRegistry, m: DesiredMachine, file: string, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+export async function resolveOptions(m: DesiredMachine, file: string, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {}
-  for (const f of drivers[m.driver]?.flags ?? []) {
+  for (const f of m.flags) {
     const given = m.options[f.name]
     if (given !== undefined) out[f.name] = await resolve(f, given, file, env, m.name)
     else if (f.env && env[f.env] !== undefined && env[f.env] !== '') out[f.name] = fromEnv(f, env[f.env]!)

@@ -4,7 +4,7 @@
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import type {Driver, DriverData, DriverRegistry, MachineHandle, MachineState, SSHEndpoint} from '../sdk/index.js'
+import type {Driver, DriverData, DriverLoaders, MachineHandle, MachineState, SSHEndpoint} from '../sdk/index.js'
 import {Engine, tlsFromDir} from '../engine/index.js'
 import {errorMessage, NotFoundError, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
@@ -18,7 +18,7 @@ export type Progress = (machine: string, message: string) => void
 export interface Ctx {
   store: Store
   /** The driver registry: given by the composition root (commands/), a fake one in unit tests. */
-  drivers: DriverRegistry
+  drivers: DriverLoaders
   progress?: Progress
   debug?: (machine: string, line: string) => void
   warn?: (message: string) => void

@@ -9,7 +9,7 @@
  * calls or picks which layer (host, machine, swarm) a verb lives in. It adds no state of its own:
  * two berths on the same store see the same machines, as two berth processes do.
  */
-import type {DriverRegistry} from '../sdk/index.js'
+import type {DriverLoaders} from '../sdk/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
 import type {JoinOptions, SwarmSummary} from '../swarm/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
@@ -64,7 +64,7 @@ export interface Berth {
   }
 }
 
-export function createBerth(opts: {store: Store; drivers: DriverRegistry; io?: BerthIO}): Berth {
+export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: BerthIO}): Berth {
   const ctx: Ctx = {store: opts.store, drivers: opts.drivers, ...opts.io}
   return {
     store: opts.store,

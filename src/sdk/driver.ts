@@ -136,12 +136,19 @@ export interface Driver<Data extends object = object, Secrets = unknown> {
   readonly sshTimeout?: number
 }
 
-export interface DriverModule {
-  /** Flag definitions, cheap to load: `create --help` lists them without loading the driver. */
-  flags: DriverFlag[]
-  description: string
+/** A driver's code, loaded on first use: a command pays only for the driver it touches. */
+export interface DriverLoader {
   load(): Promise<Driver>
 }
 
-/** Every driver by name; the composition root (commands/) supplies it, unit tests a fake one. */
+/** Every driver by name, as the core needs them; the composition root (commands/) supplies it, unit tests a fake one. */
+export type DriverLoaders = Record<string, DriverLoader>
+
+export interface DriverModule extends DriverLoader {
+  /** Flag definitions, cheap to load: `create --help` lists them without loading the driver. */
+  flags: DriverFlag[]
+  description: string
+}
+
+/** The drivers with their flags: for the commands that read driver options (create, plan, up, down). */
 export type DriverRegistry = Record<string, DriverModule>

@@ -2,7 +2,7 @@ import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
-import {drivers} from '../../drivers/index.js'
+import {registry as drivers} from '../../drivers/flags.js'
 import {clusterJsonSchema, parseClusterFile, resolveOptions} from '../../src/clusterfile/index.js'
 import {ROOT} from '../helpers.js'
 
@@ -110,13 +110,13 @@ describe('cluster file: parsing', () => {
 
   test('references resolve only when asked, from the environment and from files; defaults as create has them', async () => {
     const spec = parse(SEED004)
-    const az = await resolveOptions(drivers, spec.machines[1], FILE, {AZURE_CLIENT_SECRET: 'from-env', AZURE_SIZE: 'Standard_B1s'})
+    const az = await resolveOptions(spec.machines[1], FILE, {AZURE_CLIENT_SECRET: 'from-env', AZURE_SIZE: 'Standard_B1s'})
     assert.equal(az['azure-client-secret'], 'from-env')
     assert.equal(az['azure-size'], 'Standard_B1s')
     assert.equal(az['azure-resource-group'], 'berth')
-    await assert.rejects(resolveOptions(drivers, spec.machines[3], FILE, {}), /tyo1: option conoha-password refers to \$OS_PASSWORD, which is not set/)
+    await assert.rejects(resolveOptions(spec.machines[3], FILE, {}), /tyo1: option conoha-password refers to \$OS_PASSWORD, which is not set/)
     const withFile = parse(`groups:\n  c:\n    driver: conoha\n    options:\n      password: {file: ${JSON.stringify(path.join(ROOT, 'package.json'))}}\n`)
-    const o = await resolveOptions(drivers, withFile.machines[0], FILE, {})
+    const o = await resolveOptions(withFile.machines[0], FILE, {})
     assert.equal(o['conoha-password'], '{')
   })
 

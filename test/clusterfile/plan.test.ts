@@ -1,6 +1,6 @@
 import {describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {drivers} from '../../drivers/index.js'
+import {registry as drivers} from '../../drivers/flags.js'
 import {parseClusterFile, planCluster, summarise} from '../../src/clusterfile/index.js'
 import type {MachineRecord} from '../../src/store/index.js'
 
