@@ -10,11 +10,11 @@ import {drivers} from './index.js'
 
 /** Every driver with its flags and description: create's help, and the option readers of create and cluster files. */
 export const registry: DriverRegistry = {
-  lab: {...lab, ...drivers.lab},
-  generic: {...generic, ...drivers.generic},
-  openstack: {...openstack, ...drivers.openstack},
-  conoha: {...conoha, ...drivers.conoha},
-  azure: {...azure, ...drivers.azure},
-  qemu: {...qemu, ...drivers.qemu},
-  virtualbox: {...virtualbox, ...drivers.virtualbox},
+  lab: {flags: lab.flags, description: lab.description, ...drivers.lab},
+  generic: {flags: generic.flags, description: generic.description, ...drivers.generic},
+  openstack: {flags: openstack.flags, description: openstack.description, ...drivers.openstack},
+  conoha: {flags: conoha.flags, description: conoha.description, ...drivers.conoha},
+  azure: {flags: azure.flags, description: azure.description, ...drivers.azure},
+  qemu: {flags: qemu.flags, description: qemu.description, ...drivers.qemu},
+  virtualbox: {flags: virtualbox.flags, description: virtualbox.description, ...drivers.virtualbox},
 }

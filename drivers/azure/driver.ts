@@ -5,7 +5,7 @@
  */
 import {promises as fs} from 'node:fs'
 import type {Driver, MachineState, UndoStep} from '../../src/sdk/index.js'
-import {errorMessage, Ledger, settleAll, sleep, undo, UserError} from '../../src/sdk/index.js'
+import {errorMessage, Ledger, poll, settleAll, sleep, undo, UserError} from '../../src/sdk/index.js'
 import {makeClients, type Clients} from './arm.js'
 import {parseOptions, securityRules, type AzureData} from './config.js'
 import {armFailure, mapArmError} from './errors.js'
@@ -79,20 +79,26 @@ async function privateIp(c: Clients, d: AzureData): Promise<string | undefined> 
   return nic.ipConfigurations?.[0]?.privateIPAddress
 }
 
-/** Azure holds a NIC for a while after its VM is gone: retry until it lets go. */
-async function deleteNic(c: Clients, d: AzureData, lro: {abortSignal: AbortSignal}, debug: (l: string) => void): Promise<void> {
-  const end = Date.now() + NIC_RETRY_MS
-  for (let wait = 1000; ; wait = Math.min(wait * 2, 15_000)) {
-    try {
-      return await gone(() => c.network.networkInterfaces.beginDeleteAndWait(d.resourceGroup, d.names.nic, lro))
-    } catch (err) {
-      const f = armFailure(err)
-      const retry = /NicReservedForAnotherVm|NicInUse|AnotherOperationInProgress|RetryableError/.test(f.code ?? '') || f.status === 409
-      if (!retry || Date.now() + wait > end) throw err
-      debug(`network interface still reserved (${f.code}): retrying in ${wait / 1000} s`)
-      await sleep(wait)
-    }
-  }
+const nicHeld = (err: unknown) => {
+  const f = armFailure(err)
+  return /NicReservedForAnotherVm|NicInUse|AnotherOperationInProgress|RetryableError/.test(f.code ?? '') || f.status === 409
+}
+
+/**
+ * Azure holds a NIC for a while after its VM is gone: retry until it lets go. The pauses end on
+ * the command's signal; not on the LRO deadline's, whose expiry the next attempt reports.
+ */
+async function deleteNic(c: Clients, d: AzureData, lro: {abortSignal: AbortSignal}, debug: (l: string) => void, signal?: AbortSignal): Promise<void> {
+  await poll(async () => {
+    await gone(() => c.network.networkInterfaces.beginDeleteAndWait(d.resourceGroup, d.names.nic, lro))
+    return true
+  }, {
+    timeoutMs: NIC_RETRY_MS, intervalMs: 1000, backoff: 2, maxIntervalMs: 15_000, signal,
+    fatal: err => !nicHeld(err),
+    // Still held at the end: what Azure last said.
+    timeoutError: last => last as Error,
+    onRetry: (err, pause) => debug(`network interface still reserved (${armFailure(err).code}): retrying in ${Math.ceil(pause / 1000)} s`),
+  })
 }
 
 /** Delete, where "already gone" counts as done. */
@@ -259,7 +265,7 @@ const driver: Driver<AzureData, AzureSecrets> = {
         made.has('pip') && {what: `public IP ${d.names.pip}`, undo: () => gone(() => network.publicIPAddresses.beginDeleteAndWait(d.resourceGroup, d.names.pip, lro))},
         made.has('nsg') && {what: `network security group ${d.names.nsg}`, undo: () => gone(() => network.networkSecurityGroups.beginDeleteAndWait(d.resourceGroup, d.names.nsg, lro))},
       ],
-      made.has('nic') && {what: `network interface ${d.names.nic}`, stop: true, undo: () => deleteNic(c, d, lro, m.debug)},
+      made.has('nic') && {what: `network interface ${d.names.nic}`, stop: true, undo: () => deleteNic(c, d, lro, m.debug, m.signal)},
       made.has('vm') && {what: `OS disk ${d.names.disk}`, undo: () => gone(() => compute.disks.delete(d.resourceGroup, d.names.disk, lro))},
       made.has('vm') && {what: `virtual machine ${d.names.vm}`, stop: true, undo: async () => {
         m.log(`deleting virtual machine ${d.names.vm}`)

@@ -10,7 +10,7 @@
 import {spawn} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {pidAlive, sleep, which} from '../../src/sdk/index.js'
+import {pidAlive, pollUntil, which} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {generateKeyPair} from '../../src/sdk/index.js'
 import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, parseSubnet, releaseIp} from './network.js'
@@ -268,12 +268,11 @@ export async function stopHost(h: LabHost, graceMs = 15_000): Promise<void> {
         process.kill(p, 'SIGTERM')
       } catch { /* gone */ }
     }
-    const end = Date.now() + graceMs
-    const busy = async () => {
-      for (const p of await nsMembers(h)) if (p !== h.initPid && !(await comm(p)).startsWith('containerd-shim')) return true
-      return false
+    const idle = async () => {
+      for (const p of await nsMembers(h)) if (p !== h.initPid && !(await comm(p)).startsWith('containerd-shim')) return false
+      return true
     }
-    while (Date.now() < end && await busy()) await sleep(100)
+    await pollUntil(idle, {timeoutMs: graceMs, intervalMs: 100})
     await killHost(h)
   }
   h.initPid = 0
@@ -284,8 +283,7 @@ export async function stopHost(h: LabHost, graceMs = 15_000): Promise<void> {
 export async function killHost(h: LabHost): Promise<void> {
   if (await initAlive(h)) {
     process.kill(h.initPid, 'SIGKILL')
-    const end = Date.now() + 10_000
-    while (Date.now() < end && pidAlive(h.initPid)) await sleep(20)
+    await pollUntil(async () => !pidAlive(h.initPid), {timeoutMs: 10_000, intervalMs: 20})
   }
   h.initPid = 0
   h.initStart = 0

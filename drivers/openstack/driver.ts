@@ -133,7 +133,7 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
           ctx.log(`boot volume (${spec.bootVolume.size} GB)`)
           const v = await cloud.createVolume({name, size: spec.bootVolume.size, imageRef: spec.imageId, volumeType: spec.bootVolume.type, availabilityZone: spec.availabilityZone, description: `berth machine ${ctx.machineName}`})
           await ledger.record({volume: {name, id: v.id}})
-          await waitVolume(cloud, v.id, spec.activeTimeoutSec, ctx.signal)
+          await waitVolume(cloud, v.id, spec.activeTimeoutSec)
         })(),
       ])
 
@@ -164,7 +164,7 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       })
       await ledger.record({server: {name: ctx.machineName, id: serverId}})
       ctx.log('waiting for the server to become ACTIVE')
-      let server = await waitServer(cloud, serverId, s => s.status === 'ACTIVE', spec.activeTimeoutSec, 'to become ACTIVE', ctx.signal)
+      let server = await waitServer(cloud, serverId, s => s.status === 'ACTIVE', spec.activeTimeoutSec, 'to become ACTIVE')
 
       if (spec.floatingNetworkId) {
         const ports = await cloud.ports(serverId)
@@ -232,7 +232,7 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       } else if (s.status !== 'ACTIVE') {
         throw new UserError(`cannot start "${m.machineName}": its server is ${s.status}`)
       }
-      await refresh(m, await waitServer(cloud, s.id, x => x.status === 'ACTIVE' && !x['OS-EXT-STS:task_state'], m.data.spec.activeTimeoutSec, 'to start', m.signal))
+      await refresh(m, await waitServer(cloud, s.id, x => x.status === 'ACTIVE' && !x['OS-EXT-STS:task_state'], m.data.spec.activeTimeoutSec, 'to start'))
     },
 
     async stop(m) {
@@ -240,7 +240,7 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       const s = await mustServer(cloud, m)
       if (s.status === 'ACTIVE') await cloud.serverAction(s.id, {'os-stop': null})
       else if (s.status !== 'SHUTOFF') throw new UserError(`cannot stop "${m.machineName}": its server is ${s.status}`)
-      await waitServer(cloud, s.id, x => x.status === 'SHUTOFF', m.data.spec.activeTimeoutSec, 'to stop', m.signal)
+      await waitServer(cloud, s.id, x => x.status === 'SHUTOFF', m.data.spec.activeTimeoutSec, 'to stop')
     },
 
     async restart(m) {
@@ -248,7 +248,7 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       const s = await mustServer(cloud, m)
       if (s.status === 'SHUTOFF') return this.start(m)
       await cloud.serverAction(s.id, {reboot: {type: 'SOFT'}})
-      await refresh(m, await waitServer(cloud, s.id, x => x.status === 'ACTIVE' && !x['OS-EXT-STS:task_state'], m.data.spec.activeTimeoutSec, 'to reboot', m.signal))
+      await refresh(m, await waitServer(cloud, s.id, x => x.status === 'ACTIVE' && !x['OS-EXT-STS:task_state'], m.data.spec.activeTimeoutSec, 'to reboot'))
     },
 
     async kill(m) {

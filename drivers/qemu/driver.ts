@@ -227,7 +227,7 @@ const driver: Driver<QemuData> = {
       m.log(`${failure}: killing it`)
       await killProc(q)
     }
-    await powerOff(q, qmpSocketPath(m.machineDir, m.machineId), STOP_TIMEOUT_MS, m.log)
+    await powerOff(q, qmpSocketPath(m.machineDir, m.machineId), STOP_TIMEOUT_MS, m.log, m.signal)
     delete q.pid
     delete q.pidStart
     await m.save({...q})

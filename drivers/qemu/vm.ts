@@ -7,7 +7,7 @@ import {spawn} from 'node:child_process'
 import {closeSync, openSync, promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {guestPanic, sleep, UserError, watchBoot} from '../../src/sdk/index.js'
+import {guestPanic, poll, pollUntil, UserError, watchBoot} from '../../src/sdk/index.js'
 import type {Accel} from './accel.js'
 import {qmp} from './qmp.js'
 
@@ -121,8 +121,8 @@ export async function launch(spec: VmSpec, cwd: string, log: string): Promise<{p
   child.unref()
   const pid = child.pid
   if (!pid) throw new UserError(`cannot run ${spec.binary}: ${(await spawnError).message} (install qemu-system-x86 or set --qemu-binary)`)
-  const deadline = Date.now() + 30_000
-  for (;;) {
+  // No signal: until the caller has recorded the PID, an interrupted wait would leave QEMU running unowned.
+  return poll(async () => {
     const start = await procStart(pid)
     if (start === undefined) {
       const why = await logTail(log, logOffset, 2)
@@ -130,16 +130,15 @@ export async function launch(spec: VmSpec, cwd: string, log: string): Promise<{p
       const hint = spec.accel === 'kvm' ? '; KVM cannot run this guest here: use --qemu-accel tcg' : ''
       throw new UserError(`QEMU exited at once for "${spec.name}": ${why || 'no message'}${hint}`)
     }
-    try {
-      await qmp(spec.qmpSocket, 'query-status', undefined, 2000)
-      return {pid, pidStart: start, logOffset}
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) {
+    // A monitor that does not answer yet is the only "not yet".
+    return qmp(spec.qmpSocket, 'query-status', undefined, 2000).then(() => ({pid, pidStart: start, logOffset}), () => undefined)
+  }, {
+    timeoutMs: 30_000, intervalMs: 100, fatal: () => true,
+    timeoutError: async () => {
       process.kill(pid, 'SIGKILL')
-      throw new UserError(`QEMU for "${spec.name}" did not open its monitor within 30 s: ${await logTail(log, logOffset) || 'no message'}`)
-    }
-    await sleep(100)
-  }
+      return new UserError(`QEMU for "${spec.name}" did not open its monitor within 30 s: ${await logTail(log, logOffset) || 'no message'}`)
+    },
+  })
 }
 
 export async function logTail(file: string, offset = 0, lines = 1): Promise<string> {
@@ -233,20 +232,15 @@ export async function killProc(p: Proc, timeoutMs = 10_000): Promise<boolean> {
   return waitExit(p, timeoutMs)
 }
 
-export async function waitExit(p: Proc, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (!(await alive(p))) return true
-    await sleep(200)
-  }
-  return !(await alive(p))
+export function waitExit(p: Proc, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return pollUntil(async () => !(await alive(p)), {timeoutMs, intervalMs: 200, signal})
 }
 
 /** ACPI power button, then wait; kill when the guest does not power off in time. */
-export async function powerOff(p: Proc, qmpSocket: string, timeoutMs: number, log: (m: string) => void): Promise<void> {
+export async function powerOff(p: Proc, qmpSocket: string, timeoutMs: number, log: (m: string) => void, signal?: AbortSignal): Promise<void> {
   if (!(await alive(p))) return
   const pressed = await qmp(qmpSocket, 'system_powerdown').then(() => true, () => false)
-  if (pressed && await waitExit(p, timeoutMs)) return
+  if (pressed && await waitExit(p, timeoutMs, signal)) return
   log(pressed ? `did not power off within ${Math.round(timeoutMs / 1000)} s: killing it` : 'monitor did not answer: killing it')
   if (!(await killProc(p))) throw new Error(`QEMU process ${p.pid} survived SIGKILL`)
 }

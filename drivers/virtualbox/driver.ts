@@ -12,7 +12,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Driver, MachineState} from '../../src/sdk/index.js'
-import {errorMessage, guestPanic, imageOption, sizeOptions, sleep, UserError, watchBoot} from '../../src/sdk/index.js'
+import {errorMessage, guestPanic, imageOption, pollUntil, sizeOptions, UserError, watchBoot} from '../../src/sdk/index.js'
 import {acquireLock, mkdirPrivate} from '../../src/sdk/index.js'
 import {newInstanceId, seedIso, vmMacs} from '../../src/sdk/index.js'
 import {ipString, lease, maskOf, parseSubnet, release} from '../../src/sdk/index.js'
@@ -81,13 +81,8 @@ async function vmState(uuid: string): Promise<string | undefined> {
 
 const RUNNING = new Set(['running', 'paused', 'stuck', 'gurumeditation', 'starting', 'stopping', 'restoring', 'saving', 'livesnapshotting', 'teleporting', 'onlinesnapshotting'])
 
-async function waitState(uuid: string, done: (s: string | undefined) => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (done(await vmState(uuid))) return true
-    if (Date.now() > deadline) return false
-    await sleep(500)
-  }
+function waitState(uuid: string, done: (s: string | undefined) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return pollUntil(async () => done(await vmState(uuid)), {timeoutMs, intervalMs: 500, signal})
 }
 
 /** The host-only interface with the host address (made once, shared by the store's VMs, as docker-machine did). */
@@ -244,7 +239,7 @@ const driver: Driver<VBoxData> = {
     const st = await vmState(v.uuid!)
     if (!st || !RUNNING.has(st)) return
     await vboxmanage(['controlvm', v.uuid!, 'acpipowerbutton'])
-    if (await waitState(v.uuid!, s => !s || !RUNNING.has(s), STOP_TIMEOUT_MS)) return
+    if (await waitState(v.uuid!, s => !s || !RUNNING.has(s), STOP_TIMEOUT_MS, m.signal)) return
     m.log(`did not power off within ${STOP_TIMEOUT_MS / 1000} s: powering it off`)
     await vboxmanage(['controlvm', v.uuid!, 'poweroff'])
   },

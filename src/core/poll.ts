@@ -24,8 +24,11 @@ export interface PollOptions {
   what?: string
   /** Errors that end the wait at once (a refused host key, bad input) rather than count as "not yet". */
   fatal?: (err: unknown) => boolean
-  /** The error thrown at the deadline, when `what` is not enough (given the last attempt's error). */
-  timeoutError?: (last: unknown) => Error
+  /**
+   * The error thrown at the deadline, when `what` is not enough (given the last attempt's error).
+   * May be async: the message can need a last look (a log's tail) or the wait a clean-up first.
+   */
+  timeoutError?: (last: unknown) => Error | Promise<Error>
   /** Called before the pause after an attempt that threw (for debug lines). */
   onRetry?: (err: unknown, pauseMs: number) => void
 }
@@ -52,7 +55,7 @@ export async function poll<T>(attempt: (left: number) => Promise<T | undefined>,
     }
     const left = deadline - Date.now()
     if (left <= 0) {
-      if (opts.timeoutError) throw opts.timeoutError(last)
+      if (opts.timeoutError) throw await opts.timeoutError(last)
       const why = last instanceof Error ? `: ${last.message.split('\n')[0]}` : ''
       throw new Error(`${opts.what ?? 'timed out'}${why}`)
     }

@@ -5,7 +5,7 @@
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {sleep, UserError} from '../core/index.js'
+import {poll, UserError} from '../core/index.js'
 import {sshBanner} from '../ssh/index.js'
 
 /** The base image flag: given, and a file; returned absolute. */
@@ -46,12 +46,14 @@ export interface BootWatch {
 
 /** Wait until the guest's sshd answers, instead of berth waiting for an SSH that never comes. */
 export async function watchBoot(w: BootWatch): Promise<void> {
-  const deadline = Date.now() + w.timeoutMs
-  for (let n = 0; ; n++) {
-    w.signal?.throwIfAborted()
-    await w.check(n)
-    if (await sshBanner(w.sshPort)) return
-    if (Date.now() > deadline) throw new UserError(`"${w.name}" did not answer SSH within ${Math.round(w.timeoutMs / 1000)} s: its boot log is ${w.bootLog}`)
-    await sleep(500, w.signal)
-  }
+  let round = 0
+  await poll(async () => {
+    await w.check(round++)
+    return (await sshBanner(w.sshPort)) || undefined
+  }, {
+    timeoutMs: w.timeoutMs, intervalMs: 500, signal: w.signal,
+    // What check throws is the VM's failure: no point waiting on.
+    fatal: () => true,
+    timeoutError: () => new UserError(`"${w.name}" did not answer SSH within ${Math.round(w.timeoutMs / 1000)} s: its boot log is ${w.bootLog}`),
+  })
 }
