@@ -5,8 +5,8 @@
  */
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {poll, UserError} from '../core/index.js'
-import {sshBanner} from '../ssh/index.js'
+import {poll, UserError} from '../../core/index.js'
+import {sshBanner} from '../../ssh/index.js'
 
 /** The base image flag: given, and a file; returned absolute. */
 export async function imageOption(options: Record<string, unknown>, flag: string, required: string): Promise<string> {
