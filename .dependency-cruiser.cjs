@@ -22,6 +22,12 @@ module.exports = {
       from: {path: '^src/([^/]+)/'}, to: {path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$']},
     },
     {name: 'commands-through-index', severity: 'error', from: {path: '^commands/'}, to: {path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$'}},
+    {name: 'layer-core', severity: 'error', comment: 'a layer uses only layers below it (docs/ARCHITECTURE.md)', from: {path: '^src/(core)/'}, to: {path: '^src/(store|certs|ssh|sdk|provision|engine|host|swarm|machine|placement|cluster|manage|clusterfile|dashboard|options|cli)/'}},
+    {name: 'layer-records', severity: 'error', comment: 'a layer uses only layers below it (docs/ARCHITECTURE.md)', from: {path: '^src/(store|certs|ssh)/'}, to: {path: '^src/(sdk|provision|engine|host|swarm|machine|placement|cluster|manage|clusterfile|dashboard|options|cli)/'}},
+    {name: 'layer-sdk', severity: 'error', comment: 'a layer uses only layers below it (docs/ARCHITECTURE.md)', from: {path: '^src/(sdk)/'}, to: {path: '^src/(provision|engine|host|swarm|machine|placement|cluster|manage|clusterfile|dashboard|options|cli)/'}},
+    {name: 'layer-host', severity: 'error', comment: 'a layer uses only layers below it (docs/ARCHITECTURE.md)', from: {path: '^src/(provision|engine|host)/'}, to: {path: '^src/(swarm|machine|placement|cluster|manage|clusterfile|dashboard|options|cli)/'}},
+    {name: 'layer-cluster', severity: 'error', comment: 'a layer uses only layers below it (docs/ARCHITECTURE.md)', from: {path: '^src/(swarm|machine)/'}, to: {path: '^src/(placement|cluster|manage|clusterfile|dashboard|options|cli)/'}},
+    {name: 'layer-apps', severity: 'error', comment: 'a layer uses only layers below it (docs/ARCHITECTURE.md)', from: {path: '^src/(placement|cluster|manage|clusterfile|dashboard)/'}, to: {path: '^src/(options|cli)/'}},
   ],
   options: {
     doNotFollow: {path: 'node_modules'},

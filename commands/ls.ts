@@ -1,7 +1,7 @@
 import path from 'node:path'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {table} from '../src/cli/index.js'
+import {table} from '../src/core/index.js'
 import type {MachineRow} from '../src/machine/index.js'
 import {UserError} from '../src/core/index.js'
 

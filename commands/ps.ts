@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
-import {table} from '../src/cli/index.js'
+import {table} from '../src/core/index.js'
 
 export interface PsRow {
   machine: string

@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
-import {table} from '../../src/cli/index.js'
+import {table} from '../../src/core/index.js'
 import {parallel} from '../../src/core/index.js'
 
 export default class SwarmLs extends BerthCommand<typeof SwarmLs> {

@@ -1,3 +1,2 @@
 export * from './base.js'
 export * from './per-machine.js'
-export * from './table.js'

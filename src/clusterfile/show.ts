@@ -1,4 +1,4 @@
-import {table} from '../cli/index.js'
+import {table} from '../core/index.js'
 import type {Plan} from './plan.js'
 
 const SIGN = {create: '+', change: '~', remove: '-', keep: ' '} as const
