@@ -1,4 +1,4 @@
-import {UserError} from '../core/index.js'
+import {scaleBytes, UserError} from '../core/index.js'
 
 /** 1.41 < 1.5 is false as strings; compare as numbers part by part. */
 export function compareVersions(a: string, b: string): number {
@@ -13,14 +13,8 @@ export function compareVersions(a: string, b: string): number {
 
 /** Go's units.BytesSize, which classic Swarm's `docker info` used: `1.021 GiB`. */
 export function bytesSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let v = n
-  let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return `${Number(v.toPrecision(4))} ${units[u]}`
+  const [v, unit] = scaleBytes(n)
+  return `${Number(v.toPrecision(4))} ${unit}`
 }
 
 /** `512m`, `1g`, `1.5GiB`, `2048` (bytes), as `docker run -m` reads them. */

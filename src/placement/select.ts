@@ -1,5 +1,6 @@
 // Linear selection paths (the reference implementation, the filtered scan)
 // and the no-fit explanation shared by every path.
+import {scaleBytes} from '../core/index.js'
 import {checksFor, type Check} from './filters.js'
 import {resolveOptions, type FilterName, type Placement, type PlacementNode, type PlacementRequest, type ResolvedOptions, type SchedulerOptions} from './model.js'
 import {candidate, compareRanked, fitsNode, type Candidate} from './strategies.js'
@@ -33,15 +34,10 @@ function listNames(names: readonly string[]): string {
   return `${names.slice(0, MAX_NAMES).join(', ')} and ${names.length - MAX_NAMES} more`
 }
 
+/** Short, for one-line messages: `1.5GiB` (docker info's long form is cluster's bytesSize). */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let v = bytes
-  let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return `${Number.isInteger(v) ? v : Number(v.toFixed(1))}${units[u]}`
+  const [v, unit] = scaleBytes(bytes)
+  return `${Number.isInteger(v) ? v : Number(v.toFixed(1))}${unit}`
 }
 
 /** Replays the hard rules one at a time to say which rule eliminated which nodes. */
