@@ -2,6 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {promises as fs, readFileSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {isDeepStrictEqual} from 'node:util'
 import {ExistsError, NotFoundError} from '../core/index.js'
 import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord} from './record.js'
@@ -105,7 +106,7 @@ export class Store {
   async loadAll(): Promise<Array<MachineRecord | CorruptRecord>> {
     const names = await this.names()
     const cacheFile = path.join(this.root, '.validated.json')
-    const cache: Record<string, string> = await fs.readFile(cacheFile, 'utf8').then(t => JSON.parse(t), () => ({}))
+    const cache = await readCache(cacheFile)
     const stamps: Array<string | undefined> = []
     const out = await Promise.all(names.map(async (name, i) => {
       const file = path.join(this.machineDir(name), 'config.json')
@@ -114,8 +115,14 @@ export class Store {
         const st = statSync(file)
         const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
         const text = readFileSync(file, 'utf8')
-        const rec = cache[name] === stamp ? migrateRecord(JSON.parse(text)) as MachineRecord : await parseRecord(name, text)
-        stamps[i] = stamp
+        if (cache[name] === stamp) {
+          stamps[i] = stamp
+          return migrateRecord(JSON.parse(text)) as MachineRecord
+        }
+        const rec = await parseRecord(name, text)
+        // Only a record the validator left as it was may skip it next time: one it filled in
+        // (defaults, stripped keys) would come back from the cache without them.
+        if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) stamps[i] = stamp
         return rec
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -129,9 +136,9 @@ export class Store {
       if (stamps[i]) fresh[n] = stamps[i]!
     })
     if (JSON.stringify(fresh) !== JSON.stringify(cache)) {
-      // A cache: no fsync (losing it costs one re-validation), but still never torn.
-      const tmp = `${cacheFile}.${process.pid}.tmp`
-      await fs.writeFile(tmp, JSON.stringify(fresh), {mode: 0o600}).then(() => fs.rename(tmp, cacheFile)).catch(() => fs.rm(tmp, {force: true}))
+      // Durable and never torn (a crash used to leave it empty); a store ls cannot write (read-only)
+      // still lists, only slower.
+      await writeFileAtomic(cacheFile, JSON.stringify(fresh)).catch(() => {})
     }
     return out
   }
@@ -162,6 +169,20 @@ export class Store {
     } catch {
       return false
     }
+  }
+}
+
+/**
+ * The ls cache, or an empty one when it is missing or not what loadAll writes: it only ever saves
+ * work, so no content of it may stop a read.
+ */
+async function readCache(file: string): Promise<Record<string, string>> {
+  try {
+    const raw: unknown = JSON.parse(await fs.readFile(file, 'utf8'))
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return {}
+    return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'))
+  } catch {
+    return {}
   }
 }
 
