@@ -1,5 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {CorruptRecord, SCHEMA_VERSION, Store} from '../src/store/index.js'
@@ -49,4 +50,41 @@ test('a record served from the cache has the same defaults as a validated one', 
   const [rec] = second as MachineRecord[]
   assert.equal(rec.engine.port, 2376)
   assert.deepEqual(rec.driverData, {})
+})
+
+// Before the fix config.json was read through the link and JSON.parse's message quoted the
+// target's first characters ("root:$y$...") in ls and inspect.
+test('a config.json that is a symbolic link is refused, and no file content reaches the error', async () => {
+  const store = await storeWith('a', 'b')
+  const secret = path.join(tmpDir('secret'), 'shadow')
+  await fs.writeFile(secret, 'SECRET-CONTENT:x:0:0\n')
+  const file = path.join(store.machineDir('a'), 'config.json')
+  await fs.rm(file)
+  await fs.symlink(secret, file)
+  const [a, b] = await store.loadAll()
+  assert.ok(a instanceof CorruptRecord && /symbolic link/.test(a.reason) && a.reason.includes(file), String((a as CorruptRecord).reason))
+  assert.ok(!(b instanceof CorruptRecord))
+  await assert.rejects(store.load('a'), (err: Error) => /symbolic link/.test(err.message) && !err.message.includes('SECRET'))
+  // A linked machine folder is refused the same way.
+  await fs.rm(store.machineDir('b'), {recursive: true})
+  await fs.symlink(store.machineDir('a'), store.machineDir('b'))
+  await assert.rejects(store.load('b'), /machine folder of "b" .* symbolic link/)
+  // Garbage that is not JSON is named, never quoted.
+  await fs.rm(file)
+  await fs.writeFile(file, 'SECRET-CONTENT:x:0:0\n')
+  await assert.rejects(store.load('a'), (err: Error) => /not valid JSON/.test(err.message) && err.message.includes(file) && !err.message.includes('SECRET'))
+  const [again] = await store.loadAll()
+  assert.ok(again instanceof CorruptRecord && !again.reason.includes('SECRET'))
+})
+
+test('a config.json that is a folder or a fifo is named, not read', async () => {
+  const store = await storeWith('a')
+  const file = path.join(store.machineDir('a'), 'config.json')
+  await fs.rm(file)
+  await fs.mkdir(file)
+  await assert.rejects(store.load('a'), /config\.json of "a" .* is not a regular file/)
+  // A fifo would block a plain open until a writer came: ls must not hang on one.
+  await fs.rm(file, {recursive: true})
+  execFileSync('mkfifo', [file])
+  await assert.rejects(store.load('a'), /config\.json of "a" .* is not a regular file/)
 })

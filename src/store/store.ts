@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {promises as fs, readFileSync, statSync} from 'node:fs'
+import {closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
@@ -87,7 +87,7 @@ export class Store {
     const file = path.join(this.machineDir(name), 'config.json')
     let text: string
     try {
-      text = await fs.readFile(file, 'utf8')
+      text = readRecordFile(name, file).text
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         if (await this.isReservedFolder(name)) throw new NotFoundError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
@@ -95,7 +95,7 @@ export class Store {
       }
       throw err
     }
-    return parseRecord(name, text)
+    return parseRecord(name, text, file)
   }
 
   /**
@@ -112,14 +112,13 @@ export class Store {
       const file = path.join(this.machineDir(name), 'config.json')
       try {
         // Synchronous on purpose: hundreds of tiny reads finish sooner than their promise round trips.
-        const st = statSync(file)
+        const {st, text} = readRecordFile(name, file)
         const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
-        const text = readFileSync(file, 'utf8')
         if (cache[name] === stamp) {
           stamps[i] = stamp
           return migrateRecord(JSON.parse(text)) as MachineRecord
         }
-        const rec = await parseRecord(name, text)
+        const rec = await parseRecord(name, text, file)
         // Only a record the validator left as it was may skip it next time: one it filled in
         // (defaults, stripped keys) would come back from the cache without them.
         if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) stamps[i] = stamp
@@ -172,6 +171,32 @@ export class Store {
   }
 }
 
+const RECORD_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+/**
+ * A machine's config.json, read without following links: a link planted in the store (to
+ * /etc/shadow, say) must not make ls or inspect read, let alone print, what it points to. The
+ * machine folder is checked too, as O_NOFOLLOW covers only the last part of the path.
+ */
+function readRecordFile(name: string, file: string): {st: import('node:fs').Stats; text: string} {
+  const fix = `replace it with the machine's record or run "berth rm -f ${name}"`
+  if (lstatSync(path.dirname(file)).isSymbolicLink()) throw new Error(`machine folder of "${name}" (${path.dirname(file)}) is a symbolic link, which berth never follows: ${fix}`)
+  let fd: number
+  try {
+    fd = openSync(file, RECORD_FLAGS)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`config.json of "${name}" (${file}) is a symbolic link, which berth never follows: ${fix}`)
+    throw err
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw new Error(`config.json of "${name}" (${file}) is not a regular file: ${fix}`)
+    return {st, text: readFileSync(fd, 'utf8')}
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /**
  * The ls cache, or an empty one when it is missing or not what loadAll writes: it only ever saves
  * work, so no content of it may stop a read.
@@ -186,12 +211,13 @@ async function readCache(file: string): Promise<Record<string, string>> {
   }
 }
 
-export async function parseRecord(name: string, text: string): Promise<MachineRecord> {
+export async function parseRecord(name: string, text: string, file?: string): Promise<MachineRecord> {
   let raw: unknown
   try {
     raw = JSON.parse(text)
-  } catch (err) {
-    throw new Error(`config.json of "${name}" is not valid JSON: ${(err as Error).message}`)
+  } catch {
+    // Not JSON.parse's message: it quotes the start of the file, and the file may not be ours.
+    throw new Error(`config.json of "${name}"${file ? ` (${file})` : ''} is not valid JSON (truncated or edited?): restore it or run "berth rm -f ${name}"`)
   }
   try {
     raw = migrateRecord(raw)
