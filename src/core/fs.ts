@@ -48,16 +48,27 @@ export interface Lock {
 }
 
 /**
- * Cross-process lock: a file created with O_EXCL holding the owner's PID.
- * A lock whose owner died (crash, SIGKILL) is stale and taken over.
+ * An empty or garbage lock older than this is stale. A berth lock is never empty (it is linked into
+ * place with its PID already in it), so this only waits out a writer that creates and then writes,
+ * an older berth, say, in the microseconds between the two; a crash left the rest.
+ */
+const UNOWNED_GRACE_MS = 2_000
+
+interface LockState {
+  pid?: number
+  mtimeMs: number
+}
+
+/**
+ * Cross-process lock: a file holding the owner's PID, made by writing a private file and linking
+ * it to the lock's name, so the lock appears with its owner in it or not at all. A lock whose
+ * owner died (crash, SIGKILL), or that names no owner (a crash mid-write of an earlier berth, a
+ * lost disk block), is stale and taken over.
  */
 export async function acquireLock(file: string, opts: {timeoutMs?: number; what?: string} = {}): Promise<Lock> {
   let owner: number | undefined
   const attempt = async (): Promise<Lock | undefined> => {
-    try {
-      const fh = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-      await fh.writeFile(String(process.pid))
-      await fh.close()
+    if (await createLockFile(file)) {
       let released = false
       return {
         async release() {
@@ -66,20 +77,21 @@ export async function acquireLock(file: string, opts: {timeoutMs?: number; what?
           await fs.rm(file, {force: true})
         },
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-    owner = await lockOwner(file)
-    if (owner !== undefined && !pidAlive(owner)) {
-      // Rename first so that two processes reclaiming the same stale lock cannot both win.
-      const stale = `${file}.stale.${process.pid}`
+    const seen = await readLock(file)
+    owner = seen?.pid
+    if (seen && isStale(seen)) {
+      // Moved aside first so that two processes reclaiming the same stale lock cannot both win, and
+      // looked at again there: what was moved may be a live lock made since it was read.
+      const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`
       try {
-        await fs.rename(file, stale)
-        const again = await lockOwner(stale)
-        if (again === owner) await fs.rm(stale, {force: true})
-        else await fs.rename(stale, file).catch(() => {})
-      } catch {
-        // someone else reclaimed it first
+        await fs.rename(file, aside)
+        const moved = await readLock(aside)
+        if (moved && !isStale(moved)) await fs.link(aside, file).catch(() => {})
+        await fs.rm(aside, {force: true})
+      } catch (err) {
+        // ENOENT: someone else reclaimed it first. Anything else would fail the same way at once.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return undefined
       }
       return attempt() // at once: the lock is free now (or someone else's again)
     }
@@ -92,15 +104,47 @@ export async function acquireLock(file: string, opts: {timeoutMs?: number; what?
   })
 }
 
-/** PID recorded in a lock file, or undefined when it is missing or being written. */
-export async function lockOwner(file: string): Promise<number | undefined> {
+/** True when the lock was made for this process; false when it exists already. */
+async function createLockFile(file: string): Promise<boolean> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  await fs.writeFile(tmp, String(process.pid), {mode: 0o600, flag: 'wx'})
   try {
-    const text = await fs.readFile(file, 'utf8')
-    const pid = Number.parseInt(text, 10)
-    return Number.isFinite(pid) ? pid : undefined
-  } catch {
-    return undefined
+    await fs.link(tmp, file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  } finally {
+    await fs.rm(tmp, {force: true})
   }
+}
+
+function isStale(lock: LockState): boolean {
+  if (lock.pid === undefined) return Date.now() - lock.mtimeMs > UNOWNED_GRACE_MS
+  return !pidAlive(lock.pid)
+}
+
+/** The lock's owner and age; undefined when there is no lock. Never follows a link. */
+async function readLock(file: string): Promise<LockState | undefined> {
+  let fh: fs.FileHandle
+  try {
+    fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    return {mtimeMs: 0} // a link or worse where a lock should be: nobody's, so stale
+  }
+  try {
+    const st = await fh.stat()
+    const text = st.isFile() && st.size < 64 ? await fh.readFile('utf8') : ''
+    return {pid: /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined, mtimeMs: st.mtimeMs}
+  } finally {
+    await fh.close()
+  }
+}
+
+/** PID recorded in a lock file, or undefined when it is missing or names no owner. */
+export async function lockOwner(file: string): Promise<number | undefined> {
+  return (await readLock(file).catch(() => undefined))?.pid
 }
 
 export async function exists(p: string): Promise<boolean> {
