@@ -29,15 +29,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>
     this.args = args as Record<string, string | undefined>
     this.argv = argv as string[]
+    // Output is a report on the work, never part of it: a reader gone (`| head`, a closed terminal)
+    // must not kill a create halfway, with a VM made and nothing rolled back.
+    for (const out of [process.stdout, process.stderr]) out.on('error', () => {})
     // First Ctrl-C: abort and roll back; second: leave at once (the record then shows Error for rm).
+    // SIGHUP (the terminal closed) is a Ctrl-C nobody can repeat: roll back too.
     const onSignal = (sig: NodeJS.Signals) => {
       this.interrupted++
-      if (this.interrupted > 1) process.exit(130)
-      process.stderr.write(`\n${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: cleaning up (press Ctrl-C again to leave now)\n`)
-      this.abort.abort(new UserError(`interrupted by ${sig}`, 130))
+      const code = sig === 'SIGHUP' ? 129 : 130
+      if (this.interrupted > 1) process.exit(code)
+      const what = sig === 'SIGINT' ? 'interrupted' : sig === 'SIGHUP' ? 'hung up' : 'terminated'
+      process.stderr.write(`\n${what}: cleaning up (press Ctrl-C again to leave now)\n`)
+      this.abort.abort(new UserError(`interrupted by ${sig}`, code))
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
+    process.on('SIGHUP', onSignal)
   }
 
   protected ctx(): Ctx {
