@@ -4,7 +4,7 @@ import {isIP} from 'node:net'
 import path from 'node:path'
 import {webcrypto} from 'node:crypto'
 import * as x509 from '@peculiar/x509'
-import {exists, mkdirPrivate, writeFileAtomic, acquireLock} from '../core/index.js'
+import {exists, mkdirPrivate, writeFileAtomic, acquireLock, UserError} from '../core/index.js'
 
 x509.cryptoProvider.set(globalThis.crypto)
 
@@ -133,7 +133,24 @@ export async function ensureStoreCerts(certsDir: string, opts: {regenerate?: boo
   }
 }
 
+const NEW_CA = 'restore it, or make a new CA with "berth regenerate-certs -f --client-certs" (then regenerate-certs every machine)'
+
+/** The store CA, checked here: a damaged file is named, not left to fail deep in WebCrypto. */
 export async function loadCA(certsDir: string): Promise<KeyPairPem> {
   const p = storeCertPaths(certsDir)
-  return {certPem: await fs.readFile(p.caPath, 'utf8'), keyPem: await fs.readFile(p.caKeyPath, 'utf8')}
+  const read = (file: string, what: string) => fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`cannot read the store CA ${what} ${file} (${err.code ?? 'unreadable'}): ${NEW_CA}`)
+  })
+  const ca = {certPem: await read(p.caPath, 'certificate'), keyPem: await read(p.caKeyPath, 'key')}
+  try {
+    new x509.X509Certificate(ca.certPem)
+  } catch {
+    throw new UserError(`the store CA certificate ${p.caPath} is damaged (truncated?): ${NEW_CA}`)
+  }
+  try {
+    await importKey(ca.keyPem)
+  } catch {
+    throw new UserError(`the store CA key ${p.caKeyPath} is damaged (truncated?): ${NEW_CA}`)
+  }
+  return ca
 }

@@ -7,6 +7,7 @@ import type {Ctx} from '../host/index.js'
 import {type Berth, createBerth} from '../machine/index.js'
 import type {DriverLoaders} from '../sdk/index.js'
 import {Store, defaultStorePath} from '../store/index.js'
+import {fsErrorMessage} from './errno.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -94,7 +95,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
     const code = exitCodeOf(err)
     if (err.message === 'EEXIT: 0' || (err.oclif && err.oclif.exit === 0)) return
-    process.stderr.write(`berth: ${errorMessage(err)}\n`)
+    process.stderr.write(`berth: ${fsErrorMessage(err) ?? errorMessage(err)}\n`)
     if (this.flags?.debug && !(err instanceof UserError) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }

@@ -3,7 +3,7 @@ import {closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, re
 import os from 'node:os'
 import path from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
-import {ExistsError, NotFoundError} from '../core/index.js'
+import {ExistsError, NotFoundError, UserError} from '../core/index.js'
 import {acquireLock, type Lock, lockOwner, mkdirPrivate, pidAlive, writeFileAtomic} from '../core/index.js'
 import type {MachineRecord} from './record.js'
 import {NAME_RE, validateName} from './names.js'
@@ -37,9 +37,14 @@ export class Store {
   }
 
   async init(): Promise<void> {
-    await mkdirPrivate(this.machinesDir)
-    await mkdirPrivate(this.certsDir)
-    await fs.chmod(this.root, 0o700)
+    try {
+      await mkdirPrivate(this.machinesDir)
+      await mkdirPrivate(this.certsDir)
+      await fs.chmod(this.root, 0o700)
+    } catch (err) {
+      // mkdir -p reports a read-only or unmakeable store as a bare errno on some folder inside it.
+      throw new UserError(`cannot make the machine store at ${this.root} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): check that it is a writable folder, or pass another --storage-path`)
+    }
   }
 
   async names(): Promise<string[]> {
@@ -143,7 +148,13 @@ export class Store {
   }
 
   async save(record: MachineRecord): Promise<void> {
-    await writeFileAtomic(path.join(this.machineDir(record.name), 'config.json'), JSON.stringify(record, null, 2) + '\n')
+    try {
+      await writeFileAtomic(path.join(this.machineDir(record.name), 'config.json'), JSON.stringify(record, null, 2) + '\n')
+    } catch (err) {
+      // A parallel `rm` took the folder: the temporary file beside config.json has nowhere to go.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`machine "${record.name}" was removed (${this.machineDir(record.name)}) while this command was changing it`)
+      throw err
+    }
   }
 
   /** Serialises changes to one machine across berth processes. */
