@@ -13,7 +13,7 @@ import path from 'node:path'
 import {pidAlive, pollUntil, which} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {generateKeyPair} from '../../src/sdk/index.js'
-import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, parseSubnet, releaseIp} from './network.js'
+import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, normaliseSubnet, parseSubnet, releaseIp} from './network.js'
 import {run} from './run.js'
 export const DEFAULT_ROOT = '/var/lib/berth-lab'
 
@@ -153,8 +153,7 @@ export async function hostExec(h: LabHost, args: string[]): Promise<string> {
  * anything exists and destroyHost(plan) cleans up whatever a crash left half-made.
  */
 export function planHost(opts: BootOptions): LabHost {
-  const subnet = opts.subnet ?? DEFAULT_SUBNET
-  parseSubnet(subnet)
+  const subnet = normaliseSubnet(opts.subnet ?? DEFAULT_SUBNET)
   if (!/^[0-9a-f]{6,32}$/.test(opts.id)) throw new Error(`lab host id must be hex (got "${opts.id}")`)
   const root = opts.root ?? process.env.BERTH_LAB_DIR ?? DEFAULT_ROOT
   return {

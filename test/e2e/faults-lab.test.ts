@@ -1,0 +1,47 @@
+/**
+ * Lab faults of issue 16 through the real CLI: overlapping subnets, the last host's leftovers,
+ * umask 000, and a dead engine behind a Running host. Subnets 172.30.112.0/24 and
+ * 172.30.113.0/24 (and networks overlapping them) are this file's alone.
+ */
+import {after, describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {berth, isRoot, tmpDir} from '../helpers.js'
+
+const skip = !isRoot() && 'lab hosts need root'
+
+describe('lab faults (issue 16)', {skip, concurrency: false}, () => {
+  const env = {BERTH_STORAGE_PATH: tmpDir('store'), BERTH_LAB_DIR: tmpDir('lab'), BERTH_LAB_SUBNET: '172.30.112.0/24'}
+  const config = (n: string) => JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'machines', n, 'config.json'), 'utf8'))
+  const made = new Set<string>()
+  const create = async (name: string, args: string[] = []) => {
+    made.add(name)
+    return berth(['create', name, ...args], {env})
+  }
+
+  after(async () => {
+    if (made.size) await berth(['rm', '-f', '-y', ...made], {env})
+  })
+
+  test('an overlapping subnet is refused before anything is made; host bits name the same network', async () => {
+    let r = await create('ov-a')
+    assert.equal(r.code, 0, r.stderr)
+    const a = config('ov-a').driverData
+    for (const over of ['172.30.112.0/25', '172.30.112.128/25', '172.30.0.0/16']) {
+      // Before the fix: accepted, on a bridge of its own, and given 172.30.112.2 — ov-a's address.
+      r = await create('ov-bad', ['--lab-subnet', over])
+      assert.notEqual(r.code, 0)
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+      assert.match(r.stderr, /overlaps 172\.30\.112\.0\/24.*--lab-subnet 172\.30\.112\.0\/24/)
+      assert.equal(existsSync(path.join(env.BERTH_STORAGE_PATH, 'machines', 'ov-bad')), false)
+    }
+    r = await create('ov-b', ['--lab-subnet', '172.30.112.77/24'])
+    assert.equal(r.code, 0, r.stderr)
+    const b = config('ov-b').driverData
+    assert.equal(b.subnet, '172.30.112.0/24')
+    assert.equal(b.bridge, a.bridge)
+    assert.notEqual(b.ip, a.ip)
+    assert.equal((await berth(['status', 'ov-a'], {env})).stdout.trim(), 'Running')
+  })
+})
