@@ -62,10 +62,11 @@ async function liveLeases(ldir: string): Promise<number> {
   return live
 }
 
-/** The last host out removes what the first host in made: rule, link, network note. */
+/** The last host out removes what the first host in made: rule, link, lease folder, network note. */
 async function dropBridge(root: string, bridge: string): Promise<void> {
   await run('iptables', ['-D', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
   if (await linkExists(bridge)) await run('ip', ['link', 'del', bridge]).catch(() => {})
+  await fs.rm(path.join(root, bridge), {recursive: true, force: true})
   await fs.rm(path.join(root, `${bridge}.net`), {force: true})
 }
 

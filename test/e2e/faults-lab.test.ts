@@ -5,11 +5,13 @@
  */
 import {after, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {berth, isRoot, tmpDir} from '../helpers.js'
+import {berth, isRoot, labLeftovers, tmpDir} from '../helpers.js'
 
 const skip = !isRoot() && 'lab hosts need root'
+const LEASES = '/var/lib/berth-lab/leases'
 
 describe('lab faults (issue 16)', {skip, concurrency: false}, () => {
   const env = {BERTH_STORAGE_PATH: tmpDir('store'), BERTH_LAB_DIR: tmpDir('lab'), BERTH_LAB_SUBNET: '172.30.112.0/24'}
@@ -43,5 +45,27 @@ describe('lab faults (issue 16)', {skip, concurrency: false}, () => {
     assert.equal(b.bridge, a.bridge)
     assert.notEqual(b.ip, a.ip)
     assert.equal((await berth(['status', 'ov-a'], {env})).stdout.trim(), 'Running')
+  })
+
+  test('the last host of a bridge out removes its bridge and lease folder', async () => {
+    const {bridge} = config('ov-a').driverData
+    const ids = ['ov-a', 'ov-b'].map(n => config(n).id)
+    let r = await berth(['rm', '-y', 'ov-a'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(existsSync(path.join(LEASES, bridge)), 'ov-b still leases an address there')
+    r = await berth(['rm', '-y', 'ov-b'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    made.delete('ov-a')
+    made.delete('ov-b')
+    // Before the fix: an empty leases/<bridge>/ folder was left for every subnet ever used.
+    assert.equal(existsSync(path.join(LEASES, bridge)), false)
+    assert.equal(existsSync(path.join(LEASES, `${bridge}.net`)), false)
+    assert.doesNotMatch(execFileSync('ip', ['-o', 'link']).toString(), new RegExp(`\\b${bridge}\\b`))
+    assert.deepEqual(labLeftovers(ids), [])
+    // The network is free again: an overlapping one is taken now.
+    r = await create('ov-c', ['--lab-subnet', '172.30.112.0/25'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((await berth(['rm', '-y', 'ov-c'], {env})).code, 0)
+    made.delete('ov-c')
   })
 })

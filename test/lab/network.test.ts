@@ -1,11 +1,12 @@
 /**
  * Lab leases per address space (issue 16). Before the fix, leases were kept per subnet string:
  * 172.30.112.0/25 and 172.30.112.77/24 each got a bridge and a lease folder of their own next to
- * 172.30.112.0/24's, and both handed out 172.30.112.2 a second time.
+ * 172.30.112.0/24's, and both handed out 172.30.112.2 a second time. The last host's removal left
+ * its lease folder behind.
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {existsSync, mkdtempSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync} from 'node:fs'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -49,6 +50,7 @@ test('an overlapping subnet is refused while the other has hosts; one address is
     await fs.rm(d, {recursive: true})
   }
   await maybeRemoveBridge(bridgeName(net), root)
+  assert.deepEqual(readdirSync(root).filter(e => e !== '.lock'), [], 'the last host out leaves no lease folder or note')
   const c = await host('c')
   assert.equal(await leaseIp('172.30.112.0/25', bridgeName('172.30.112.0/25'), c, root), '172.30.112.2')
 })
@@ -60,4 +62,5 @@ test('hosts that crashed do not hold a network: their leases are reclaimed and a
   await leaseIp('172.30.112.0/24', bridgeName('172.30.112.0/24'), gone, root)
   await fs.rm(gone, {recursive: true})
   await checkSubnet('172.30.112.0/25', root)
+  assert.equal(existsSync(path.join(root, bridgeName('172.30.112.0/24'))), false)
 })
