@@ -68,4 +68,22 @@ describe('lab faults (issue 16)', {skip, concurrency: false}, () => {
     assert.equal((await berth(['rm', '-y', 'ov-c'], {env})).code, 0)
     made.delete('ov-c')
   })
+
+  test('under umask 000 a lab host is created and answers', async () => {
+    // Before the fix: "/run/sshd must be owned by root and not group or world-writable" (the host's
+    // folders took the caller's umask), so every create failed.
+    const old = process.umask(0)
+    let r
+    try {
+      r = await create('um-a', ['--lab-subnet', '172.30.113.0/24'])
+    } finally {
+      process.umask(old)
+    }
+    assert.equal(r.code, 0, r.stderr)
+    r = await berth(['ssh', 'um-a', 'stat -c %a /run/sshd /etc/docker/daemon.json'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    for (const mode of r.stdout.trim().split('\n')) assert.equal(Number.parseInt(mode, 8) & 0o022, 0, `group/world-writable: ${r.stdout}`)
+    assert.equal((await berth(['rm', '-y', 'um-a'], {env})).code, 0)
+    made.delete('um-a')
+  })
 })
