@@ -86,4 +86,28 @@ describe('lab faults (issue 16)', {skip, concurrency: false}, () => {
     assert.equal((await berth(['rm', '-y', 'um-a'], {env})).code, 0)
     made.delete('um-a')
   })
+
+  test('a Running host with a dead dockerd: status says so, env warns, ls keeps its columns', async () => {
+    let r = await create('dk-a', ['--lab-subnet', '172.30.113.0/24'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((await berth(['status', 'dk-a'], {env})).stdout.trim(), 'Running')
+    const {initPid} = config('dk-a').driverData
+    // Inside the host's own PID namespace: its dockerd only, by the PID it wrote.
+    execFileSync('nsenter', ['-t', String(initPid), '-a', 'sh', '-c', 'kill -9 "$(cat /var/run/docker.pid)"'])
+    // Before the fix: "Running", and env printed its exports without a word.
+    r = await berth(['status', 'dk-a'], {env})
+    assert.equal(r.stdout.trim(), 'Running (engine not answering)')
+    const j = JSON.parse((await berth(['status', 'dk-a', '--json'], {env})).stdout)
+    assert.equal(j.state, 'Running')
+    assert.equal(j.engine, 'not answering')
+    r = await berth(['env', 'dk-a'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /DOCKER_HOST/)
+    assert.match(r.stderr, /^warning: the engine of "dk-a" does not answer .*berth restart dk-a/)
+    const row = JSON.parse((await berth(['ls', '--json'], {env})).stdout).find((x: {name: string}) => x.name === 'dk-a')
+    assert.equal(row.state, 'Running')
+    assert.equal(row.docker, 'Unknown')
+    assert.equal((await berth(['rm', '-f', '-y', 'dk-a'], {env})).code, 0)
+    made.delete('dk-a')
+  })
 })
