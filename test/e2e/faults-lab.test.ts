@@ -30,7 +30,8 @@ describe('lab faults (issue 16)', {skip, concurrency: false}, () => {
     let r = await create('ov-a')
     assert.equal(r.code, 0, r.stderr)
     const a = config('ov-a').driverData
-    for (const over of ['172.30.112.0/25', '172.30.112.128/25', '172.30.0.0/16']) {
+    // Only networks inside 172.30.112.0/24: a wider one would meet other tests' bridges too.
+    for (const over of ['172.30.112.0/25', '172.30.112.128/25']) {
       // Before the fix: accepted, on a bridge of its own, and given 172.30.112.2 — ov-a's address.
       r = await create('ov-bad', ['--lab-subnet', over])
       assert.notEqual(r.code, 0)
