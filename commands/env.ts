@@ -4,6 +4,7 @@ import {BerthCommand} from './_command.js'
 import {parseShell, shellLines, writeDockerContext} from '../src/machine/index.js'
 import {ConflictError, NotFoundError, UserError} from '../src/core/index.js'
 import type {Store} from '../src/store/index.js'
+import {engineProblem} from '../src/host/index.js'
 
 const VARS = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME'] as const
 
@@ -46,6 +47,9 @@ export default class Env extends BerthCommand<typeof Env> {
     if (drift) throw new UserError(drift)
     const engine = await berth.engine(record)
     engine.close()
+    // The exports still print (the user may be about to start the engine), but not silently.
+    const problem = await engineProblem(berth.ctx, record)
+    if (problem) process.stderr.write(`warning: the engine of "${name}" does not answer (${problem}): docker commands will fail until it runs again ("berth restart ${name}" or "berth provision ${name}")\n`)
     const certPath = berth.store.machineDir(name)
     let vars: Array<[string, string | null]> = [
       ['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', engine.url], ['DOCKER_CERT_PATH', certPath], ['DOCKER_MACHINE_NAME', name],

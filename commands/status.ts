@@ -1,16 +1,24 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {engineProblem} from '../src/host/index.js'
 
 export default class Status extends BerthCommand<typeof Status> {
-  static override summary = 'Print the state of a machine (Running, Stopped, Error...)'
+  static override summary = 'Print the state of a machine (Running, Stopped, Error...); a Running one whose engine does not answer says so'
   static override args = {name: Args.string({description: 'Machine name', required: true})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {
     const berth = this.berth()
-    const st = await berth.state(await berth.load(this.args.name!))
+    const record = await berth.load(this.args.name!)
+    const st: {state: string; error?: string; engine?: string} = await berth.state(record)
+    // The engine is part of the machine's state: a live host with a dead dockerd is not plain Running
+    // (ls shows its Docker column as Unknown); state stays Running so that scripts matching it still do.
+    if (st.state === 'Running' && record.status === 'ready') {
+      const problem = await engineProblem(berth.ctx, record)
+      if (problem) Object.assign(st, {engine: 'not answering', error: problem})
+    }
     if (this.flags.json) return this.json(st)
-    this.log(st.state)
+    this.log(st.engine ? `${st.state} (engine ${st.engine})` : st.state)
   }
 }

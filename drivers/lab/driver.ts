@@ -1,7 +1,7 @@
 import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
-import {parseSubnet} from './network.js'
+import {checkSubnet, normaliseSubnet} from './network.js'
 
 /** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
 type LabData = Partial<LabHost> & {subnet: string; root?: string}
@@ -20,8 +20,9 @@ const driver: Driver<LabData> = {
 
   async preCreate(options) {
     await checkLab()
-    const subnet = String(options['lab-subnet'])
-    parseSubnet(subnet)
+    // Host bits are dropped, not refused: 172.30.77.9/24 is the network 172.30.77.0/24, on its bridge.
+    const subnet = normaliseSubnet(String(options['lab-subnet']))
+    await checkSubnet(subnet)
     return {data: {subnet, root: String(options['lab-dir'])}}
   },
 

@@ -13,7 +13,7 @@ import path from 'node:path'
 import {pidAlive, pollUntil, which} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {generateKeyPair} from '../../src/sdk/index.js'
-import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, parseSubnet, releaseIp} from './network.js'
+import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, normaliseSubnet, parseSubnet, releaseIp} from './network.js'
 import {run} from './run.js'
 export const DEFAULT_ROOT = '/var/lib/berth-lab'
 
@@ -76,6 +76,9 @@ function sshdConfig(h: {dir: string}, port: number): string {
 
 /** Runs as PID 1 of the host: mounts its private folders, starts sshd, reports its host PID, then reaps. */
 const INIT_SCRIPT = `set -e
+# The caller's umask reaches every process of the host; sshd and dockerd refuse group- or
+# world-writable folders, so the host starts from the usual 022 whatever berth was run under.
+umask 022
 read -r pid rest < /proc/self/stat
 hostname "$BERTH_HOSTNAME"
 mount --make-rprivate /
@@ -88,7 +91,7 @@ mount --bind "$D/hostname" /etc/hostname
 mkdir -p -m 700 "$D/root"
 mount --bind "$D/root" /root
 mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /run/sshd /run/lock
+mkdir -p -m 755 /run/sshd /run/lock
 mount -t proc proc /proc
 /usr/sbin/sshd -f "$D/ssh/sshd_config"
 echo "ready $pid"
@@ -110,7 +113,7 @@ export async function initAlive(h: LabHost): Promise<boolean> {
 }
 
 async function startInit(h: LabHost): Promise<{pid: number; start: number}> {
-  for (const d of ['/etc/docker', '/var/lib/docker']) await fs.mkdir(d, {recursive: true})
+  for (const d of ['/etc/docker', '/var/lib/docker']) await fs.mkdir(d, {recursive: true, mode: 0o755})
   const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, 'unshare', '--mount', '--uts', '--pid', '--fork', '/bin/sh', '-c', INIT_SCRIPT], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -153,8 +156,7 @@ export async function hostExec(h: LabHost, args: string[]): Promise<string> {
  * anything exists and destroyHost(plan) cleans up whatever a crash left half-made.
  */
 export function planHost(opts: BootOptions): LabHost {
-  const subnet = opts.subnet ?? DEFAULT_SUBNET
-  parseSubnet(subnet)
+  const subnet = normaliseSubnet(opts.subnet ?? DEFAULT_SUBNET)
   if (!/^[0-9a-f]{6,32}$/.test(opts.id)) throw new Error(`lab host id must be hex (got "${opts.id}")`)
   const root = opts.root ?? process.env.BERTH_LAB_DIR ?? DEFAULT_ROOT
   return {
@@ -173,13 +175,13 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
   await fs.mkdir(dir, {mode: 0o700})
   try {
     for (const d of ['etc-docker', 'docker', 'log', 'ssh', 'root']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
-    await fs.writeFile(path.join(dir, 'hostname'), opts.hostname + '\n')
+    await fs.writeFile(path.join(dir, 'hostname'), opts.hostname + '\n', {mode: 0o644})
     const hostKey = await generateKeyPair(`root@${h.hostname}`)
     await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.privateKey, {mode: 0o600})
     await fs.writeFile(path.join(dir, 'ssh', 'authorized_keys'), opts.authorizedKeys.trim() + '\n', {mode: 0o600})
-    await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22))
+    await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22), {mode: 0o600})
     h.ip = await leaseIp(subnet, bridge, dir)
-    await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2))
+    await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2), {mode: 0o600})
     // One shell does all the wiring: every process Node spawns costs a fork of Node itself,
     // which adds up when a dozen hosts boot at once. Exit 3: the bridge is missing.
     const wire = [
@@ -217,7 +219,7 @@ export async function startHost(h: LabHost): Promise<LabHost> {
   const {pid, start} = await startInit(h)
   h.initPid = pid
   h.initStart = start
-  await fs.writeFile(path.join(h.dir, 'host.json'), JSON.stringify(h, null, 2))
+  await fs.writeFile(path.join(h.dir, 'host.json'), JSON.stringify(h, null, 2), {mode: 0o600})
   return h
 }
 

@@ -116,6 +116,23 @@ export async function machineState(ctx: Ctx, record: MachineRecord): Promise<Mac
   }
 }
 
+/**
+ * Why a machine's engine does not answer a ping, or undefined when it does: the host can run
+ * while its dockerd is dead, and a machine without its engine is not the machine the user wants.
+ */
+export async function engineProblem(ctx: Ctx, record: MachineRecord, timeoutMs = 5000): Promise<string | undefined> {
+  let engine: Engine | undefined
+  try {
+    engine = await engineFor(ctx, record)
+    await engine.ping(timeoutMs)
+    return undefined
+  } catch (err) {
+    return errorMessage(err)
+  } finally {
+    engine?.close()
+  }
+}
+
 /** A note when the host's IP is no longer covered by its server certificate. */
 export async function ipDrift(ctx: Ctx, record: MachineRecord): Promise<string | undefined> {
   if (!record.tls) return undefined

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {exitCodeOf, NotFoundError, UserError} from '../../src/core/index.js'
-import {loadDriver} from '../../src/host/index.js'
+import {engineProblem, loadDriver} from '../../src/host/index.js'
 import {createOptions, world} from '../fakes/world.js'
 
 const opts = createOptions()
@@ -49,6 +49,21 @@ test('an unknown driver is NotFoundError naming the ones there are; exit codes c
     assert.equal(exitCodeOf(new UserError('x', 'precreate')), 3)
     assert.equal(exitCodeOf({oclif: {exit: 2}}), 2)
     assert.equal(exitCodeOf(new Error('plain')), 1)
+  } finally {
+    await w.close()
+  }
+})
+
+test('a Running host whose engine is dead is told apart: engineProblem names why (status and env use it)', async () => {
+  // Before the fix status read the driver's state alone: Running, with dockerd dead.
+  const w = await world()
+  try {
+    const rec = await w.berth.create('n1', opts)
+    assert.equal(await engineProblem(w.berth.ctx, rec), undefined)
+    await w.engine.close() // dockerd dies; the host stays up
+    assert.equal((await w.berth.state(rec)).state, 'Running')
+    assert.match((await engineProblem(w.berth.ctx, rec, 2000))!, /\S/)
+    await w.berth.rm('n1', {force: true})
   } finally {
     await w.close()
   }
