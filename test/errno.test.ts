@@ -32,6 +32,8 @@ test('file system errors become one line naming the path and what to do', async 
     assert.doesNotMatch(m, /\.tmp|ENOENT|EISDIR|ENOTDIR|EEXIST/)
   }
   assert.equal(fsErrorMessage(new Error('plain')), undefined)
+  // berth's own errors carry a code and may carry a path (an OpenStack API path): they keep their message.
+  assert.equal(fsErrorMessage(Object.assign(new Error('keystone POST /auth/tokens: 500'), {code: 'cloud_api', path: '/auth/tokens'})), undefined)
 })
 
 test('a save racing a parallel rm, and a store that cannot be made, say so', async () => {

@@ -27,7 +27,8 @@ function userPath(p: string): string {
  */
 export function fsErrorMessage(err: unknown): string | undefined {
   const e = err as NodeJS.ErrnoException
-  if (!e || typeof e.code !== 'string' || typeof e.path !== 'string') return undefined
+  // Only Node's own system errors: berth's errors carry codes too (cloud_api), and an API path.
+  if (!e || typeof e.code !== 'string' || !/^E[A-Z0-9]+$/.test(e.code) || typeof e.path !== 'string' || typeof e.syscall !== 'string') return undefined
   const say = SAY[e.code]
   if (!say) return `${e.syscall ?? 'access'} ${userPath(e.path)} failed (${e.code}): check the path, or the store given by --storage-path`
   return say(userPath(e.path))
