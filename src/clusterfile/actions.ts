@@ -3,7 +3,7 @@
  * are being reworked, and converge.ts only speaks this small vocabulary.
  */
 import {type Ctx, createMachine, removeMachine, withLock} from '../machine/index.js'
-import {joinSwarm, reachableManager, setRole} from '../swarm/index.js'
+import {joinSwarm, reachableManager, setRole, updateNode} from '../swarm/index.js'
 import type {MachineRecord} from '../store/index.js'
 import {CorruptRecord} from '../store/index.js'
 import type {ClusterSpec, DesiredMachine} from './load.js'
@@ -80,19 +80,11 @@ export async function setLabels(ctx: Ctx, name: string, labels: Record<string, s
     const m = await reachableManager(ctx, sw.name)
     if (!m) throw new Error(`swarm ${sw.name} has no reachable manager`)
     try {
-      for (let attempt = 0; ; attempt++) {
-        const node = await m.engine.request<{Version: {Index: number}; Spec: Record<string, any>}>('GET', `/nodes/${sw.nodeId}`)
-        const next: Record<string, string> = {...node.Spec.Labels}
+      await updateNode(m.engine, sw.nodeId, spec => {
+        const next: Record<string, string> = {...spec.Labels}
         for (const k of Object.keys(sw.labels ?? {})) if (!(k in labels)) delete next[k]
-        Object.assign(next, labels)
-        try {
-          await m.engine.request('POST', `/nodes/${sw.nodeId}/update?version=${node.Version.Index}`, {...node.Spec, Labels: next})
-          break
-        } catch (err) {
-          // Another update raced this one: read the new version and try again.
-          if (attempt >= 5 || !/out of sequence|version/i.test(String((err as Error).message))) throw err
-        }
-      }
+        spec.Labels = Object.assign(next, labels)
+      })
     } finally {
       m.engine.close()
     }

@@ -77,7 +77,8 @@ export function nodeLabels(record: MachineRecord, driverLabels: Record<string, s
 const outOfSequence = (err: unknown) => err instanceof EngineError && /out of sequence|version/i.test(err.message)
 const notInSwarm = (err: unknown) => /not part of a swarm/i.test(errorMessage(err))
 
-async function updateNode(manager: Engine, nodeId: string, change: (spec: Record<string, any>) => void): Promise<void> {
+/** Change a node's spec through a manager, re-reading it when another update raced this one. */
+export async function updateNode(manager: Engine, nodeId: string, change: (spec: Record<string, any>) => void): Promise<void> {
   // Node updates are optimistic: retry when another update raced ours (version out of date).
   for (let attempt = 0; ; attempt++) {
     const node = await manager.request<{Version: {Index: number}; Spec: Record<string, any>}>('GET', `/nodes/${nodeId}`)
