@@ -9,7 +9,7 @@ import {STRATEGY_NAMES} from '../../src/placement/index.js'
 
 export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
   static override summary = 'Serve a Docker API endpoint that places plain `docker run` across a swarm\'s machines'
-  static override description = 'As classic Swarm\'s manager did: mutual TLS with the store\'s CA; `docker run` is placed by strategy and filters (-e constraint:key==value, -e affinity:container!=web, -p host ports), ps/images/info cover every machine, and container commands (inspect, logs, stop, start, rm, exec) go to the machine that holds the container. Runs in the foreground until Ctrl-C or SIGTERM. The default strategy is the one given at `create --swarm-strategy`, else spread.'
+  static override description = 'As classic Swarm\'s manager did: mutual TLS with the store\'s CA; `docker run` is placed by strategy and filters (-e constraint:key==value, -e affinity:container!=web, -p host ports), ps/images/info cover every machine, and container commands (inspect, logs, stop, start, rm, exec) go to the machine that holds the container. An image missing on the chosen machine is pulled there (a registry) or copied from a member that has it; pull, tag and rmi reach every machine, build runs on one the strategy picks; networks are attachable overlays, a volume is made where its first container lands, so docker-compose up/down works. Runs in the foreground until Ctrl-C or SIGTERM. The default strategy is the one given at `create --swarm-strategy`, else spread.'
   static override examples = [
     '<%= config.bin %> swarm manage lab3',
     '<%= config.bin %> swarm manage lab3 --strategy binpack --listen 127.0.0.1:3376',

@@ -6,9 +6,9 @@
 import {errorMessage, parallel} from '../core/index.js'
 import {Engine, engineError, engineMessage, type HttpResult} from '../engine/index.js'
 import {type Ctx, engineFor} from '../machine/index.js'
-import {makeNode, type ContainerConfig, type StrategyName} from '../placement/index.js'
+import {makeNode, type ContainerConfig} from '../placement/index.js'
 import type {MachineRecord} from '../store/index.js'
-import {createPlaced, type CreateResult} from './create.js'
+import {createPlaced, type CreateOptions, type CreateResult} from './create.js'
 import {downNode, isActive, reservationOf, toNodeInput} from './inventory.js'
 import {ClusterError, FALLBACK_API_VERSION, selectRecords, type Selection} from './selection.js'
 import type {Conn, ContainerInspect, ContainerSummary, DownMachine, EngineInfo, ImageSummary, MachineInventory, Reservation, Snapshot} from './shapes.js'
@@ -219,7 +219,7 @@ export class Cluster {
    * Places a container and creates it on the chosen engine. Decisions are serialised, so two
    * concurrent requests never both take the last room on a machine.
    */
-  create(config: ContainerConfig & Record<string, unknown>, opts: {name?: string; strategy: StrategyName; apiVersion?: string; query?: string}): Promise<CreateResult> {
+  create(config: ContainerConfig & Record<string, unknown>, opts: CreateOptions): Promise<CreateResult> {
     const run = this.createChain.then(() => createPlaced(this, config, opts))
     this.createChain = run.catch(() => {})
     return run

@@ -1,6 +1,8 @@
 /**
  * The one placement path `berth run` and `berth swarm manage` share: read the cluster, place by
- * strategy and filters, create on the chosen engine. The image must already be on the machine.
+ * strategy and filters, create on the chosen engine. Without a `prepare` hook the image must
+ * already be on a machine (a hard rule); with one, placement comes first and the hook fetches the
+ * image (and what else the container needs) onto the chosen machine, as classic Swarm did.
  */
 import {engineMessage} from '../engine/index.js'
 import {
@@ -25,6 +27,15 @@ export interface CreateOptions {
   strategy: StrategyName
   apiVersion?: string
   query?: string
+  prepare?: Prepare
+}
+
+/** The endpoint's part of a create: rules from what lives where, then readying the machine. */
+export interface Prepare {
+  /** Extra hard constraints (`node==...` for a named volume that lives on one machine). */
+  rules(config: ContainerConfig & Record<string, unknown>, snap: Snapshot): Promise<string[]>
+  /** Gets the image and named volumes onto the chosen machine before the container is created. */
+  ready(machine: string, config: ContainerConfig & Record<string, unknown>, snap: Snapshot): Promise<void>
 }
 
 /** What placing needs of a cluster (the Cluster class is one). */
@@ -54,13 +65,19 @@ export async function createPlaced(cluster: PlacementTarget, config: ContainerCo
       if (c) throw new ClusterError(`Conflict. The container name "/${name}" is already in use by container "${c.Id}" on machine ${m.machine}. You have to remove (or rename) that container to be able to reuse that name.`, 409)
     }
   }
-  // No registry here: the image must already be on the machine, so holding it is a hard rule.
   const image = config.Image
-  const holders = snap.machines.filter(m => nodeHasImage(m.node, image))
-  if (!holders.length) {
-    throw new ClusterError(`No such image: ${normalizeImage(image)} (none of the machines ${snap.machines.map(m => m.machine).join(', ')} has it, and berth does not pull: load it there first)`, 404)
+  let request = parsed.request
+  if (opts.prepare) {
+    const extra = await opts.prepare.rules(config, snap)
+    request = {...request, constraints: [...request.constraints, ...extra.map(r => parseRule('constraint', r))]}
+  } else {
+    // Nothing fetches the image here: it must already be on the machine, so holding it is a hard rule.
+    const holders = snap.machines.filter(m => nodeHasImage(m.node, image))
+    if (!holders.length) {
+      throw new ClusterError(`No such image: ${normalizeImage(image)} (none of the machines ${snap.machines.map(m => m.machine).join(', ')} has it, and berth does not pull: load it there first)`, 404)
+    }
+    request = {...request, affinities: [...request.affinities, imageAffinity(snap, image)]}
   }
-  const request = {...parsed.request, affinities: [...parsed.request.affinities, imageAffinity(snap, image)]}
   const scheduler = new Scheduler(snap.nodes, {strategy: opts.strategy})
   let placement
   try {
@@ -70,6 +87,7 @@ export async function createPlaced(cluster: PlacementTarget, config: ContainerCo
     throw err
   }
   const machine = snap.machines.find(m => m.machine === placement.node.id)!
+  await opts.prepare?.ready(machine.machine, config, snap)
   const conn = await cluster.connFor(machine.machine)
   const version = clampVersion(opts.apiVersion, machine.apiVersion)
   const query = opts.query ?? (name ? `name=${encodeURIComponent(name)}` : '')

@@ -2,19 +2,22 @@
  * `berth swarm manage`: a Docker Engine API endpoint in front of a swarm's machines, as classic
  * Swarm's manager was. Mutual TLS with the store's CA (only holders of a client certificate from
  * that CA get in). `docker run` is placed by strategy and filters and created on the chosen
- * engine; container operations are routed by id or name to the engine that holds the container
- * and streamed through unchanged (logs -f, attach, exec); ps, images and info are merged across
- * the engines. Anything else answers 501 with a JSON message, so the docker CLI never hangs.
+ * engine (the image pulled or copied there first); container operations are routed by id or name
+ * to the engine that holds the container and streamed through unchanged (logs -f, attach, exec);
+ * ps, images, networks, volumes, events and info are merged across the engines; pull, tag, rmi
+ * reach every machine with the image, build one the strategy picks (images.ts, resources.ts).
+ * Anything else answers 501 with a JSON message, so the docker CLI never hangs.
  */
 import type https from 'node:https'
 import {createRequire} from 'node:module'
 import type net from 'node:net'
 import type {Duplex} from 'node:stream'
-import {Cluster, ClusterError, FALLBACK_API_VERSION, compareVersions, normalizeImage, type Snapshot} from '../cluster/index.js'
+import {Cluster, ClusterError, FALLBACK_API_VERSION, compareVersions, type Snapshot} from '../cluster/index.js'
 import {errorMessage, UserError} from '../core/index.js'
 import {engineMessage} from '../engine/index.js'
 import type {Ctx} from '../machine/index.js'
 import type {StrategyName} from '../placement/index.js'
+import {events} from './events.js'
 import {Handlers} from './handlers.js'
 import {rawError, readBody, sendError, sendJson, type Req, type Res} from './http.js'
 import {infoBody, versionBody} from './info.js'
@@ -139,10 +142,24 @@ export class ManageEndpoint {
         case 'ps': return await h.ps(res, version, search)
         case 'create': return await h.create(req, res, version, query)
         case 'images': return await h.images(res, version, search)
-        case 'pull': {
-          const ref = normalizeImage(`${query.get('fromImage') ?? ''}${query.get('tag') ? `:${query.get('tag')}` : ''}`)
-          throw new ClusterError(`berth swarm manage does not pull images: load "${ref}" on the machines first (docker load or docker import through "berth env MACHINE")`, 501)
-        }
+        case 'pull': return await h.imageOps.pull(req, res, version, query)
+        case 'load': return await h.imageOps.load(req, res, version, search)
+        case 'save': return await h.imageOps.save(req, res, version, query.getAll('names'), `/images/get${search}`)
+        case 'image-get': return await h.imageOps.save(req, res, version, [r.ref], `/images/${encodeURIComponent(r.ref)}/get${search}`)
+        case 'image-tag': return await h.imageOps.tag(res, version, r.ref, search)
+        case 'image-push': return await h.imageOps.push(req, res, version, r.ref, search)
+        case 'image-remove': return await h.imageOps.remove(res, version, r.ref, search)
+        case 'build': return await h.imageOps.build(req, res, version, search, this.strategy)
+        case 'events': return await events(res, this.cluster, version, search, line => this.log(line))
+        case 'networks': return await h.resources.listNetworks(res, search)
+        case 'network': return await h.resources.inspectNetwork(res, r.ref, search)
+        case 'network-create': return await h.resources.createNetwork(req, res, version)
+        case 'network-remove': return await h.resources.removeNetwork(res, version, r.ref)
+        case 'network-connect': return await h.resources.connect(req, res, version, r.ref, r.op, ref => h.locate(ref))
+        case 'volumes': return await h.resources.listVolumes(res, search)
+        case 'volume': return await h.resources.inspectVolume(res, r.ref)
+        case 'volume-create': return await h.resources.createVolume(req, res, version)
+        case 'volume-remove': return await h.resources.removeVolume(res, version, r.ref, search)
         case 'image': return await h.inspectImage(res, version, r.ref)
         case 'container': {
           const {machine, id} = await h.locate(r.ref)
@@ -160,7 +177,7 @@ export class ManageEndpoint {
           return await proxy(req, res, await this.cluster.connFor(machine), `${h.prefix(version, machine)}/exec/${r.id}/${r.op}${search}`)
         }
         case 'other':
-          throw new ClusterError(`No such ${r.what.replace(/s$/, '')}: ${r.name} (berth swarm manage serves containers and images only; use "berth env MACHINE" for ${r.what})`, 404)
+          throw new ClusterError(`No such ${r.what.replace(/s$/, '')}: ${r.name} (berth swarm manage serves containers, images, networks and volumes; use "berth env --swarm ${this.opts.swarm}" for ${r.what})`, 404)
         case 'unsupported':
           this.log(`unsupported: ${method} ${p}`)
           throw new ClusterError(`berth swarm manage does not support ${method} ${p}: point docker at one machine with "berth env MACHINE" for that`, 501)

@@ -4,11 +4,13 @@
  * exec instance lives, so later calls reach its engine.
  */
 import {
-  Cluster, ClusterError, FALLBACK_API_VERSION, clampVersion, ownNames, type Conn, type ContainerSummary, type ImageSummary,
+  Cluster, ClusterError, FALLBACK_API_VERSION, clampVersion, ownNames, type Conn, type Prepare, type ContainerSummary, type ImageSummary,
 } from '../cluster/index.js'
 import {engineMessage} from '../engine/index.js'
 import type {ContainerConfig, StrategyName} from '../placement/index.js'
 import {readBody, sendJson, type Req, type Res} from './http.js'
+import {Images} from './images.js'
+import {Resources} from './resources.js'
 
 /** Classic Swarm's view of a container: `/machine/name`, and ports on the machine's address. */
 export function withMachine(c: ContainerSummary, machine: string, ip: string): ContainerSummary {
@@ -28,7 +30,22 @@ export class Handlers {
   private readonly ids = new Map<string, string>()
   private readonly execs = new Map<string, string>()
 
-  constructor(readonly cluster: Cluster, private readonly strategy: () => StrategyName, private readonly log: (line: string) => void) {}
+  readonly imageOps: Images
+  readonly resources: Resources
+  private readonly prepare: Prepare
+
+  constructor(readonly cluster: Cluster, private readonly strategy: () => StrategyName, private readonly log: (line: string) => void) {
+    this.imageOps = new Images(cluster, log)
+    this.resources = new Resources(cluster, log)
+    // Placement first, then the image and the volumes onto the chosen machine, as classic Swarm.
+    this.prepare = {
+      rules: config => this.resources.rules(config),
+      ready: async (machine, config, snap) => {
+        await this.imageOps.ensure(machine, config.Image!, snap)
+        await this.resources.ready(machine, config, snap)
+      },
+    }
+  }
 
   /** The version prefix to speak to a machine: the client's, no newer than the engine knows. */
   prefix(version: string | undefined, machine: string): string {
@@ -105,7 +122,7 @@ export class Handlers {
     const name = query.get('name') ?? undefined
     const t0 = Date.now()
     const strategy = this.strategy()
-    const r = await this.cluster.create(config, {name, strategy, apiVersion: version, query: query.toString()})
+    const r = await this.cluster.create(config, {name, strategy, apiVersion: version, query: query.toString(), prepare: this.prepare})
     this.ids.set(r.id, r.machine)
     this.log(`placed ${r.name ?? r.id.slice(0, 12)} (${config.Image}) on ${r.machine} by ${strategy}${r.softDropped ? ', soft rules dropped' : ''} in ${Date.now() - t0} ms`)
     sendJson(res, 201, {Id: r.id, Warnings: r.warnings})

@@ -4,8 +4,11 @@
  */
 
 export type Route =
-  | {kind: 'ping' | 'version' | 'info' | 'ps' | 'create' | 'images' | 'pull' | 'unsupported'}
-  | {kind: 'image'; ref: string}
+  | {kind: 'ping' | 'version' | 'info' | 'ps' | 'create' | 'images' | 'pull' | 'load' | 'save' | 'build' | 'events' | 'unsupported'}
+  | {kind: 'networks' | 'network-create' | 'volumes' | 'volume-create'}
+  | {kind: 'image' | 'image-tag' | 'image-push' | 'image-get' | 'image-remove'; ref: string}
+  | {kind: 'network' | 'network-remove' | 'volume' | 'volume-remove'; ref: string}
+  | {kind: 'network-connect'; ref: string; op: 'connect' | 'disconnect'}
   /** Goes to the engine holding the container; `inspect` is answered with the machine added. */
   | {kind: 'container'; ref: string; op: string}
   | {kind: 'remove'; ref: string}
@@ -36,17 +39,43 @@ export function route(method: string, p: string): Route {
   if (method === 'POST' && p === '/containers/create') return {kind: 'create'}
   if (method === 'GET' && p === '/images/json') return {kind: 'images'}
   if (method === 'POST' && p === '/images/create') return {kind: 'pull'}
-  const img = /^\/images\/(.+)\/json$/.exec(p)
-  if (method === 'GET' && img) return {kind: 'image', ref: img[1]}
+  if (method === 'POST' && p === '/images/load') return {kind: 'load'}
+  if (method === 'GET' && p === '/images/get') return {kind: 'save'}
+  if (method === 'POST' && p === '/build') return {kind: 'build'}
+  if (method === 'GET' && p === '/events') return {kind: 'events'}
+  const img = /^\/images\/(.+)\/(json|tag|push|get)$/.exec(p)
+  if (img && method === (img[2] === 'json' || img[2] === 'get' ? 'GET' : 'POST')) {
+    return {kind: img[2] === 'json' ? 'image' : img[2] === 'tag' ? 'image-tag' : img[2] === 'push' ? 'image-push' : 'image-get', ref: img[1]}
+  }
+  const rmi = /^\/images\/(.+)$/.exec(p)
+  if (rmi && method === 'DELETE') return {kind: 'image-remove', ref: rmi[1]}
+  const res = resourceRoute(method, p)
+  if (res) return res
   const op = /^\/containers\/(.+)\/([a-z]+)$/.exec(p)
   if (op && CONTAINER_OPS.has(op[2]) && method !== 'DELETE') return {kind: 'container', ref: op[1], op: op[2]}
   const del = /^\/containers\/(.+)$/.exec(p)
   if (del && method === 'DELETE') return {kind: 'remove', ref: del[1]}
   const ex = /^\/exec\/([^/]+)\/(json|start|resize)$/.exec(p)
   if (ex) return {kind: 'exec', id: ex[1], op: ex[2]}
-  const other = /^\/(networks|volumes|plugins|services|tasks|nodes|secrets|configs)\/([^/]+)(?:\/json)?$/.exec(p)
+  const other = /^\/(plugins|services|tasks|nodes|secrets|configs)\/([^/]+)(?:\/json)?$/.exec(p)
   if (other && method === 'GET') return {kind: 'other', what: other[1], name: other[2]}
   return {kind: 'unsupported'}
+}
+
+/** Networks and volumes: lists, create, inspect, remove, connect. */
+function resourceRoute(method: string, p: string): Route | undefined {
+  if (p === '/networks' && method === 'GET') return {kind: 'networks'}
+  if (p === '/networks/create' && method === 'POST') return {kind: 'network-create'}
+  if (p === '/volumes' && method === 'GET') return {kind: 'volumes'}
+  if (p === '/volumes/create' && method === 'POST') return {kind: 'volume-create'}
+  const conn = /^\/networks\/(.+)\/(connect|disconnect)$/.exec(p)
+  if (conn && method === 'POST') return {kind: 'network-connect', ref: conn[1], op: conn[2] as 'connect' | 'disconnect'}
+  const one = /^\/(networks|volumes)\/(.+)$/.exec(p)
+  if (!one || one[2] === 'prune') return undefined
+  const what = one[1] === 'networks' ? 'network' : 'volume'
+  if (method === 'GET') return {kind: what, ref: one[2]}
+  if (method === 'DELETE') return {kind: `${what}-remove`, ref: one[2]}
+  return undefined
 }
 
 /** The hijacked calls: attach and exec start. */

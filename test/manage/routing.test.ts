@@ -124,8 +124,22 @@ test('the route table: the calls served, passed through, or refused', () => {
   assert.deepEqual(route('DELETE', '/containers/web'), {kind: 'remove', ref: 'web'})
   assert.deepEqual(route('POST', '/exec/x1/resize'), {kind: 'exec', id: 'x1', op: 'resize'})
   assert.deepEqual(route('GET', '/images/bb:v1/json'), {kind: 'image', ref: 'bb:v1'})
-  assert.deepEqual(route('GET', '/volumes/data'), {kind: 'other', what: 'volumes', name: 'data'})
-  for (const [m, p] of [['POST', '/build'], ['GET', '/networks'], ['POST', '/containers/web/frobnicate'], ['POST', '/containers/json'], ['GET', '/containers/create']]) {
+  assert.deepEqual(route('GET', '/volumes/data'), {kind: 'volume', ref: 'data'})
+  assert.deepEqual(route('DELETE', '/volumes/data'), {kind: 'volume-remove', ref: 'data'})
+  assert.deepEqual(route('POST', '/volumes/create'), {kind: 'volume-create'})
+  assert.deepEqual(route('GET', '/networks'), {kind: 'networks'})
+  assert.deepEqual(route('GET', '/networks/app_default'), {kind: 'network', ref: 'app_default'})
+  assert.deepEqual(route('POST', '/networks/app_default/connect'), {kind: 'network-connect', ref: 'app_default', op: 'connect'})
+  assert.deepEqual(route('POST', '/build'), {kind: 'build'})
+  assert.deepEqual(route('GET', '/events'), {kind: 'events'})
+  assert.deepEqual(route('POST', '/images/load'), {kind: 'load'})
+  // Image names hold slashes and a registry's port.
+  assert.deepEqual(route('POST', '/images/10.0.0.1:5000/app/push'), {kind: 'image-push', ref: '10.0.0.1:5000/app'})
+  assert.deepEqual(route('POST', '/images/bb:v1/tag'), {kind: 'image-tag', ref: 'bb:v1'})
+  assert.deepEqual(route('DELETE', '/images/10.0.0.1:5000/app:1'), {kind: 'image-remove', ref: '10.0.0.1:5000/app:1'})
+  assert.deepEqual(route('GET', '/images/bb:v1/get'), {kind: 'image-get', ref: 'bb:v1'})
+  assert.deepEqual(route('GET', '/plugins/x'), {kind: 'other', what: 'plugins', name: 'x'})
+  for (const [m, p] of [['GET', '/plugins'], ['POST', '/networks/prune'], ['POST', '/images/bb:v1/json'], ['POST', '/containers/web/frobnicate'], ['POST', '/containers/json'], ['GET', '/containers/create']]) {
     assert.deepEqual(route(m, p), {kind: 'unsupported'}, `${m} ${p}`)
   }
   assert.deepEqual(upgradeRoute('/containers/web/attach'), {kind: 'attach', ref: 'web'})
@@ -201,15 +215,32 @@ test('logs -f is streamed through as it comes', async () => {
   assert.deepEqual(chunks, ['first\n', 'second\n'])
 })
 
-test('everything else answers 501 (pull, build, networks) or "no such" for docker inspect', async () => {
-  for (const [m, p] of [['POST', '/v1.41/images/create?fromImage=nginx&tag=1'], ['POST', '/v1.41/build'], ['GET', '/v1.41/networks']]) {
+test('a create whose image no machine has is placed first, then the image is pulled there', async () => {
+  const sent = await upstream(async () => {
+    const r = await call('POST', '/v1.41/containers/create', {Image: 'other:2'})
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+  })
+  const pull = sent.indexOf('POST /images/create?fromImage=other%3A2')
+  assert.ok(pull >= 0 && pull < sent.indexOf('POST /v1.41/containers/create'), sent.join('\n'))
+})
+
+test('docker pull reaches every engine, its progress tagged with the machine', async () => {
+  const sent = await upstream(async () => {
+    const r = await call('POST', '/v1.41/images/create?fromImage=nginx&tag=1')
+    assert.equal(r.status, 200)
+  })
+  assert.deepEqual(sent, ['POST /v1.41/images/create?fromImage=nginx%3A1'])
+})
+
+test('everything else answers 501, or "no such" for docker inspect', async () => {
+  for (const [m, p] of [['GET', '/v1.41/plugins'], ['POST', '/v1.41/swarm/init']]) {
     const r = await call(m, p)
     assert.equal(r.status, 501, `${m} ${p}`)
     assert.equal(typeof r.body.message, 'string')
   }
-  const net = await call('GET', '/v1.41/networks/front')
-  assert.equal(net.status, 404)
-  assert.match(net.body.message, /No such network: front/)
+  const plugin = await call('GET', '/v1.41/plugins/front/json')
+  assert.equal(plugin.status, 404)
+  assert.match(plugin.body.message, /No such plugin: front/)
 })
 
 test('attach is hijacked through to the engine; no client certificate, no entry', async () => {
