@@ -158,7 +158,8 @@ export class Images {
     }
     const order = namesRegistry(ref) || !holders.length ? [pull, copy] : [copy, pull]
     for (const step of order) if (await step()) return
-    if (!holders.length && errors.every(e => /not found|manifest unknown|does not exist|pull access denied|no such host/i.test(e))) {
+    // A 404 makes the docker CLI pull through the endpoint itself, with the credentials it holds.
+    if (!holders.length && errors.every(e => /not found|manifest unknown|does not exist|pull access denied|no such host|unauthorized|authentication required|no basic auth/i.test(e))) {
       throw new ClusterError(`No such image: ${ref} (no machine has it, and ${errors.join('; ')})`, 404)
     }
     throw new ClusterError(`cannot get ${ref} onto ${machine}: ${errors.join('; ')}`, holders.length ? 500 : 502)

@@ -99,8 +99,8 @@ export class Resources {
     if (!body.Name) throw new ClusterError('no network name given', 400)
     const {machine, name} = splitNode(body.Name, await this.machines())
     if ((await this.findNetwork(body.Name)).length) throw new ClusterError(`network with name ${name} already exists`, 409)
-    const driver = body.Driver || (machine ? 'bridge' : 'overlay')
     const manager = machine ? undefined : await this.manager()
+    const driver = body.Driver || (manager ? 'overlay' : 'bridge')
     if (driver === 'overlay') {
       if (!manager) throw new ClusterError(`an overlay network needs the machines in swarm mode (create them with --swarm), or create "${name}" with -d bridge on each machine`, 400)
       const r = await manager.engine.call<{Id: string}>('POST', `${this.v(version, manager.machine)}/networks/create`, {...body, Name: name, Driver: 'overlay', Attachable: true, CheckDuplicate: true})

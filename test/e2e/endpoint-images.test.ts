@@ -256,7 +256,8 @@ volumes:
     assert.match(got, /cassandra-1 seeds=\n?$/)
     const ps = await compose(['ps'])
     assert.match(ps.out, /cassandra-2 .* Up/)
-    const down = await compose(['down', '-v'])
+    // -t 1: httpd and sleep as PID 1 ignore SIGTERM.
+    const down = await compose(['down', '-v', '-t', '1'])
     assert.equal(down.code, 0, down.out)
     assert.equal(count(), 0)
     for (const m of MACHINES) {

@@ -224,6 +224,19 @@ test('a create whose image no machine has is placed first, then the image is pul
   assert.ok(pull >= 0 && pull < sent.indexOf('POST /v1.41/containers/create'), sent.join('\n'))
 })
 
+test('a volume is announced at create and made on the machine of the first container that mounts it', async () => {
+  const v = await call('POST', '/v1.41/volumes/create', {Name: 'data', Labels: {app: 'x'}})
+  assert.equal(v.status, 201)
+  assert.deepEqual([v.body.Name, v.body.Driver, v.body.Labels], ['data', 'local', {app: 'x'}])
+  const seenAt = await call('GET', '/v1.41/volumes/data')
+  assert.equal(seenAt.body.Name, 'data')
+  const sent = await upstream(() => call('POST', '/v1.41/containers/create', {Image: 'bb:v1', HostConfig: {Binds: ['data:/d']}}))
+  const made = sent.indexOf('POST /volumes/create')
+  assert.ok(made >= 0 && made < sent.indexOf('POST /v1.41/containers/create'), sent.join('\n'))
+  const gone = await call('DELETE', '/v1.41/volumes/nope')
+  assert.equal(gone.status, 404)
+})
+
 test('docker pull reaches every engine, its progress tagged with the machine', async () => {
   const sent = await upstream(async () => {
     const r = await call('POST', '/v1.41/images/create?fromImage=nginx&tag=1')
