@@ -219,6 +219,7 @@ export class Images {
 
   /** docker save: from a machine that has every image asked for. */
   async save(req: Req, res: Res, version: string | undefined, refs: string[], upstream: string): Promise<void> {
+    if (!refs.length) throw new ClusterError('no image to save given', 400)
     const sets = await Promise.all(refs.map(r => this.holders(r)))
     const common = sets.reduce((a, b) => a.filter(c => b.some(x => x.machine === c.machine)))
     if (!common?.length) throw new ClusterError(`No such image: ${refs.find((_, i) => !sets[i].length) ?? refs.join(', ')} (no one machine has ${refs.join(', ')})`, 404)

@@ -62,9 +62,14 @@ export async function progress(conn: Conn, method: string, urlPath: string, opts
   try {
     res = await conn.engine.stream(method, urlPath, {headers: opts.headers, body: opts.body})
   } catch (err) {
+    // A body shared with other engines (tee) must still be read, or they all stall behind this one.
+    opts.body?.resume()
     return {status: 502, error: errorMessage(err)}
   }
-  if ((res.statusCode ?? 500) >= 400) return {status: res.statusCode ?? 500, error: await errorText(res)}
+  if ((res.statusCode ?? 500) >= 400) {
+    opts.body?.resume()
+    return {status: res.statusCode ?? 500, error: await errorText(res)}
+  }
   let error: string | undefined
   await jsonLines(res, m => {
     error ??= messageError(m)

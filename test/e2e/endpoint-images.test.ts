@@ -145,12 +145,19 @@ describe('images and compose through the endpoint (seeds 004 and 000)', {skip: !
     assert.match(await logged(/copied bb:v1 from ea to ec/), /copied bb:v1 from ea to ec in \d+ ms/)
   })
 
-  test('docker pull pulls on every machine; docker images lists what the machines hold', () => {
+  test('docker pull and load reach every machine, save comes from one; docker images lists what the machines hold', () => {
     const p = docker(['pull', `${reg.addr}/web:2`], denv)
     assert.equal(p.code, 0, p.stderr)
     for (const m of MACHINES) assert.ok(hasImage(m, `${reg.addr}/web:2`), `${m} has web:2`)
     const images = docker(['images', '--format', '{{.Repository}}:{{.Tag}}'], denv).stdout.split('\n')
     for (const want of ['bb:v1', `${reg.addr}/web:1`, `${reg.addr}/web:2`]) assert.ok(images.includes(want), `${want} in ${images.join(' ')}`)
+    // save comes from a machine that has it; load goes to every machine, the tarball read once.
+    assert.ok(!hasImage('eb', 'bb:v1'))
+    const tar = path.join(tmpDir('save'), 'bb.tar')
+    assert.equal(docker(['save', '-o', tar, 'bb:v1'], denv).code, 0)
+    const load = docker(['load', '-i', tar], denv)
+    assert.equal(load.code, 0, load.stderr)
+    for (const m of MACHINES) assert.ok(hasImage(m, 'bb:v1'), `${m} has bb:v1`)
   })
 
   test('docker build runs on one machine the strategy picks; tag, push and rmi reach the machines with the image', async () => {
