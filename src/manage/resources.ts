@@ -1,8 +1,8 @@
 /**
  * Networks and volumes across the machines, for `docker network`/`docker volume` and compose.
- * A network with no driver (or overlay) is an attachable overlay made on a swarm manager, so
- * containers on any machine join it and reach each other by name; without swarm mode it is a
- * bridge of that name on every machine. A volume is made on the machine where the first
+ * A network with no driver, bridge (the CLI's default) or overlay is an attachable overlay made on
+ * a swarm manager, so containers on any machine join it and reach each other by name; without
+ * swarm mode it is a bridge of that name on every machine; `MACHINE/NAME` is that machine's own. A volume is made on the machine where the first
  * container that mounts it is placed (until then it is only announced), and it keeps later
  * containers that mount it on that machine.
  */
@@ -100,7 +100,8 @@ export class Resources {
     const {machine, name} = splitNode(body.Name, await this.machines())
     if ((await this.findNetwork(body.Name)).length) throw new ClusterError(`network with name ${name} already exists`, 409)
     const manager = machine ? undefined : await this.manager()
-    const driver = body.Driver || (manager ? 'overlay' : 'bridge')
+    // The docker CLI always sends its default `bridge`: across machines in swarm mode that means the overlay.
+    const driver = manager && (!body.Driver || body.Driver === 'bridge') ? 'overlay' : body.Driver || 'bridge'
     if (driver === 'overlay') {
       if (!manager) throw new ClusterError(`an overlay network needs the machines in swarm mode (create them with --swarm), or create "${name}" with -d bridge on each machine`, 400)
       const r = await manager.engine.call<{Id: string}>('POST', `${this.v(version, manager.machine)}/networks/create`, {...body, Name: name, Driver: 'overlay', Attachable: true, CheckDuplicate: true})

@@ -191,6 +191,31 @@ describe('images and compose through the endpoint (seeds 004 and 000)', {skip: !
     assert.deepEqual([...where].sort(), MACHINES)
   })
 
+  test('docker network and volume create, ls, inspect and rm through the endpoint', async () => {
+    assert.equal(docker(['network', 'create', 'front'], denv).code, 0)
+    assert.equal(docker(['network', 'inspect', '--format', '{{.Driver}} {{.Attachable}} {{.Scope}}', 'front'], denv).stdout.trim(), 'overlay true swarm')
+    const nets = docker(['network', 'ls', '--format', '{{.Name}}'], denv).stdout.split('\n')
+    assert.equal(nets.filter(n => n === 'front').length, 1)
+    assert.ok(nets.includes('eb/bridge'), nets.join(' '))
+    assert.equal(docker(['volume', 'create', 'data'], denv).code, 0)
+    assert.ok(docker(['volume', 'ls', '--format', '{{.Name}}'], denv).stdout.split('\n').includes('data'))
+    assert.ok(!MACHINES.some(m => on(m, ['volume', 'inspect', 'data']).code === 0), 'made only when a container mounts it')
+    const first = docker(['run', '-d', '--network', 'front', '-v', 'data:/d', '-e', 'constraint:node==eb', 'bb:v1', 'sh', '-c', 'echo kept > /d/f; exec sleep 100000'], denv)
+    assert.equal(first.code, 0, first.stderr)
+    assert.deepEqual(MACHINES.filter(m => on(m, ['volume', 'inspect', 'data']).code === 0), ['eb'])
+    // The volume keeps the next container that mounts it on its machine, whatever the strategy says.
+    const second = docker(['run', '-d', '--network', 'front', '-v', 'data:/d', 'bb:v1', 'sleep', '100000'], denv)
+    assert.equal(second.code, 0, second.stderr)
+    assert.equal(machineOf(second.stdout.trim()), 'eb')
+    assert.equal(docker(['exec', second.stdout.trim(), 'cat', '/d/f'], denv).stdout.trim(), 'kept')
+    assert.equal(docker(['rm', '-f', first.stdout.trim(), second.stdout.trim()], denv).code, 0)
+    assert.equal(docker(['volume', 'rm', 'data'], denv).code, 0)
+    assert.equal(docker(['network', 'rm', 'front'], denv).code, 0)
+    assert.notEqual(docker(['network', 'inspect', 'front'], denv).code, 0)
+    const gone = docker(['volume', 'rm', 'data'], denv)
+    assert.match(gone.stderr, /no such volume/)
+  })
+
   test('seed 000: docker-compose up -d of two services spreads them over two machines; down removes it all', async () => {
     for (const id of docker(['ps', '-aq'], denv).stdout.trim().split('\n').filter(Boolean)) docker(['rm', '-f', id], denv)
     const dir = path.join(tmpDir('compose'), 'cass')
