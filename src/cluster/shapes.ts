@@ -19,6 +19,8 @@ export interface EngineInfo {
   ContainersPaused?: number
   ContainersStopped?: number
   Images?: number
+  /** registry-mirrors from daemon.json: Docker Hub pulls go through them. */
+  RegistryConfig?: {Mirrors?: string[] | null}
 }
 
 export interface PortSummary {

@@ -27,6 +27,11 @@ export function pullRef(fromImage: string, tag: string | null): string {
   return fromImage.includes('@') ? fromImage : normalizeImage(fromImage)
 }
 
+/** Pull first from where the image lives (a named registry, a mirror), else copy from a member that has it. */
+export function fetchOrder(ref: string, mirrored: boolean, heldByMember: boolean): Array<'pull' | 'copy'> {
+  return namesRegistry(ref) || mirrored || !heldByMember ? ['pull', 'copy'] : ['copy', 'pull']
+}
+
 const enc = encodeURIComponent
 
 /** Copies of the request body, one for each engine it goes to. */
@@ -126,9 +131,10 @@ export class Images {
   }
 
   /**
-   * The image onto the machine a container was placed on. A reference that names a registry is
-   * pulled there first (the registry or mirror is where it lives); an image only some members
-   * hold (built or loaded there, or a Hub image on hosts that cannot reach out) is copied from one.
+   * The image onto the machine a container was placed on. A reference that names a registry, or
+   * any image on a machine with a registry mirror, is pulled there first (the registry or mirror
+   * is where it lives); an image only some members hold (built or loaded there, or a Hub image on
+   * hosts that cannot reach out) is copied from one. Each falls back to the other.
    */
   async ensure(machine: string, image: string, snap: Snapshot): Promise<void> {
     const target = snap.machines.find(m => m.machine === machine)
@@ -156,8 +162,8 @@ export class Images {
       }
       return false
     }
-    const order = namesRegistry(ref) || !holders.length ? [pull, copy] : [copy, pull]
-    for (const step of order) if (await step()) return
+    const steps = {pull, copy}
+    for (const step of fetchOrder(ref, (target.info.RegistryConfig?.Mirrors ?? []).length > 0, holders.length > 0)) if (await steps[step]()) return
     // A 404 makes the docker CLI pull through the endpoint itself, with the credentials it holds.
     if (!holders.length && errors.every(e => /not found|manifest unknown|does not exist|pull access denied|no such host|unauthorized|authentication required|no basic auth/i.test(e))) {
       throw new ClusterError(`No such image: ${ref} (no machine has it, and ${errors.join('; ')})`, 404)

@@ -2,7 +2,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {PassThrough} from 'node:stream'
-import {namesRegistry, pullRef} from '../../src/manage/images.js'
+import {fetchOrder, namesRegistry, pullRef} from '../../src/manage/images.js'
 import {namedVolumes} from '../../src/manage/resources.js'
 import {combinedError, jsonLines, tagged, type Message} from '../../src/manage/stream.js'
 
@@ -47,4 +47,11 @@ test('one cause on several machines is said once; all 404 stays a 404', () => {
   const mixed = combinedError([{machine: 'a', status: 500, error: 'refused'}, {machine: 'b', status: 409, error: 'in use'}])
   assert.equal(mixed.status, 409)
   assert.equal(mixed.message, 'a: refused; b: in use')
+})
+
+test('an image missing on the chosen machine: pulled from its registry or mirror, else copied from a member', () => {
+  assert.deepEqual(fetchOrder('10.0.0.5:5000/web:1', false, true), ['pull', 'copy'])
+  assert.deepEqual(fetchOrder('bb:v1', false, true), ['copy', 'pull'])
+  assert.deepEqual(fetchOrder('nginx:latest', true, true), ['pull', 'copy'])
+  assert.deepEqual(fetchOrder('nginx:latest', false, false), ['pull', 'copy'])
 })
