@@ -196,9 +196,14 @@ async function leaseIn(root: string, net: string, bridge: string, dir: string, s
 export async function joinNetwork(h: {subnet: string; bridge: string; dir: string; net?: LabNet}, root = LEASES): Promise<{ip: string; gateway?: string}> {
   const net = normaliseSubnet(h.subnet)
   const spec = h.net ?? {}
-  if (!spec.name && !spec.behindNat && !spec.nat) return {ip: await leaseIp(net, h.bridge, h.dir, root)}
+  if (!spec.name && !spec.behindNat && !spec.nat) {
+    const ip = await leaseIp(net, h.bridge, h.dir, root)
+    await forgetNeighbour(root, h.bridge, ip)
+    return {ip}
+  }
   return withLeases(root, async () => {
     const ip = await leaseIn(root, net, h.bridge, h.dir, topOf(net))
+    await forgetNeighbour(root, h.bridge, ip)
     if (spec.name) await fs.writeFile(path.join(root, `${h.bridge}.name`), spec.name + '\n', {mode: 0o600})
     await makeBridge(net, h.bridge)
     if (spec.behindNat) return {ip, gateway: (await ensureRouter(root, net, h.bridge, spec.behindNat)).inside}
@@ -211,6 +216,18 @@ export async function joinNetwork(h: {subnet: string; bridge: string; dir: strin
     }
     return {ip}
   })
+}
+
+/**
+ * A router on the bridge may still hold the MAC of the address's previous host: it would send
+ * there until the entry went stale (the box's own cache is flushed when the host is wired).
+ */
+async function forgetNeighbour(root: string, bridge: string, ip: string): Promise<void> {
+  for (const ent of await fs.readdir(root).catch(() => [] as string[])) {
+    if (!ent.endsWith('.router')) continue
+    const r = await readRouter(root, ent.slice(0, -'.router'.length)).catch(() => undefined)
+    if (r && (r.publicBridge === bridge || r.bridge === bridge)) await run('ip', ['-n', r.netns, 'neigh', 'flush', 'to', ip]).catch(() => {})
+  }
 }
 
 /** The network's home router, made by its first host: a public address leased on the shared bridge. */
