@@ -136,20 +136,33 @@ export async function swarmDoctor(ctx: Ctx, swarm: string): Promise<DoctorReport
   return withSessions(ctx, recs.map(record => ({record})), ms => diagnose(swarm, ms))
 }
 
+/** Without these the join fails or leaves a node the swarm cannot manage; 4789/udp only cuts overlays. */
+const NEEDED = new Set(['2377/tcp', '7946/tcp', '7946/udp'])
+
 /**
  * Before a machine joins through a manager: the manager's ports must be reachable from the joiner,
  * or the join would hang or leave a member the swarm cannot manage. Refused with the reason and
- * the choices; the other direction (a joiner behind NAT) is a warning, its gossip and overlay
- * traffic will not reach it.
+ * the choices; the rest (a joiner behind NAT, overlay traffic blocked) is a warning. A probe that
+ * could not run (no perl, no root) decides nothing: the join's own port check still comes after.
  */
 export async function checkBeforeJoin(ctx: Ctx, swarm: string, joiner: MachineRecord, manager: MachineRecord, session?: SSHSession): Promise<void> {
   const report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms))
-  const blocked = (from: string) => report.paths.filter(p => p.from === from && !p.ok)
-  const toManager = blocked(joiner.name)
-  if (toManager.length) {
-    const first = toManager[0]
-    throw new UserError(`swarm ${swarm}: ${joiner.name} cannot reach manager ${manager.name} at ${first.address} on ${toManager.map(p => `${p.port}/${p.proto}`).join(', ')}: ${first.reason}; nothing joined. Choose ${first.reason?.includes('behind NAT') ? OPTIONS_FOR_NAT : first.fix}`, 'failed')
+  const broken = report.members.find(m => m.error)
+  if (broken) {
+    ctx.warn?.(`swarm ${swarm}: paths between ${joiner.name} and ${manager.name} not checked: ${broken.name}: ${broken.error}`)
+    return
   }
-  const back = blocked(manager.name)
-  if (back.length) ctx.warn?.(`swarm ${swarm}: ${manager.name} cannot reach ${joiner.name} on ${back.map(p => `${p.port}/${p.proto}`).join(', ')} (${back[0].reason}): it joins, but tasks and overlay traffic will not reach it`)
+  const port = (p: DoctorPath) => `${p.port}/${p.proto}`
+  const toManager = report.paths.filter(p => p.from === joiner.name && !p.ok)
+  const fatal = toManager.filter(p => NEEDED.has(port(p)))
+  if (fatal.length) {
+    const first = fatal[0]
+    const nat = first.reason?.includes('behind NAT')
+    throw new UserError(`swarm ${swarm}: ${joiner.name} cannot reach manager ${manager.name} at ${first.address} on ${toManager.map(port).join(', ')}: ${first.reason}; nothing joined. ${nat ? `Choose ${OPTIONS_FOR_NAT}` : `Fix: ${first.fix}`}`)
+  }
+  const rest = [...toManager, ...report.paths.filter(p => p.from === manager.name && !p.ok)]
+  for (const from of [joiner.name, manager.name]) {
+    const ps = rest.filter(p => p.from === from)
+    if (ps.length) ctx.warn?.(`swarm ${swarm}: ${from} cannot reach ${ps[0].to} on ${ps.map(port).join(', ')} (${ps[0].reason}): it joins, but tasks and overlay traffic between them will not flow`)
+  }
 }
