@@ -26,7 +26,7 @@ export default class SwarmJoin extends BerthCommand<typeof SwarmJoin> {
     // One at a time: joins through the same manager are serialised by the swarm lock anyway.
     for (const m of machines) {
       try {
-        await berth.swarm.join(m, {name: swarm, manager: this.flags.manager, advertiseAddr: this.flags['advertise-addr'], labels: parseLabels(this.flags.label, 'label')}, {ssh: true})
+        await berth.swarm.join(m, {name: swarm, manager: Boolean(this.flags.manager), advertiseAddr: this.flags['advertise-addr'], labels: parseLabels(this.flags.label, 'label')}, {ssh: true})
       } catch (err) {
         if (machines.length === 1) throw err
         failed++

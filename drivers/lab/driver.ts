@@ -1,7 +1,7 @@
 import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
-import {checkSubnet, normaliseSubnet} from './network.js'
+import {checkSubnet, DEFAULT_SUBNET, type LabNet, namedNetwork, networkBridge, normaliseSubnet, subnetsOverlap} from './network.js'
 
 /** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
 type LabData = Partial<LabHost> & {subnet: string; root?: string}
@@ -14,6 +14,29 @@ function host(m: MachineHandle<LabData>): LabHost {
   return m.data
 }
 
+/** --lab-network, --lab-behind-nat and --lab-nat, checked against the network as it stands. */
+async function labNet(options: Record<string, unknown>, given?: string): Promise<{spec: LabNet; subnet?: string}> {
+  const name = options['lab-network'] ? String(options['lab-network']) : undefined
+  const behind = Boolean(options['lab-behind-nat'])
+  const spec: LabNet = {...(name ? {name} : {}), ...(options['lab-nat'] ? {nat: true} : {})}
+  if (!name) {
+    if (behind) throw new UserError('--lab-behind-nat puts a named network behind a router: give it one with --lab-network NAME')
+    return {spec}
+  }
+  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/i.test(name)) throw new UserError(`bad --lab-network "${name}": letters, digits, ".", "_" and "-", starting with a letter or digit`)
+  const known = await namedNetwork(name)
+  if (known && given && given !== known.subnet) throw new UserError(`lab network ${name} is on ${known.subnet}, not ${given}: leave out --lab-subnet (and BERTH_LAB_SUBNET) or pass --lab-subnet ${known.subnet}`)
+  if (known && behind && !known.behindNat) throw new UserError(`lab network ${name} is not behind NAT (its hosts are on it already): use another --lab-network name for a network behind NAT`)
+  if (known?.behindNat || behind) {
+    if (spec.nat) throw new UserError(`--lab-nat routes a host out through this box; hosts on lab network ${name} go out through its router (--lab-behind-nat): drop one of them`)
+    const pub = normaliseSubnet(String(options['lab-public-subnet']))
+    const subnet = known?.subnet ?? given ?? DEFAULT_SUBNET
+    if (subnetsOverlap(pub, subnet)) throw new UserError(`lab network ${name} (${subnet}) and its routers' public subnet ${pub} share addresses: use another --lab-public-subnet or --lab-subnet`)
+    spec.behindNat = pub
+  }
+  return {spec, subnet: known?.subnet}
+}
+
 const driver: Driver<LabData> = {
   name: 'lab',
   sshTimeout: 30,
@@ -21,15 +44,17 @@ const driver: Driver<LabData> = {
   async preCreate(options) {
     await checkLab()
     // Host bits are dropped, not refused: 172.30.77.9/24 is the network 172.30.77.0/24, on its bridge.
-    const subnet = normaliseSubnet(String(options['lab-subnet']))
-    await checkSubnet(subnet)
-    return {data: {subnet, root: String(options['lab-dir'])}}
+    const given = options['lab-subnet'] ? normaliseSubnet(String(options['lab-subnet'])) : undefined
+    const net = await labNet(options, given)
+    const subnet = net.subnet ?? given ?? DEFAULT_SUBNET
+    await checkSubnet(subnet, undefined, net.spec.name ? networkBridge(net.spec.name) : undefined)
+    return {data: {subnet, root: String(options['lab-dir']), ...(Object.keys(net.spec).length ? {net: net.spec} : {})}}
   },
 
   async create(ctx, data) {
     const opts = {
       id: ctx.machineId, hostname: ctx.machineName, authorizedKeys: ctx.sshPublicKey,
-      subnet: String(data.subnet), root: String(data.root),
+      subnet: String(data.subnet), root: String(data.root), net: data.net,
     }
     const plan = planHost(opts)
     await ctx.save({...plan})

@@ -3,6 +3,10 @@ import type {DriverFlag} from '../../src/sdk/index.js'
 export const description = 'Hosts on this Linux box: network + mount + PID namespaces with their own sshd and dockerd (needs root)'
 
 export const flags: DriverFlag[] = [
-  {name: 'lab-subnet', type: 'string', env: 'BERTH_LAB_SUBNET', default: '172.30.77.0/24', description: 'IPv4 subnet of the lab bridge the host joins'},
+  {name: 'lab-subnet', type: 'string', env: 'BERTH_LAB_SUBNET', description: 'IPv4 subnet of the lab bridge the host joins (default 172.30.77.0/24; a named network keeps the subnet its first host gave it)'},
   {name: 'lab-dir', type: 'string', env: 'BERTH_LAB_DIR', default: '/var/lib/berth-lab', description: 'Folder holding the hosts\' files (Docker data, logs, sshd config)'},
+  {name: 'lab-network', type: 'string', description: 'Named lab network (its own bridge and subnet), made by its first host, removed with its last'},
+  {name: 'lab-behind-nat', type: 'boolean', description: 'The named network sits behind a home router: out through its MASQUERADE, nothing in from other networks'},
+  {name: 'lab-public-subnet', type: 'string', env: 'BERTH_LAB_PUBLIC_SUBNET', default: '172.30.76.0/24', description: 'The shared "internet" subnet where routers of networks behind NAT get their public address'},
+  {name: 'lab-nat', type: 'boolean', description: 'A default route through this box (MASQUERADE on the host\'s bridge only), so the host reaches the networks this box reaches'},
 ]

@@ -13,7 +13,7 @@ import path from 'node:path'
 import {pidAlive, pollUntil, which} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {generateKeyPair} from '../../src/sdk/index.js'
-import {bridgeName, DEFAULT_SUBNET, ensureBridge, leaseIp, linkExists, maybeRemoveBridge, normaliseSubnet, parseSubnet, releaseIp} from './network.js'
+import {bridgeName, DEFAULT_SUBNET, ensureBridge, joinNetwork, type LabNet, linkExists, maybeRemoveBridge, networkBridge, normaliseSubnet, parseSubnet, releaseIp} from './network.js'
 import {run} from './run.js'
 export const DEFAULT_ROOT = '/var/lib/berth-lab'
 
@@ -30,6 +30,9 @@ export interface LabHost {
   initPid: number
   /** Start time of initPid (clock ticks), so a recycled PID is never mistaken for it. */
   initStart: number
+  /** A named network, behind NAT or with a way out (absent: the subnet's own bridge, no route out). */
+  net?: LabNet
+  gateway?: string
 }
 
 export interface BootOptions {
@@ -40,6 +43,7 @@ export interface BootOptions {
   subnet?: string
   root?: string
   sshPort?: number
+  net?: LabNet
 }
 
 const REQUIRED = [
@@ -160,8 +164,8 @@ export function planHost(opts: BootOptions): LabHost {
   if (!/^[0-9a-f]{6,32}$/.test(opts.id)) throw new Error(`lab host id must be hex (got "${opts.id}")`)
   const root = opts.root ?? process.env.BERTH_LAB_DIR ?? DEFAULT_ROOT
   return {
-    id: opts.id, hostname: opts.hostname, ip: '', subnet, bridge: bridgeName(subnet), dir: path.join(root, opts.id),
-    netns: `berth-${opts.id}`, veth: `bl${opts.id.slice(0, 12)}`, initPid: 0, initStart: 0,
+    id: opts.id, hostname: opts.hostname, ip: '', subnet, bridge: opts.net?.name ? networkBridge(opts.net.name) : bridgeName(subnet), dir: path.join(root, opts.id),
+    netns: `berth-${opts.id}`, veth: `bl${opts.id.slice(0, 12)}`, initPid: 0, initStart: 0, ...(opts.net ? {net: opts.net} : {}),
   }
 }
 
@@ -180,7 +184,9 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
     await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.privateKey, {mode: 0o600})
     await fs.writeFile(path.join(dir, 'ssh', 'authorized_keys'), opts.authorizedKeys.trim() + '\n', {mode: 0o600})
     await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22), {mode: 0o600})
-    h.ip = await leaseIp(subnet, bridge, dir)
+    const lease = await joinNetwork(h)
+    h.ip = lease.ip
+    if (lease.gateway) h.gateway = lease.gateway
     await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2), {mode: 0o600})
     // One shell does all the wiring: every process Node spawns costs a fork of Node itself,
     // which adds up when a dozen hosts boot at once. Exit 3: the bridge is missing.
@@ -188,9 +194,9 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
       'set -e',
       `ip -batch - <<'EOF'\nnetns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\nEOF`,
       `ip link set ${h.veth} master ${bridge} up 2>/dev/null || exit 3`,
-      // No default route: a lab host reaches this box and its subnet, never another address
-      // (an engine trying a registry fails at once instead of sending packets out).
-      `ip -n ${h.netns} -batch - <<'EOF'\naddr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\nEOF`,
+      // No default route unless its network has a gateway (a home router, or this box with
+      // --lab-nat): a lab host reaches this box and its subnet, never another address.
+      `ip -n ${h.netns} -batch - <<'EOF'\naddr add ${h.ip}/${prefix} dev eth0\nlink set eth0 up\nlink set lo up\n${h.gateway ? `route add default via ${h.gateway}\n` : ''}EOF`,
       // A previous host with this address may linger in this box's neighbour cache.
       `ip neigh flush to ${h.ip} dev ${bridge} || true`,
     ]

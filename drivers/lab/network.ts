@@ -6,6 +6,7 @@ import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {acquireLock, ipString, maskOf, parseSubnet as parseNetwork, UserError} from '../../src/sdk/index.js'
+import {allowOut, dropRouter, dropTagged, guardNatted, makeRouter, routerExists, routerNetns, type RouterPlan, stopForwarding} from './nat.js'
 import {execFileP, run} from './run.js'
 
 export const DEFAULT_SUBNET = '172.30.77.0/24'
@@ -27,6 +28,18 @@ export const ipAt = (subnet: string, n: number) => ipString((parseSubnet(subnet)
 
 export function bridgeName(subnet: string): string {
   return 'bbr' + createHash('sha1').update(normaliseSubnet(subnet)).digest('hex').slice(0, 8)
+}
+
+/** A named network's bridge follows from its name, whatever subnet it was given. */
+export const networkBridge = (name: string) => 'bbn' + createHash('sha1').update(`network:${name}`).digest('hex').slice(0, 8)
+
+/** What a host asks of its network beyond an address: a name, a home router, a way out through this box. */
+export interface LabNet {
+  name?: string
+  /** The subnet of the shared "internet" bridge the network's router sits on (behind NAT). */
+  behindNat?: string
+  /** A default route through this box, MASQUERADE on the bridge (--lab-nat). */
+  nat?: boolean
 }
 
 /** Two networks share an address when they agree on the shorter prefix. */
@@ -64,10 +77,51 @@ async function liveLeases(ldir: string): Promise<number> {
 
 /** The last host out removes what the first host in made: rule, link, lease folder, network note. */
 async function dropBridge(root: string, bridge: string): Promise<void> {
+  const router = await readRouter(root, bridge)
+  if (router) {
+    await dropRouter(router)
+    await fs.rm(path.join(root, router.publicBridge, router.public), {force: true})
+    await fs.rm(routerDir(root, bridge), {recursive: true, force: true})
+    if (!await liveLeases(path.join(root, router.publicBridge))) await dropBridge(root, router.publicBridge)
+  }
+  await dropTagged(bridge)
+  if (await fs.rm(path.join(root, `${bridge}.nat`)).then(() => true, () => false) && !await anyNat(root)) {
+    if (await fs.rm(path.join(root, '.forwarding')).then(() => true, () => false)) await stopForwarding()
+  }
   await run('iptables', ['-D', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
   if (await linkExists(bridge)) await run('ip', ['link', 'del', bridge]).catch(() => {})
   await fs.rm(path.join(root, bridge), {recursive: true, force: true})
   await fs.rm(path.join(root, `${bridge}.net`), {force: true})
+  await fs.rm(path.join(root, `${bridge}.name`), {force: true})
+}
+
+const routerDir = (root: string, bridge: string) => path.join(root, `${bridge}.router`)
+
+async function readRouter(root: string, bridge: string): Promise<RouterPlan | undefined> {
+  const text = await fs.readFile(path.join(routerDir(root, bridge), 'router.json'), 'utf8').catch(() => '')
+  if (text) return JSON.parse(text) as RouterPlan
+  // A crash between the namespace and its note: the name follows from the bridge.
+  const netns = routerNetns(bridge)
+  if (await routerExists({netns})) await dropRouter({netns, bridge})
+  return undefined
+}
+
+async function anyNat(root: string): Promise<boolean> {
+  return (await fs.readdir(root).catch(() => [] as string[])).some(e => e.endsWith('.nat'))
+}
+
+/** The subnet and NAT-ness of a named network while it exists (it has hosts), else undefined. */
+export async function namedNetwork(name: string, root = LEASES): Promise<{subnet: string; behindNat: boolean} | undefined> {
+  const bridge = networkBridge(name)
+  return withLeases(root, async () => {
+    const subnet = (await fs.readFile(path.join(root, `${bridge}.net`), 'utf8').catch(() => '')).trim()
+    if (!subnet) return undefined
+    if (!await liveLeases(path.join(root, bridge))) {
+      await dropBridge(root, bridge)
+      return undefined
+    }
+    return {subnet, behindNat: Boolean(await readRouter(root, bridge))}
+  })
 }
 
 /** Refuse a subnet sharing addresses with another bridge's while hosts are on it; drop it when none are. */
@@ -87,45 +141,112 @@ async function checkOverlap(root: string, subnet: string, bridge: string): Promi
       await dropBridge(root, otherBridge)
       continue
     }
-    throw new UserError(`lab subnet ${subnet} overlaps ${other}, which lab hosts are using on bridge ${otherBridge}: use --lab-subnet ${other} to join them, or a subnet that shares no address with it`)
+    const name = (await fs.readFile(path.join(root, `${otherBridge}.name`), 'utf8').catch(() => '')).trim()
+    const join = name ? `--lab-network ${name}` : `--lab-subnet ${other}`
+    throw new UserError(`lab subnet ${subnet} overlaps ${other}, which lab hosts are using on ${name ? `network ${name} (bridge ${otherBridge})` : `bridge ${otherBridge}`}: use ${join} to join them, or a subnet that shares no address with it`)
   }
 }
 
 /** The check alone, for preCreate: a refused subnet is refused before anything is made. */
-export async function checkSubnet(subnet: string, root = LEASES): Promise<void> {
+export async function checkSubnet(subnet: string, root = LEASES, bridge = bridgeName(subnet)): Promise<void> {
   const net = normaliseSubnet(subnet)
-  await withLeases(root, () => checkOverlap(root, net, bridgeName(net)))
+  await withLeases(root, () => checkOverlap(root, net, bridge))
 }
 
 /** Claim a free address: each lease is a file made with O_EXCL, so no two hosts get one IP. */
 export async function leaseIp(subnet: string, bridge: string, dir: string, root = LEASES): Promise<string> {
-  const net = normaliseSubnet(subnet)
+  return withLeases(root, () => leaseIn(root, normaliseSubnet(subnet), bridge, dir))
+}
+
+/** The top address of a network behind NAT is its router's: never leased to a host. */
+const topOf = (net: string) => ipAt(net, 2 ** (32 - parseSubnet(net).prefix) - 2)
+
+async function leaseIn(root: string, net: string, bridge: string, dir: string, skip?: string): Promise<string> {
   const {prefix} = parseSubnet(net)
-  return withLeases(root, async () => {
-    await checkOverlap(root, net, bridge)
-    const ldir = path.join(root, bridge)
-    await fs.mkdir(ldir, {recursive: true, mode: 0o700})
-    await fs.writeFile(path.join(root, `${bridge}.net`), net + '\n', {mode: 0o600})
-    // Lowest free address first: simulators hand out the top of the subnet as floating IPs.
-    const count = 2 ** (32 - prefix) - 3
-    for (let k = 0; k < count; k++) {
-      const ip = ipAt(net, 2 + k)
-      const file = path.join(ldir, ip)
-      try {
-        await fs.writeFile(file, dir, {flag: 'wx', mode: 0o600})
-        return ip
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      }
-      // A lease whose host folder is gone was left by a crash: reclaim it.
-      const owner = await fs.readFile(file, 'utf8').catch(() => '')
-      if (owner && !await fs.access(owner).then(() => true, () => false)) {
-        await fs.rm(file, {force: true})
-        k--
-      }
+  await checkOverlap(root, net, bridge)
+  const ldir = path.join(root, bridge)
+  await fs.mkdir(ldir, {recursive: true, mode: 0o700})
+  await fs.writeFile(path.join(root, `${bridge}.net`), net + '\n', {mode: 0o600})
+  // Lowest free address first: simulators hand out the top of the subnet as floating IPs.
+  const count = 2 ** (32 - prefix) - 3
+  for (let k = 0; k < count; k++) {
+    const ip = ipAt(net, 2 + k)
+    if (ip === skip) continue
+    const file = path.join(ldir, ip)
+    try {
+      await fs.writeFile(file, dir, {flag: 'wx', mode: 0o600})
+      return ip
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-    throw new UserError(`lab subnet ${net} is full: remove a lab host or use another --lab-subnet`)
+    // A lease whose host folder is gone was left by a crash: reclaim it.
+    const owner = await fs.readFile(file, 'utf8').catch(() => '')
+    if (owner && !await fs.access(owner).then(() => true, () => false)) {
+      await fs.rm(file, {force: true})
+      k--
+    }
+  }
+  throw new UserError(`lab subnet ${net} is full: remove a lab host or use another --lab-subnet`)
+}
+
+/**
+ * A host's address on its network, and the network made ready around it under the one lock: its
+ * bridge, its router when behind NAT, its way out with --lab-nat. Returns the host's gateway.
+ */
+export async function joinNetwork(h: {subnet: string; bridge: string; dir: string; net?: LabNet}, root = LEASES): Promise<{ip: string; gateway?: string}> {
+  const net = normaliseSubnet(h.subnet)
+  const spec = h.net ?? {}
+  if (!spec.name && !spec.behindNat && !spec.nat) {
+    const ip = await leaseIp(net, h.bridge, h.dir, root)
+    await forgetNeighbour(root, h.bridge, ip)
+    return {ip}
+  }
+  return withLeases(root, async () => {
+    const ip = await leaseIn(root, net, h.bridge, h.dir, topOf(net))
+    await forgetNeighbour(root, h.bridge, ip)
+    if (spec.name) await fs.writeFile(path.join(root, `${h.bridge}.name`), spec.name + '\n', {mode: 0o600})
+    await makeBridge(net, h.bridge)
+    if (spec.behindNat) return {ip, gateway: (await ensureRouter(root, net, h.bridge, spec.behindNat)).inside}
+    if (spec.nat) {
+      if (!await fs.access(path.join(root, `${h.bridge}.nat`)).then(() => true, () => false)) {
+        await fs.writeFile(path.join(root, `${h.bridge}.nat`), net + '\n', {mode: 0o600})
+        if (await allowOut(h.bridge, net)) await fs.writeFile(path.join(root, '.forwarding'), 'berth turned forwarding on\n', {mode: 0o600})
+      }
+      return {ip, gateway: ipAt(net, 1)}
+    }
+    return {ip}
   })
+}
+
+/**
+ * A router on the bridge may still hold the MAC of the address's previous host: it would send
+ * there until the entry went stale (the box's own cache is flushed when the host is wired).
+ */
+async function forgetNeighbour(root: string, bridge: string, ip: string): Promise<void> {
+  for (const ent of await fs.readdir(root).catch(() => [] as string[])) {
+    if (!ent.endsWith('.router')) continue
+    const r = await readRouter(root, ent.slice(0, -'.router'.length)).catch(() => undefined)
+    if (r && (r.publicBridge === bridge || r.bridge === bridge)) await run('ip', ['-n', r.netns, 'neigh', 'flush', 'to', ip]).catch(() => {})
+  }
+}
+
+/** The network's home router, made by its first host: a public address leased on the shared bridge. */
+async function ensureRouter(root: string, net: string, bridge: string, publicSubnet: string): Promise<RouterPlan> {
+  const known = await readRouter(root, bridge)
+  if (known && await routerExists(known)) return known
+  const pub = normaliseSubnet(publicSubnet)
+  const publicBridge = bridgeName(pub)
+  const dir = routerDir(root, bridge)
+  await fs.mkdir(dir, {recursive: true, mode: 0o700})
+  const r: RouterPlan = {
+    netns: routerNetns(bridge), inside: topOf(net), prefix: parseSubnet(net).prefix, bridge,
+    public: await leaseIn(root, pub, publicBridge, dir), publicPrefix: parseSubnet(pub).prefix, publicBridge,
+  }
+  await fs.writeFile(path.join(dir, 'router.json'), JSON.stringify(r, null, 2), {mode: 0o600})
+  await makeBridge(pub, publicBridge)
+  await makeRouter(r)
+  await guardNatted(bridge)
+  return r
 }
 
 /** Release by IP, or (a crash before the IP was recorded) by the host folder the lease names. */
@@ -148,14 +269,16 @@ export async function linkExists(name: string, netns?: string): Promise<boolean>
 
 /** The bridge is shared by every host on the subnet: made by the first, removed with the last. */
 export async function ensureBridge(subnet: string, bridge: string, root = LEASES): Promise<void> {
-  await withLeases(root, async () => {
-    if (await linkExists(bridge)) return
-    const {prefix} = parseSubnet(subnet)
-    await run('ip', ['-batch', '-'], `link add ${bridge} type bridge\naddr add ${ipAt(subnet, 1)}/${prefix} dev ${bridge}\nlink set ${bridge} up\n`)
-    // With br_netfilter loaded, bridged traffic crosses the host's FORWARD chain; a DROP policy there
-    // (dockerd on the host sets one) would cut hosts off from each other.
-    await run('iptables', ['-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
-  })
+  await withLeases(root, () => makeBridge(subnet, bridge))
+}
+
+async function makeBridge(subnet: string, bridge: string): Promise<void> {
+  if (await linkExists(bridge)) return
+  const {prefix} = parseSubnet(subnet)
+  await run('ip', ['-batch', '-'], `link add ${bridge} type bridge\naddr add ${ipAt(subnet, 1)}/${prefix} dev ${bridge}\nlink set ${bridge} up\n`)
+  // With br_netfilter loaded, bridged traffic crosses the host's FORWARD chain; a DROP policy there
+  // (dockerd on the host sets one) would cut hosts off from each other.
+  await run('iptables', ['-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})
 }
 
 export async function maybeRemoveBridge(bridge: string, root = LEASES): Promise<void> {

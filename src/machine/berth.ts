@@ -11,7 +11,7 @@
  */
 import type {DriverLoaders} from '../sdk/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
-import type {JoinOptions, SwarmSummary} from '../swarm/index.js'
+import type {DoctorReport, JoinOptions, SwarmSummary} from '../swarm/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
 import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -61,6 +61,8 @@ export interface Berth {
     setRole(machine: string, manager: boolean): Promise<void>
     describe(swarm: string, timeoutMs?: number): Promise<SwarmSummary>
     dissolve(swarm: string): Promise<void>
+    /** Every swarm port between every pair of members, probed over their SSH sessions. */
+    doctor(swarm: string): Promise<DoctorReport>
   }
 }
 
@@ -113,6 +115,7 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       },
       describe: async (swarm, timeoutMs) => (await swarmMod()).describeSwarm(ctx, swarm, timeoutMs),
       dissolve: async swarm => (await swarmMod()).dissolve(ctx, swarm),
+      doctor: async swarm => (await swarmMod()).swarmDoctor(ctx, swarm),
     },
   }
 }

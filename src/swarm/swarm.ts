@@ -13,6 +13,7 @@ import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
 import {members, reachableManager, swarmInfo, swarmIp, swarmLock} from './members.js'
+import {checkBeforeJoin} from './doctor.js'
 
 
 export interface JoinOptions {
@@ -130,6 +131,8 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       role = true
     } else {
       const managerIp = await swarmIp(ctx, manager.record)
+      say(`checking swarm paths to and from ${manager.record.name}`)
+      await checkBeforeJoin(ctx, opts.name, record, manager.record, session)
       say(`checking swarm ports of ${manager.record.name}`)
       await checkPorts(session, managerIp)
       const sw = await manager.engine.request<{JoinTokens: {Worker: string; Manager: string}}>('GET', '/swarm')
