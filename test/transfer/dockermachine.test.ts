@@ -1,0 +1,115 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdirSync, readFileSync, readdirSync, statSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {drivers} from '../../drivers/index.js'
+import {issue, makeCA} from '../../src/certs/index.js'
+import type {Ctx} from '../../src/host/index.js'
+import {Store} from '../../src/store/index.js'
+import {dockerMachineStorePath, importDockerMachine} from '../../src/transfer/index.js'
+import {tmpDir} from '../helpers.js'
+
+/** A docker-machine store whose config.json paths name another user's home (a copied store). */
+async function dmStore(hosts: Array<{name: string; driverName: string; driver: Record<string, unknown>; engine?: Record<string, unknown>; noCaKey?: boolean}>): Promise<string> {
+  const root = tmpDir('dmstore')
+  const old = '/Users/someone/.docker/machine'
+  const ca = await makeCA('dm')
+  const client = await issue(ca, {cn: 'client', usage: 'client'})
+  mkdirSync(path.join(root, 'certs'))
+  writeFileSync(path.join(root, 'certs', 'ca.pem'), ca.certPem)
+  if (!hosts.some(h => h.noCaKey)) writeFileSync(path.join(root, 'certs', 'ca-key.pem'), ca.keyPem)
+  writeFileSync(path.join(root, 'certs', 'cert.pem'), client.certPem)
+  writeFileSync(path.join(root, 'certs', 'key.pem'), client.keyPem)
+  for (const h of hosts) {
+    const dir = path.join(root, 'machines', h.name)
+    mkdirSync(dir, {recursive: true})
+    const server = await issue(ca, {cn: h.name, usage: 'server', sans: ['10.1.2.3', 'localhost']})
+    writeFileSync(path.join(dir, 'server.pem'), server.certPem)
+    writeFileSync(path.join(dir, 'id_rsa'), 'not really a key\n')
+    const m = `${old}/machines/${h.name}`
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
+      ConfigVersion: 3, DriverName: h.driverName, Name: h.name,
+      Driver: {MachineName: h.name, StorePath: old, SSHKeyPath: `${m}/id_rsa`, ...h.driver},
+      HostOptions: {
+        EngineOptions: {ArbitraryFlags: ['log-level=debug'], Dns: null, Labels: ['a=b'], InsecureRegistry: ['reg:5000'], RegistryMirror: [], InstallURL: 'https://get.docker.com', ...h.engine},
+        SwarmOptions: {IsSwarm: false},
+        AuthOptions: {CertDir: `${old}/certs`, CaCertPath: `${old}/certs/ca.pem`, CaPrivateKeyPath: `${old}/certs/ca-key.pem`, ClientCertPath: `${old}/certs/cert.pem`, ClientKeyPath: `${old}/certs/key.pem`, ServerCertPath: `${m}/server.pem`, ServerCertSANs: ['dm.example'], StorePath: m},
+      },
+    }, null, 4))
+  }
+  return root
+}
+
+const ctxFor = (root = tmpDir('berthstore')): Ctx => ({store: new Store(root), drivers})
+
+test('hosts of any driver become generic machines with their certificates, key and engine options; the store is only read', async () => {
+  const root = await dmStore([
+    {name: 'aws1', driverName: 'amazonec2', driver: {IPAddress: '10.1.2.3', SSHUser: 'ubuntu', SSHPort: 22}},
+    {name: 'gen1', driverName: 'generic', driver: {IPAddress: '10.1.2.4', SSHUser: 'root', SSHPort: 2222, EnginePort: 2377}, engine: {Dns: ['8.8.8.8']}},
+  ])
+  const listing = () => JSON.stringify(readdirSync(root, {recursive: true}).map(String).sort().map(f => {
+    const st = statSync(path.join(root, f))
+    return [f, st.mtimeMs, st.mode, st.isFile() ? readFileSync(path.join(root, f), 'base64') : '']
+  }))
+  const was = listing()
+  const ctx = ctxFor()
+  await ctx.store.init()
+  const done = await importDockerMachine(ctx, root)
+  assert.deepEqual(done.map(d => [d.name, d.driver, d.from]), [['aws1', 'generic', 'amazonec2'], ['gen1', 'generic', 'generic']])
+  assert.match(done[0].unmapped.join('\n'), /driver "amazonec2": adopted as generic/)
+  assert.match(done[1].unmapped.join('\n'), /engine options Dns: no berth equivalent/)
+  const aws = await ctx.store.load('aws1')
+  assert.deepEqual(aws.driverData, {ip: '10.1.2.3', user: 'ubuntu', port: 22, enginePort: 2376, keyPath: path.join(ctx.store.machineDir('aws1'), 'id_rsa'), agent: false})
+  assert.equal(aws.ca, 'machine')
+  assert.equal(aws.adopted?.from, 'docker-machine')
+  assert.deepEqual(aws.tls?.sans.sort(), ['10.1.2.3', 'localhost'])
+  assert.deepEqual([aws.engine.labels, aws.engine.insecureRegistries, aws.engine.opts, aws.engine.tlsSans], [['a=b'], ['reg:5000'], ['log-level=debug'], ['dm.example']])
+  const gen = await ctx.store.load('gen1')
+  assert.deepEqual([gen.driverData.port, gen.driverData.enginePort, gen.engine.port], [2222, 2377, 2377])
+  // The moved store's paths were found under its new root.
+  const dir = ctx.store.machineDir('aws1')
+  assert.equal(readFileSync(path.join(dir, 'ca.pem'), 'utf8'), readFileSync(path.join(root, 'certs', 'ca.pem'), 'utf8'))
+  assert.equal(readFileSync(path.join(dir, 'ca-key.pem'), 'utf8'), readFileSync(path.join(root, 'certs', 'ca-key.pem'), 'utf8'))
+  assert.equal(readFileSync(path.join(dir, 'id_rsa'), 'utf8'), 'not really a key\n')
+  assert.equal(listing(), was, 'the docker-machine store is unchanged')
+})
+
+test('one bad host stops the whole import with nothing written', async () => {
+  const root = await dmStore([
+    {name: 'ok1', driverName: 'generic', driver: {IPAddress: '10.1.2.3'}},
+    {name: 'old1', driverName: 'generic', driver: {IPAddress: '10.1.2.4'}},
+  ])
+  const cfg = path.join(root, 'machines', 'old1', 'config.json')
+  writeFileSync(cfg, JSON.stringify({...JSON.parse(readFileSync(cfg, 'utf8')), ConfigVersion: 1}))
+  const ctx = ctxFor()
+  await assert.rejects(importDockerMachine(ctx, root), /"old1": config.json has ConfigVersion 1, berth reads 3/)
+  assert.deepEqual(await ctx.store.names(), [])
+  // Only the good one, by name: imported; the unknown name is refused.
+  assert.deepEqual((await importDockerMachine(ctx, root, {names: ['ok1']})).map(d => d.name), ['ok1'])
+  await assert.rejects(importDockerMachine(ctx, root, {names: ['nope']}), /Host does not exist: "nope"/)
+  await assert.rejects(importDockerMachine(ctx, root, {names: ['ok1']}), /Docker machine "ok1" already exists/)
+})
+
+test('a host without an address, a store without machines, and the default store path', async () => {
+  const root = await dmStore([{name: 'x1', driverName: 'digitalocean', driver: {}}])
+  const ctx = ctxFor()
+  await assert.rejects(importDockerMachine(ctx, root), /"x1" has no IPAddress/)
+  assert.deepEqual(await ctx.store.names(), [])
+  await assert.rejects(importDockerMachine(ctx, tmpDir('empty')), /no docker-machine store at .*: pass its folder, or set MACHINE_STORAGE_PATH/)
+  const was = process.env.MACHINE_STORAGE_PATH
+  process.env.MACHINE_STORAGE_PATH = '/srv/dm'
+  assert.equal(dockerMachineStorePath(), '/srv/dm')
+  delete process.env.MACHINE_STORAGE_PATH
+  assert.match(dockerMachineStorePath(), /\.docker\/machine$/)
+  if (was !== undefined) process.env.MACHINE_STORAGE_PATH = was
+})
+
+test('the none driver: address and engine port from its URL, SSH named as missing', async () => {
+  const root = await dmStore([{name: 'n1', driverName: 'none', driver: {URL: 'tcp://10.9.8.7:2380'}, noCaKey: true}])
+  const ctx = ctxFor()
+  const [d] = await importDockerMachine(ctx, root)
+  const rec = await ctx.store.load('n1')
+  assert.deepEqual([rec.driverData.ip, rec.driverData.enginePort], ['10.9.8.7', 2380])
+  assert.match(d.unmapped.join('\n'), /ssh: the "none" driver records no SSH access/)
+  assert.match(d.unmapped.join('\n'), /CA key \(ca-key.pem\) not found/)
+})
