@@ -190,11 +190,14 @@ export async function importDockerMachine(ctx: Ctx, root: string, opts: {names?:
       if (note) unmapped.push(note)
       const data = adopted.data as DriverData
       const h = {machineName: p.name, machineId: '', machineDir: dir, driverDir: path.join(store.root, driver.name), data, log() {}, debug() {}, save: async () => {}}
-      const port = driver.enginePort?.(h) ?? 2376
+      const dmPort = obj(p.host.Driver).DockerPort
+      const port = driver.enginePort?.(h) ?? (Number.isInteger(dmPort) && (dmPort as number) > 0 ? dmPort as number : 2376)
+      // The address docker-machine recorded, not the driver's: asking a cloud would contact it.
+      const ip = str(obj(p.host.Driver).IPAddress)
       let tls: MachineRecord['tls']
-      if (p.files.server) {
+      if (p.files.server && ip) {
         try {
-          tls = {ip: await driver.ip(h), sans: certSans(await fs.readFile(p.files.server, 'utf8'))}
+          tls = {ip, sans: certSans(await fs.readFile(p.files.server, 'utf8'))}
         } catch {
           unmapped.push('server.pem: unreadable, so berth cannot tell when the host\'s IP leaves its certificate')
         }

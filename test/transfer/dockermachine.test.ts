@@ -113,3 +113,39 @@ test('the none driver: address and engine port from its URL, SSH named as missin
   assert.match(d.unmapped.join('\n'), /ssh: the "none" driver records no SSH access/)
   assert.match(d.unmapped.join('\n'), /CA key \(ca-key.pem\) not found/)
 })
+
+test('openstack, azure and virtualbox hosts go to berth\'s own drivers; cloud secrets move to 0600 files, never the record', async () => {
+  const root = await dmStore([
+    {name: 'os1', driverName: 'openstack', driver: {
+      IPAddress: '10.1.2.3', SSHUser: 'ubuntu', SSHPort: 22, AuthUrl: 'https://keystone.example:5000/v3', Username: 'u', Password: 'os-secret',
+      TenantName: 'proj', DomainName: 'Default', Region: 'r1', EndpointType: 'internalURL', MachineId: 'srv-1', FlavorId: 'f1', ImageId: 'i1',
+      KeyPairName: 'os1-abc', SecurityGroups: ['default'], IpVersion: 4, ActiveTimeout: 200, FloatingIpPool: 'ext',
+    }},
+    {name: 'az1', driverName: 'azure', driver: {
+      IPAddress: '', SSHUser: 'docker-user', SSHPort: 22, ClientID: 'cid', ClientSecret: 'az-secret', Environment: 'AzurePublicCloud',
+      SubscriptionID: 'sub-1', ResourceGroup: 'docker-machine', DockerPort: 2376, Location: 'westus', Size: 'Standard_A2',
+      Image: 'canonical:UbuntuServer:16.04.0-LTS:latest', VirtualNetwork: 'netrg:vnet1', SubnetName: 'docker-machine', SubnetPrefix: '192.168.0.0/16',
+    }},
+    {name: 'vb1', driverName: 'virtualbox', driver: {IPAddress: '192.168.99.100', SSHUser: 'docker', SSHPort: 50122, CPU: 2, Memory: 2048, DiskSize: 20000, HostOnlyCIDR: '192.168.99.1/24'}},
+  ])
+  const ctx = ctxFor()
+  const done = await importDockerMachine(ctx, root)
+  assert.deepEqual(done.map(d => [d.name, d.driver]), [['az1', 'azure'], ['os1', 'openstack'], ['vb1', 'virtualbox']])
+  const os1 = await ctx.store.load('os1')
+  assert.equal(JSON.stringify(os1).includes('os-secret'), false)
+  const secrets = path.join(ctx.store.machineDir('os1'), 'openstack-secrets.json')
+  assert.deepEqual(JSON.parse(readFileSync(secrets, 'utf8')), {password: 'os-secret'})
+  assert.equal(statSync(secrets).mode & 0o777, 0o600)
+  const osd = os1.driverData as {cloud: Record<string, unknown>; server: unknown; keypair: unknown; ip: string; spec: {privateKeyFile: string}}
+  assert.deepEqual([osd.cloud.url, osd.cloud.projectName, osd.cloud.interface, osd.server, osd.keypair, osd.ip], ['https://keystone.example:5000/v3', 'proj', 'internal', {name: 'os1', id: 'srv-1'}, {name: 'os1-abc', owned: false}, '10.1.2.3'])
+  assert.equal(osd.spec.privateKeyFile, path.join(ctx.store.machineDir('os1'), 'id_rsa'))
+  assert.match(done[1].unmapped.join('\n'), /floating IP from ext/)
+  const az1 = await ctx.store.load('az1')
+  assert.equal(JSON.stringify(az1).includes('az-secret'), false)
+  const azd = az1.driverData as {names: Record<string, string>; vnetGroup: string; vnet: string; clientSecretFile: string; made: string[]}
+  assert.deepEqual([azd.names.vm, azd.names.nic, azd.names.pip, azd.names.nsg, azd.vnetGroup, azd.vnet], ['az1', 'az1-nic', 'az1-ip', 'az1-firewall', 'netrg', 'vnet1'])
+  assert.equal(readFileSync(azd.clientSecretFile, 'utf8'), 'az-secret')
+  assert.equal(az1.tls, undefined, 'no address recorded: berth asks Azure when it needs one')
+  const vb1 = await ctx.store.load('vb1')
+  assert.deepEqual([vb1.driverData.uuid, vb1.driverData.address, vb1.driverData.sshPort, vb1.driverData.user, vb1.driverData.memoryMb], ['vb1', '192.168.99.100', 50122, 'docker', 2048])
+})
