@@ -20,6 +20,8 @@ export function dockerMachineStorePath(): string {
 export interface DmImported {
   name: string
   driver: string
+  /** The swarm-mode swarm its engine is in, as berth now records it. */
+  swarm?: {name: string; manager: boolean}
   /** docker-machine's own driver name. */
   from: string
   unmapped: string[]
@@ -130,6 +132,56 @@ function swarmNote(host: Json): string | undefined {
   return `swarm: docker-machine's classic Swarm${s.Master === true ? ' master' : ' agent'} (discovery ${str(s.Discovery) ?? 'none'}) is not swarm mode; its containers keep running on the host, berth does not manage them`
 }
 
+interface Probe {
+  record: MachineRecord
+  ip: string
+  unmapped: string[]
+}
+
+/**
+ * Swarm-mode membership, read from each engine's /info (a read: nothing on the host changes), so
+ * swarms people formed by hand on docker-machine hosts are berth swarms after the import. A swarm
+ * is named after its first imported manager; workers whose managers stay behind, after the manager
+ * they know. An engine that does not answer is imported without membership, and said so.
+ */
+async function recordSwarms(ctx: Ctx, probes: Probe[]): Promise<void> {
+  const {Engine, tlsFromDir} = await import('../engine/index.js')
+  const infos = await Promise.all(probes.map(async p => {
+    const engine = new Engine(p.ip, p.record.engine.port, tlsFromDir(ctx.store.machineDir(p.record.name)))
+    try {
+      return obj((await engine.info(4000)).Swarm)
+    } catch (err) {
+      p.unmapped.push(`swarm mode: the engine did not answer (${(err as Error).message.split('\n')[0]}), so no swarm membership was recorded`)
+      return {}
+    } finally {
+      engine.close()
+    }
+  }))
+  const byCluster = new Map<string, string>()
+  const managerCluster = new Map<string, string>()
+  probes.forEach((p, i) => {
+    const sw = infos[i]
+    const cluster = str(obj(sw.Cluster).ID)
+    if (sw.LocalNodeState !== 'active' || sw.ControlAvailable !== true || !cluster) return
+    if (!byCluster.has(cluster)) byCluster.set(cluster, p.record.name)
+    managerCluster.set(str(sw.NodeID) ?? '', cluster)
+  })
+  for (const [i, p] of probes.entries()) {
+    const sw = infos[i]
+    if (sw.LocalNodeState !== 'active') continue
+    const manager = sw.ControlAvailable === true
+    const remote = Array.isArray(sw.RemoteManagers) ? sw.RemoteManagers.map(m => str(obj(m).NodeID)).filter((x): x is string => Boolean(x)) : []
+    const cluster = manager ? str(obj(sw.Cluster).ID) : remote.map(id => managerCluster.get(id)).find(Boolean)
+    const name = (cluster && byCluster.get(cluster)) ?? `swarm-${(remote[0] ?? str(sw.NodeID) ?? 'unknown').slice(0, 12)}`
+    p.record.swarm = {name, manager, labels: {}, ...(str(sw.NodeAddr) ? {advertiseAddr: str(sw.NodeAddr)} : {}), ...(str(sw.NodeID) ? {nodeId: str(sw.NodeID)} : {})}
+    await ctx.store.save(p.record)
+  }
+  for (const p of probes) {
+    if (p.record.adopted) p.record.adopted.unmapped = p.unmapped
+    if (p.unmapped.length) await ctx.store.save(p.record)
+  }
+}
+
 /** The berth driver that adopts a docker-machine driver: the one of the same name, else generic. */
 async function adopterFor(ctx: Ctx, dmDriver: string): Promise<Driver> {
   if (ctx.drivers[dmDriver]) {
@@ -140,11 +192,11 @@ async function adopterFor(ctx: Ctx, dmDriver: string): Promise<Driver> {
 }
 
 /**
- * Import every machine of a docker-machine store (or the named ones). All are read and checked
- * before anything is written: an unreadable host or a name this store already has stops the
+ * Import every machine of a docker-machine store (or the named ones), then (unless probe is
+ * false) read each engine's swarm-mode membership. All are read and checked before anything is written: an unreadable host or a name this store already has stops the
  * import with nothing made; a failure while writing removes what this import wrote.
  */
-export async function importDockerMachine(ctx: Ctx, root: string, opts: {names?: string[]} = {}): Promise<DmImported[]> {
+export async function importDockerMachine(ctx: Ctx, root: string, opts: {names?: string[]; probe?: boolean} = {}): Promise<DmImported[]> {
   const {store} = ctx
   const machinesDir = path.join(root, 'machines')
   const entries = await fs.readdir(machinesDir, {withFileTypes: true}).catch((err: NodeJS.ErrnoException) => {
@@ -164,6 +216,7 @@ export async function importDockerMachine(ctx: Ctx, root: string, opts: {names?:
   const defaults = EngineOptions.parse({})
   const made: string[] = []
   const out: DmImported[] = []
+  const probes: Probe[] = []
   try {
     for (const p of plans) {
       const dir = await store.reserve(p.name)
@@ -211,6 +264,12 @@ export async function importDockerMachine(ctx: Ctx, root: string, opts: {names?:
       } satisfies Omit<MachineRecord, 'engine'> & {engine: EngineOptions})
       await store.save(record)
       out.push({name: p.name, driver: driver.name, from: dmDriver, unmapped})
+      if (ip && opts.probe !== false) probes.push({record, ip, unmapped})
+    }
+    await recordSwarms(ctx, probes)
+    for (const o of out) {
+      const sw = probes.find(p => p.record.name === o.name)?.record.swarm
+      if (sw) o.swarm = {name: sw.name, manager: sw.manager}
     }
   } catch (err) {
     for (const n of made) await store.remove(n).catch(() => {})

@@ -119,6 +119,9 @@ describe('docker-machine import and encrypted export', {skip, concurrency: false
     assert.equal(docker(['info', '--format', '{{.Name}}'], dmEnv).stdout.trim(), 'dmhost', 'the engine answers docker-machine\'s certificates')
     const berthCerts = {...dmEnv, DOCKER_CERT_PATH: path.join(lab.BERTH_STORAGE_PATH, 'machines', 'dmhost')}
     assert.notEqual(docker(['info'], berthCerts).code, 0, 'and no longer those of the store that made it')
+    // A swarm-mode swarm formed by hand, as docker-machine users did after classic Swarm.
+    const init = docker(['swarm', 'init', '--advertise-addr', ip], dmEnv)
+    assert.equal(init.code, 0, init.stderr)
     before0 = snapshot(dm)
   })
 
@@ -134,7 +137,10 @@ describe('docker-machine import and encrypted export', {skip, concurrency: false
     await ensureStoreCerts(path.join(store2.BERTH_STORAGE_PATH, 'certs'))
     const r = await berth(['import', '--docker-machine'], {env: store2})
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /Imported "dm1" \(docker-machine driver generic, berth driver generic\)/)
+    assert.match(r.stdout, /Imported "dm1" \(docker-machine driver generic, berth driver generic, manager of swarm dm1\)/)
+    const rec = JSON.parse(readFileSync(path.join(store2.BERTH_STORAGE_PATH, 'machines', 'dm1', 'config.json'), 'utf8'))
+    assert.deepEqual([rec.swarm.name, rec.swarm.manager, rec.swarm.advertiseAddr, rec.ca, rec.adopted.from], ['dm1', true, ip, 'machine', 'docker-machine'])
+    assert.match(rec.swarm.nodeId, /^[a-z0-9]{20,}$/)
     assert.match(r.stdout, /not carried over: swarm: docker-machine's classic Swarm master \(discovery token:\/\/0123abcd\)/)
     const rows = JSON.parse((await berth(['ls', '--json'], {env: store2})).stdout)
     assert.equal(rows.length, 1)
@@ -193,9 +199,9 @@ describe('docker-machine import and encrypted export', {skip, concurrency: false
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /Successfully removed dm1/)
     assert.deepEqual(JSON.parse((await berth(['ls', '--json'], {env: store2})).stdout), [])
-    // The same host through the other store's copy: engine and SSH untouched.
+    // The same host through the other store's copy: engine, swarm and SSH untouched.
     const denv = await dockerEnv('dm1', store3)
-    assert.equal(docker(['info', '--format', '{{.Name}}'], denv).stdout.trim(), 'dmhost')
+    assert.equal(docker(['info', '--format', '{{.Name}} {{.Swarm.LocalNodeState}}'], denv).stdout.trim(), 'dmhost active')
     assert.equal((await berth(['ssh', 'dm1', '--', 'hostname'], {env: store3})).stdout.trim(), 'dmhost')
     assert.deepEqual(snapshot(dm), before0, 'the docker-machine store is unchanged')
   })

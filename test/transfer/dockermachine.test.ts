@@ -54,7 +54,7 @@ test('hosts of any driver become generic machines with their certificates, key a
   const was = listing()
   const ctx = ctxFor()
   await ctx.store.init()
-  const done = await importDockerMachine(ctx, root)
+  const done = await importDockerMachine(ctx, root, {probe: false})
   assert.deepEqual(done.map(d => [d.name, d.driver, d.from]), [['aws1', 'generic', 'amazonec2'], ['gen1', 'generic', 'generic']])
   assert.match(done[0].unmapped.join('\n'), /driver "amazonec2": adopted as generic/)
   assert.match(done[1].unmapped.join('\n'), /engine options Dns: no berth equivalent/)
@@ -82,20 +82,20 @@ test('one bad host stops the whole import with nothing written', async () => {
   const cfg = path.join(root, 'machines', 'old1', 'config.json')
   writeFileSync(cfg, JSON.stringify({...JSON.parse(readFileSync(cfg, 'utf8')), ConfigVersion: 1}))
   const ctx = ctxFor()
-  await assert.rejects(importDockerMachine(ctx, root), /"old1": config.json has ConfigVersion 1, berth reads 3/)
+  await assert.rejects(importDockerMachine(ctx, root, {probe: false}), /"old1": config.json has ConfigVersion 1, berth reads 3/)
   assert.deepEqual(await ctx.store.names(), [])
   // Only the good one, by name: imported; the unknown name is refused.
-  assert.deepEqual((await importDockerMachine(ctx, root, {names: ['ok1']})).map(d => d.name), ['ok1'])
-  await assert.rejects(importDockerMachine(ctx, root, {names: ['nope']}), /Host does not exist: "nope"/)
-  await assert.rejects(importDockerMachine(ctx, root, {names: ['ok1']}), /Docker machine "ok1" already exists/)
+  assert.deepEqual((await importDockerMachine(ctx, root, {names: ['ok1'], probe: false})).map(d => d.name), ['ok1'])
+  await assert.rejects(importDockerMachine(ctx, root, {names: ['nope'], probe: false}), /Host does not exist: "nope"/)
+  await assert.rejects(importDockerMachine(ctx, root, {names: ['ok1'], probe: false}), /Docker machine "ok1" already exists/)
 })
 
 test('a host without an address, a store without machines, and the default store path', async () => {
   const root = await dmStore([{name: 'x1', driverName: 'digitalocean', driver: {}}])
   const ctx = ctxFor()
-  await assert.rejects(importDockerMachine(ctx, root), /"x1" has no IPAddress/)
+  await assert.rejects(importDockerMachine(ctx, root, {probe: false}), /"x1" has no IPAddress/)
   assert.deepEqual(await ctx.store.names(), [])
-  await assert.rejects(importDockerMachine(ctx, tmpDir('empty')), /no docker-machine store at .*: pass its folder, or set MACHINE_STORAGE_PATH/)
+  await assert.rejects(importDockerMachine(ctx, tmpDir('empty'), {probe: false}), /no docker-machine store at .*: pass its folder, or set MACHINE_STORAGE_PATH/)
   const was = process.env.MACHINE_STORAGE_PATH
   process.env.MACHINE_STORAGE_PATH = '/srv/dm'
   assert.equal(dockerMachineStorePath(), '/srv/dm')
@@ -107,7 +107,7 @@ test('a host without an address, a store without machines, and the default store
 test('the none driver: address and engine port from its URL, SSH named as missing', async () => {
   const root = await dmStore([{name: 'n1', driverName: 'none', driver: {URL: 'tcp://10.9.8.7:2380'}, noCaKey: true}])
   const ctx = ctxFor()
-  const [d] = await importDockerMachine(ctx, root)
+  const [d] = await importDockerMachine(ctx, root, {probe: false})
   const rec = await ctx.store.load('n1')
   assert.deepEqual([rec.driverData.ip, rec.driverData.enginePort], ['10.9.8.7', 2380])
   assert.match(d.unmapped.join('\n'), /ssh: the "none" driver records no SSH access/)
@@ -129,7 +129,7 @@ test('openstack, azure and virtualbox hosts go to berth\'s own drivers; cloud se
     {name: 'vb1', driverName: 'virtualbox', driver: {IPAddress: '192.168.99.100', SSHUser: 'docker', SSHPort: 50122, CPU: 2, Memory: 2048, DiskSize: 20000, HostOnlyCIDR: '192.168.99.1/24'}},
   ])
   const ctx = ctxFor()
-  const done = await importDockerMachine(ctx, root)
+  const done = await importDockerMachine(ctx, root, {probe: false})
   assert.deepEqual(done.map(d => [d.name, d.driver]), [['az1', 'azure'], ['os1', 'openstack'], ['vb1', 'virtualbox']])
   const os1 = await ctx.store.load('os1')
   assert.equal(JSON.stringify(os1).includes('os-secret'), false)
