@@ -18,7 +18,7 @@ export default class Export extends BerthCommand<typeof Export> {
   }
 
   async run(): Promise<void> {
-    if (process.stdout.isTTY) throw new UserError('the export is binary-safe text for a file: redirect it (berth export NAME > FILE)', 'usage')
+    if (process.stdout.isTTY) throw new UserError('not writing the export to a terminal: redirect it (berth export NAME > FILE)', 'usage')
     const berth = this.berth()
     await berth.load(this.args.name!) // a clear "does not exist" before asking for a passphrase
     const passphrase = await readPassphrase({stdin: this.flags['passphrase-stdin'], confirm: true})

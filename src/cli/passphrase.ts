@@ -17,10 +17,11 @@ async function readStdin(): Promise<string> {
 function prompt(question: string): Promise<string> {
   const tty = process.stdin
   return new Promise((resolve, reject) => {
-    process.stderr.write(question)
-    let line = ''
+    // No echo before the question shows: what is typed once it is on screen is never displayed.
     tty.setRawMode(true)
     tty.resume()
+    process.stderr.write(question)
+    let line = ''
     const done = (err?: Error) => {
       tty.setRawMode(false)
       tty.pause()
