@@ -73,6 +73,22 @@ export async function exportMachine(ctx: Ctx, name: string, passphrase: string, 
     }
     files[e.name] = {mode: st.mode & 0o777, data: (await fs.readFile(path.join(dir, e.name))).toString('base64')}
   }
+  // Files the record names outside the folder (a generic machine's --generic-ssh-key, say) go too,
+  // as files of the folder: the other workstation has no such path.
+  const moved: Record<string, string> = {}
+  for (const p of outsidePaths({driverData: record.driverData, ssh: record.ssh}, dir)) {
+    const st = await fs.stat(p).catch(() => undefined)
+    if (!st?.isFile()) continue
+    if (st.size > MAX_FILE) {
+      left.push(`${p} (${Math.round(st.size / 1048576)} MiB)`)
+      continue
+    }
+    let f = `x-${path.basename(p)}`
+    for (let i = 2; files[f]; i++) f = `x${i}-${path.basename(p)}`
+    files[f] = {mode: st.mode & 0o777, data: (await fs.readFile(p)).toString('base64')}
+    moved[p] = path.join(dir, f)
+  }
+  if (record.driverData.agent === true) left.push('the SSH agent\'s key (the machine logs in with SSH_AUTH_SOCK): the other workstation needs it in its agent')
   for (const need of ['ca.pem', 'cert.pem', 'key.pem']) {
     if (!files[need]) throw new UserError(`machine "${name}" has no ${need} in ${dir}: run "berth regenerate-certs ${name}" first`)
   }
@@ -82,7 +98,7 @@ export async function exportMachine(ctx: Ctx, name: string, passphrase: string, 
   const headerLine = Buffer.from(JSON.stringify(header) + '\n')
   const cipher = createCipheriv('aes-256-gcm', await deriveKey(passphrase, salt, KDF), iv)
   cipher.setAAD(headerLine)
-  const payload: Payload = {record, dir, files}
+  const payload: Payload = {record: relocate(record, moved) as MachineRecord, dir, files}
   const body = Buffer.concat([cipher.update(JSON.stringify(payload)), cipher.final(), cipher.getAuthTag()])
   return {bundle: Buffer.concat([headerLine, Buffer.from(body.toString('base64') + '\n')]), left}
 }
@@ -106,6 +122,21 @@ function readHeader(file: string, bytes: Buffer): {header: Header; headerLine: B
     throw new UserError(`${file}: its header is damaged or asks for parameters berth does not accept`)
   }
   return {header, headerLine, body: Buffer.from(bytes.subarray(nl + 1).toString('utf8').trim(), 'base64')}
+}
+
+/** Absolute paths among a record's strings that are not in the machine's folder. */
+function outsidePaths(value: unknown, dir: string, out = new Set<string>()): Set<string> {
+  if (typeof value === 'string' && path.isAbsolute(value) && value !== dir && !value.startsWith(dir + path.sep)) out.add(value)
+  else if (Array.isArray(value)) for (const v of value) outsidePaths(v, dir, out)
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) outsidePaths(v, dir, out)
+  return out
+}
+
+function relocate(value: unknown, moved: Record<string, string>): unknown {
+  if (typeof value === 'string') return moved[value] ?? value
+  if (Array.isArray(value)) return value.map(v => relocate(v, moved))
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, relocate(v, moved)]))
+  return value
 }
 
 /** Paths inside the exporting store's machine folder, moved to this store's. */

@@ -51,6 +51,17 @@ test('an export moves to another store: files, record paths rebased, own CA, sam
   assert.throws(() => readFileSync(path.join(ndir, 'ca-key.pem')))
   const withKey = await exportMachine(ctx, 'm1', 'pw', {withCaKey: true})
   assert.deepEqual(withKey.left, [])
+  // A key the record names outside the machine folder travels too, into the new folder.
+  const own = path.join(tmpDir('userkeys'), 'id_ed25519')
+  writeFileSync(own, 'USER KEY\n', {mode: 0o600})
+  const rec0 = await ctx.store.load('m1')
+  await ctx.store.save({...rec0, driverData: {...rec0.driverData, keyPath: own}, ssh: {}})
+  const f2 = path.join(tmpDir('xf2'), 'm1.berth')
+  writeFileSync(f2, (await exportMachine(ctx, 'm1', 'pw')).bundle)
+  const dst2: Ctx = {store: new Store(tmpDir('xdst3')), drivers}
+  const rec2 = await importBundle(dst2, f2, 'pw')
+  assert.equal(rec2.driverData.keyPath, path.join(dst2.store.machineDir('m1'), 'x-id_ed25519'))
+  assert.equal(readFileSync(rec2.driverData.keyPath as string, 'utf8'), 'USER KEY\n')
   await assert.rejects(importBundle(dst, file, 'pw 1'), /Docker machine "m1" already exists/)
 })
 
