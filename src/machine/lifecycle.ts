@@ -274,6 +274,9 @@ export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts
     if (record.ca !== 'machine') await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
+      // docker-machine configured its engine with dockerd flags, which berth's restart replaces:
+      // its hosts get the whole of berth's engine setup (certificates, daemon.json, restart).
+      if (record.adopted?.from === 'docker-machine') return await provisionOver(ctx, record, driver, session)
       ctx.progress?.(name, 'issuing certificates')
       await reissueServerCert(ctx, record, driver, session)
       ctx.progress?.(name, 'restarting engine')
@@ -304,6 +307,8 @@ export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
     const driver = await loadDriver(ctx, record.driver)
     const session = await openSSH(ctx, record)
     try {
+      // As regenerate-certs: berth's engine restart would drop docker-machine's dockerd flags.
+      if (record.adopted?.from === 'docker-machine') await provisionOver(ctx, record, driver, session)
       ctx.progress?.(name, 'upgrading Docker')
       await (await prov()).upgrade(session, record.engine)
     } finally {

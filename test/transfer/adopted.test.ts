@@ -52,3 +52,18 @@ test('a machine with its own CA is re-certified by that CA, and moves onto the s
     await w.close()
   }
 })
+
+test('regenerate-certs of a docker-machine host gives it berth\'s whole engine setup, as its dockerd flags would be dropped', async () => {
+  const w = await world()
+  try {
+    const rec = await w.berth.create('d1', opts())
+    await w.store.save({...rec, adopted: {from: 'docker-machine', source: '/x/config.json', at: rec.createdAt, unmapped: []}})
+    w.host.files.delete('/etc/docker/daemon.json')
+    await w.berth.regenerateCerts('d1')
+    assert.equal(JSON.parse(w.host.text('/etc/docker/daemon.json')!).tlsverify, true)
+    assert.equal((await w.berth.state(await w.berth.load('d1'))).state, 'Running')
+  } finally {
+    await w.close()
+  }
+})
+
