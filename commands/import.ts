@@ -31,7 +31,6 @@ An imported machine keeps its own CA. "berth rm" only forgets it, leaving the ho
     if (flags['docker-machine']) {
       if (flags['passphrase-stdin']) throw new UserError('--passphrase-stdin is for export files, not --docker-machine', 'usage')
       const root = args.source ?? transfer.dockerMachineStorePath()
-      await berth.store.init()
       const done = await transfer.importDockerMachine(berth.ctx, root, {names: flags.name, probe: flags['engine-probe']})
       if (flags.json) return this.json(done)
       for (const m of done) {
@@ -43,7 +42,6 @@ An imported machine keeps its own CA. "berth rm" only forgets it, leaving the ho
     if (!args.source) throw new UserError('missing the export file: berth import FILE (or --docker-machine [PATH])', 'usage')
     if (flags.name) throw new UserError('--name is for --docker-machine imports', 'usage')
     const passphrase = await readPassphrase({stdin: flags['passphrase-stdin']})
-    await berth.store.init()
     const record = await transfer.importBundle(berth.ctx, args.source, passphrase)
     if (flags.json) return this.json({name: record.name, driver: record.driver})
     this.log(`Imported "${record.name}" (driver ${record.driver})`)

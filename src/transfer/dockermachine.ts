@@ -7,7 +7,7 @@
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {ExistsError, UserError, writeFileAtomic} from '../core/index.js'
+import {ExistsError, NotFoundError, UserError, writeFileAtomic} from '../core/index.js'
 import {type Ctx, loadDriver} from '../host/index.js'
 import type {AdoptedHost, Driver, DriverData} from '../sdk/index.js'
 import {NAME_RE, recordSchemas, SCHEMA_VERSION, type EngineOptions, type MachineRecord} from '../store/index.js'
@@ -204,10 +204,10 @@ export async function importDockerMachine(ctx: Ctx, root: string, opts: {names?:
   })
   const all = entries.filter(e => e.isDirectory() && !e.name.startsWith('.')).map(e => e.name).sort()
   const wanted = opts.names?.length ? opts.names : all
-  for (const n of wanted) if (!all.includes(n)) throw new UserError(`Host does not exist: "${n}" (not in ${machinesDir})`)
+  for (const n of wanted) if (!all.includes(n)) throw new NotFoundError(`Host does not exist: "${n}" (not in ${machinesDir})`)
   if (!wanted.length) throw new UserError(`the docker-machine store ${root} has no machines`)
   for (const n of wanted) {
-    if (!NAME_RE.test(n) || n.length > 63) throw new UserError(`docker-machine host "${n}": its name is not a valid berth machine name`)
+    if (!NAME_RE.test(n) || n.length > 63) throw new UserError(`docker-machine host "${n}": its name is not a valid berth machine name (letters, digits, '.' and '-'): leave it out with --name for the others`)
     if (await store.exists(n)) throw new ExistsError(`Docker machine "${n}" already exists`)
   }
   const plans = await Promise.all(wanted.map(n => plan(root, n)))
