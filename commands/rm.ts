@@ -15,6 +15,7 @@ export default class Rm extends BerthCommand<typeof Rm> {
     force: Flags.boolean({char: 'f', summary: 'Remove the record even if the host cannot be removed (implies -y)'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation'}),
     deprovision: Flags.boolean({summary: 'First stop the engine and remove what berth wrote on the host (for hosts rm otherwise leaves as they are, e.g. generic)'}),
+    'remove-host': Flags.boolean({summary: 'For an imported machine (berth import), which rm otherwise only forgets: also leave its swarm and delete its host as for a machine berth created'}),
   }
 
   async run(): Promise<void> {
@@ -23,12 +24,13 @@ export default class Rm extends BerthCommand<typeof Rm> {
       throw new UserError('not confirmed: pass -y to remove without asking')
     }
     const berth = this.berth()
+    const opts = {force: this.flags.force, deprovision: this.flags.deprovision, removeHost: this.flags['remove-host']}
     // Swarm managers go last, so removing a whole swarm in one call never strands its workers.
     const isManager = async (n: string) => Boolean((await berth.load(n).catch(() => undefined))?.swarm?.manager)
     const managers = new Set<string>()
     for (const n of names) if (await isManager(n)) managers.add(n)
-    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => berth.rm(n, {force: this.flags.force, deprovision: this.flags.deprovision}))
-    const second = await parallel(names.filter(n => managers.has(n)), 1, n => berth.rm(n, {force: this.flags.force, deprovision: this.flags.deprovision}))
+    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => berth.rm(n, opts))
+    const second = await parallel(names.filter(n => managers.has(n)), 1, n => berth.rm(n, opts))
     const byName = new Map<string, PromiseSettledResult<string[]>>()
     names.filter(n => !managers.has(n)).forEach((n, i) => byName.set(n, first[i]))
     names.filter(n => managers.has(n)).forEach((n, i) => byName.set(n, second[i]))

@@ -337,6 +337,10 @@ const driver: Driver<AzureData, AzureSecrets> = {
     const d = m.data
     return {region: d.location, ...(d.zone ? {zone: d.zone} : {})}
   },
+
+  async adoptDockerMachine(h) {
+    return (await import('./adopt.js')).adoptAzure(h)
+  },
 }
 
 /** The PowerState/* status of an instance view, as berth's states. */

@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {UserError} from '../../src/sdk/index.js'
-import type {Driver, MachineState} from '../../src/sdk/index.js'
+import type {AdoptedHost, DockerMachineHost, Driver, MachineState} from '../../src/sdk/index.js'
 
 interface GenericData {
   ip: string
@@ -91,6 +91,37 @@ const driver: Driver<GenericData> = {
   enginePort(m) {
     return m.data.enginePort
   },
+
+  async adoptDockerMachine(h) {
+    return adopt(h)
+  },
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v ? v : undefined)
+const port = (v: unknown, dflt: number) => (Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? v as number : dflt)
+
+/**
+ * Any docker-machine host as a generic one: its address, SSH user, port and key, and its engine
+ * port (generic's EnginePort, else the URL of the "none" driver, else 2376). Every driver keeps
+ * these in libmachine's BaseDriver fields, so hosts of drivers berth lacks (amazonec2,
+ * digitalocean...) keep working for env, ssh, ls and rm, without power control.
+ */
+function adopt(h: DockerMachineHost): AdoptedHost<GenericData> {
+  const d = h.driver
+  const unmapped: string[] = []
+  let url: URL | undefined
+  try {
+    url = text(d.URL) ? new URL(text(d.URL)!) : undefined
+  } catch { /* not a URL: IPAddress decides */ }
+  const ip = text(d.IPAddress) ?? url?.hostname
+  if (!ip) throw new UserError(`docker-machine host "${h.machineName}" has no IPAddress in its config.json: nothing to reach it at`)
+  if (h.driverName !== 'generic') unmapped.push(`driver "${h.driverName}": adopted as generic, so berth cannot start, stop, kill or delete the host`)
+  if (h.driverName === 'none') unmapped.push('ssh: the "none" driver records no SSH access')
+  const enginePort = port(d.EnginePort, url?.port ? Number(url.port) : 2376)
+  return {
+    data: {ip, user: text(d.SSHUser) ?? 'root', port: port(d.SSHPort, 22), enginePort, keyPath: h.sshKeyPath, agent: !h.sshKeyPath},
+    unmapped,
+  }
 }
 
 export default driver

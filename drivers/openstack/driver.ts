@@ -4,7 +4,7 @@
  * that fails or is interrupted at any point can be undone: remove() deletes by id, or finds
  * by name what a lost answer left behind.
  */
-import type {Driver, MachineHandle, MachineState, SSHEndpoint} from '../../src/sdk/index.js'
+import type {AdoptedHost, DockerMachineHost, Driver, MachineHandle, MachineState, SSHEndpoint} from '../../src/sdk/index.js'
 import {errorMessage, Ledger, settleAll, undo, UserError} from '../../src/sdk/index.js'
 import {Cloud} from './api.js'
 import {resolveConfig} from './config.js'
@@ -12,6 +12,7 @@ import {deleteGroup, waitGone, waitServer, waitVolume, waitVolumeFree} from './w
 import {ensureSwarmGroup, resetSwarmGroups, securityRules} from './groups.js'
 import {resolveNames} from './lookup.js'
 import type {Server} from './schemas.js'
+import type {Interface} from './catalog.js'
 import {clientFor, type CloudData, cloudFor, keepSecrets, resetClients, type Secrets, secretsFor} from './session.js'
 import {addressesOf, mapState} from './state.js'
 
@@ -284,6 +285,8 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       const c = m.data.cloud
       return {provider: c.preset ?? 'openstack', ...(c.region ? {region: c.region} : {})}
     },
+
+    ...(name === 'openstack' ? {adoptDockerMachine: adoptOpenStack} : {}),
   }
 }
 
@@ -301,6 +304,51 @@ async function refresh(m: Handle, s: Server): Promise<void> {
   if (ip && (ip !== data.ip || all.join() !== (data.addresses ?? []).join())) {
     await m.save({...data, ip, addresses: all})
   }
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v ? v : undefined)
+const INTERFACES: Record<string, Interface> = {publicURL: 'public', internalURL: 'internal', adminURL: 'admin'}
+
+/**
+ * A docker-machine OpenStack server: the same Keystone credentials (its password goes to the
+ * machine's secrets file, 0600, as berth's own openstack machines keep theirs), the nova server
+ * by id, the address docker-machine recorded. The keypair is recorded as the user's: berth does
+ * not know whether docker-machine made it, so `rm --remove-host` leaves it.
+ */
+async function adoptOpenStack(h: DockerMachineHost): Promise<AdoptedHost<OpenStackData>> {
+  const d = h.driver
+  const url = text(d.AuthUrl)
+  const id = text(d.MachineId)
+  if (!url || !id) throw new UserError(`docker-machine host "${h.machineName}": its config.json has no ${url ? 'MachineId' : 'AuthUrl'}, so berth cannot find its server`)
+  const unmapped: string[] = []
+  if (d.Insecure === true || text(d.CaCert)) unmapped.push('Insecure / CaCert: berth verifies the cloud\'s certificate with the system CAs')
+  if (d.ComputeNetwork === true) unmapped.push('nova-network: berth speaks neutron only')
+  if (text(d.FloatingIpPool)) unmapped.push(`floating IP from ${text(d.FloatingIpPool)}: kept on the server, not deleted by rm --remove-host`)
+  if (text(d.KeyPairName)) unmapped.push(`keypair ${text(d.KeyPairName)}: not deleted by rm --remove-host`)
+  if (text(d.Password)) await keepSecrets(h.machineDir, {password: text(d.Password)})
+  else unmapped.push('no password in config.json: berth uses OS_PASSWORD from the environment')
+  const domain = text(d.DomainName)
+  const domainId = text(d.DomainID)
+  const data: OpenStackData = {
+    cloud: {
+      url, username: text(d.Username), projectName: text(d.TenantName), projectId: text(d.TenantId),
+      userDomainName: domain, projectDomainName: domain, userDomainId: domainId, projectDomainId: domainId,
+      region: text(d.Region), interface: INTERFACES[text(d.EndpointType) ?? ''] ?? 'public',
+    },
+    spec: {
+      flavorId: text(d.FlavorId) ?? '', imageId: text(d.ImageId) ?? '', networkId: text(d.NetworkId),
+      secGroups: Array.isArray(d.SecurityGroups) ? d.SecurityGroups.filter((g): g is string => typeof g === 'string') : [],
+      floatingNetworkId: text(d.FloatingIpPoolId), ipVersion: d.IpVersion === 6 ? 6 : 4,
+      sshUser: text(d.SSHUser) ?? 'root', sshPort: typeof d.SSHPort === 'number' && d.SSHPort > 0 ? d.SSHPort : 22,
+      privateKeyFile: h.sshKeyPath, keypairName: text(d.KeyPairName),
+      activeTimeoutSec: typeof d.ActiveTimeout === 'number' && d.ActiveTimeout > 0 ? d.ActiveTimeout : 200,
+      availabilityZone: text(d.AvailabilityZone), nameTag: false,
+    },
+    ...(text(d.KeyPairName) ? {keypair: {name: text(d.KeyPairName)!, owned: false}} : {}),
+    server: {name: h.machineName, id},
+    ...(text(d.IPAddress) ? {ip: text(d.IPAddress)} : {}),
+  }
+  return {data, unmapped}
 }
 
 export default makeDriver('openstack')

@@ -11,7 +11,7 @@ import {execFile} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import type {Driver, MachineState} from '../../src/sdk/index.js'
+import type {AdoptedHost, DockerMachineHost, Driver, MachineState} from '../../src/sdk/index.js'
 import {errorMessage, pollUntil, UserError} from '../../src/sdk/index.js'
 import {guestPanic, imageOption, sizeOptions, watchBoot} from '../../src/sdk/localvm/index.js'
 import {acquireLock, mkdirPrivate} from '../../src/sdk/index.js'
@@ -287,6 +287,35 @@ const driver: Driver<VBoxData> = {
     const a = m.data.address
     return a ? [a.split('/')[0]] : []
   },
+
+  async adoptDockerMachine(h) {
+    return adoptVirtualBox(h)
+  },
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v ? v : undefined)
+const num = (v: unknown, dflt: number) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : dflt)
+
+/**
+ * A docker-machine VirtualBox VM (boot2docker): VirtualBox knows it by its machine name, SSH
+ * reaches it through the NAT port forward docker-machine set up, the engine at its host-only IP.
+ */
+function adoptVirtualBox(h: DockerMachineHost): AdoptedHost<VBoxData> {
+  const d = h.driver
+  const ip = text(d.IPAddress)
+  if (!ip) throw new UserError(`docker-machine host "${h.machineName}" has no IPAddress in its config.json: start it once with docker-machine, or import it later`)
+  const cidr = text(d.HostOnlyCIDR) ?? '192.168.99.1/24'
+  const [hostIp, prefix] = cidr.split('/')
+  const unmapped = [`boot2docker image and disk (${text(d.Boot2DockerURL) || 'boot2docker.iso'}, disk.vmdk) stay in docker-machine's folder, where the VM uses them`]
+  if (d.ShareFolder || d.NoShare === false) unmapped.push('the shared folder (/Users or C:\\Users) stays as VirtualBox has it; berth does not manage it')
+  return {
+    data: {
+      image: text(d.Boot2DockerURL) ?? '', imageFormat: 'raw', memoryMb: num(d.Memory, 1024), cpus: num(d.CPU, 1), diskMb: num(d.DiskSize, 20000),
+      ostype: 'Linux26_64', hostIp, subnet: `${hostIp}/${prefix ?? '24'}`, user: text(d.SSHUser) ?? 'docker',
+      vmName: h.machineName, uuid: h.machineName, address: ip, sshPort: num(d.SSHPort, 22),
+    },
+    unmapped,
+  }
 }
 
 export default driver

@@ -56,6 +56,15 @@ export async function engineFor(ctx: Ctx, record: MachineRecord, driver?: Driver
   return new Engine(ip, d.enginePort?.(h) ?? record.engine.port, tlsFromDir(ctx.store.machineDir(record.name)))
 }
 
+/**
+ * The folder of the CA behind a machine's certificates: the machine's own for one imported with
+ * its CA (record.ca = 'machine'), else the store's certs/. The client identity berth speaks TLS
+ * with is always the machine folder's ca.pem, cert.pem and key.pem (engineFor).
+ */
+export function caDirFor(ctx: Ctx, record: MachineRecord): string {
+  return record.ca === 'machine' ? ctx.store.machineDir(record.name) : ctx.store.certsDir
+}
+
 export async function waitEngine(ctx: Ctx, record: MachineRecord, driver: Driver, timeoutMs = 60_000): Promise<void> {
   const engine = await engineFor(ctx, record, driver)
   try {

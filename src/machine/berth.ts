@@ -15,7 +15,7 @@ import type {DoctorReport, JoinOptions, SwarmSummary} from '../swarm/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
 import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
-import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, removeMachine, reprovision, upgradeMachine} from './lifecycle.js'
+import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, type RemoveOptions, removeMachine, reprovision, upgradeMachine} from './lifecycle.js'
 import {listRows, type MachineRow} from './inventory.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
@@ -35,7 +35,7 @@ export interface Berth {
   readonly ctx: Ctx
   create(name: string, opts: CreateOptions): Promise<MachineRecord>
   /** Returns what could not be removed (the record then stays, unless forced). */
-  rm(name: string, opts?: {force?: boolean; deprovision?: boolean}): Promise<string[]>
+  rm(name: string, opts?: RemoveOptions): Promise<string[]>
   power(name: string, action: PowerAction): Promise<void>
   regenerateCerts(name: string, opts?: {clientCerts?: boolean}): Promise<void>
   reprovision(name: string): Promise<void>

@@ -7,7 +7,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {Driver, DriverData} from '../sdk/index.js'
 import {ConflictError, errorMessage, ExistsError, writeFileAtomic} from '../core/index.js'
-import {type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
+import {caDirFor, type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
 import {SCHEMA_VERSION, validateName} from '../store/index.js'
 import type {JoinOptions} from '../swarm/index.js'
@@ -129,7 +129,7 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
   const h = handleFor(ctx, record)
   const ip = await driver.ip(h)
   const addresses = (await driver.addresses?.(h)) ?? []
-  const ca = await (await certs()).loadCA(ctx.store.certsDir)
+  const ca = await (await certs()).loadCA(caDirFor(ctx, record))
   const result = await (await prov()).provision(session, {
     machineName: record.name, driverName: record.driver, ip, addresses, engine: record.engine,
     engineDefaults: driver.engineDefaults?.(h), driverLabels: driver.labels?.(h), ca,
@@ -141,8 +141,19 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
   await waitEngine(ctx, record, driver, engineTimeoutMs)
 }
 
-/** rm: undo what create made. Returns what could not be removed (the record then stays). */
-export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean; deprovision?: boolean} = {}): Promise<string[]> {
+export interface RemoveOptions {
+  force?: boolean
+  deprovision?: boolean
+  /** For an imported machine (record.adopted): also leave its swarm and delete the host through its driver. */
+  removeHost?: boolean
+}
+
+/**
+ * rm: undo what create made. Returns what could not be removed (the record then stays). A machine
+ * this store did not create (imported) is only forgotten, its host, swarm and cloud untouched
+ * (bar what deprovision asks), unless removeHost.
+ */
+export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions = {}): Promise<string[]> {
   const {store} = ctx
   let record: MachineRecord
   try {
@@ -160,7 +171,8 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
     return undefined
   })
   try {
-    if (record.swarm && record.status === 'ready') {
+    const forgetOnly = Boolean(record.adopted) && !opts.removeHost
+    if (record.swarm && record.status === 'ready' && !forgetOnly) {
       // Leave cleanly first, so the swarm does not keep a dead node; refusals (last manager) stop the rm.
       await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
         if (!opts.force) throw err
@@ -174,6 +186,11 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
       } finally {
         session.close()
       }
+    }
+    if (forgetOnly) {
+      ctx.progress?.(name, 'forgetting (imported: the host stays as it is)')
+      await store.remove(name)
+      return []
     }
     record.status = 'removing'
     await store.save(record)
@@ -236,7 +253,7 @@ async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver
   const {gatherFacts, serverSans, installServerCert} = await prov()
   const facts = await gatherFacts(session)
   const sans = serverSans({ip, addresses: [...(await driver.addresses?.(h)) ?? [], ...facts.addresses], hostname: facts.hostname, tlsSans: record.engine.tlsSans})
-  await installServerCert(session, await (await certs()).loadCA(ctx.store.certsDir), record.name, sans)
+  await installServerCert(session, await (await certs()).loadCA(caDirFor(ctx, record)), record.name, sans)
   record.tls = {ip, sans}
   await ctx.store.save(record)
 }
@@ -245,10 +262,21 @@ async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver
 export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts?: boolean} = {}): Promise<void> {
   await withLock(ctx, name, async record => {
     const driver = await loadDriver(ctx, record.driver)
-    if (opts.clientCerts) await (await certs()).ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
-    await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+    if (opts.clientCerts) {
+      await (await certs()).ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
+      // A machine imported with its own CA moves onto the store's, whose new client cert it gets.
+      if (record.ca === 'machine') {
+        delete record.ca
+        await fs.rm(path.join(ctx.store.machineDir(name), 'ca-key.pem'), {force: true})
+        await ctx.store.save(record)
+      }
+    }
+    if (record.ca !== 'machine') await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
+      // docker-machine configured its engine with dockerd flags, which berth's restart replaces:
+      // its hosts get the whole of berth's engine setup (certificates, daemon.json, restart).
+      if (record.adopted?.from === 'docker-machine') return await provisionOver(ctx, record, driver, session)
       ctx.progress?.(name, 'issuing certificates')
       await reissueServerCert(ctx, record, driver, session)
       ctx.progress?.(name, 'restarting engine')
@@ -264,7 +292,7 @@ export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts
 export async function reprovision(ctx: Ctx, name: string): Promise<void> {
   await withLock(ctx, name, async record => {
     const driver = await loadDriver(ctx, record.driver)
-    await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+    if (record.ca !== 'machine') await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
       await provisionOver(ctx, record, driver, session)
@@ -279,6 +307,8 @@ export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
     const driver = await loadDriver(ctx, record.driver)
     const session = await openSSH(ctx, record)
     try {
+      // As regenerate-certs: berth's engine restart would drop docker-machine's dockerd flags.
+      if (record.adopted?.from === 'docker-machine') await provisionOver(ctx, record, driver, session)
       ctx.progress?.(name, 'upgrading Docker')
       await (await prov()).upgrade(session, record.engine)
     } finally {

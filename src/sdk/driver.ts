@@ -134,6 +134,29 @@ export interface Driver<Data extends object = object, Secrets = unknown> {
   labels?(m: MachineHandle<Data>): Record<string, string>
   /** Seconds to wait for SSH by default (cloud VMs need longer than lab hosts). */
   readonly sshTimeout?: number
+  /**
+   * Take over a host docker-machine made (`berth import --docker-machine`) from the "Driver"
+   * object of its config.json, touching neither the host nor its cloud. Drivers without it have
+   * their docker-machine hosts adopted by the generic driver's.
+   */
+  adoptDockerMachine?(host: DockerMachineHost): Promise<AdoptedHost<Data>>
+}
+
+/** One docker-machine host as `berth import --docker-machine` hands it to a driver. */
+export interface DockerMachineHost extends DriverPlace {
+  machineName: string
+  /** docker-machine's DriverName (e.g. "amazonec2"), which may not be this driver's name. */
+  driverName: string
+  /** config.json's "Driver" object, as docker-machine wrote it (IPAddress, SSHUser, SSHPort...). */
+  driver: Record<string, unknown>
+  /** The machine's SSH key, copied into machineDir by the import (docker-machine's id_rsa), if it had one. */
+  sshKeyPath?: string
+}
+
+export interface AdoptedHost<Data> {
+  data: Data
+  /** docker-machine settings this driver could not carry over, one short phrase each. */
+  unmapped: string[]
 }
 
 /** A driver's code, loaded on first use: a command pays only for the driver it touches. */

@@ -61,5 +61,21 @@ export const MachineRecord = z.object({
    * membership's save: present without `swarm`, the node may be in that swarm (schema 2).
    */
   swarmJoin: z.object({name: z.string(), manager: z.boolean(), at: z.string()}).optional(),
+  /**
+   * A machine this store did not create (`berth import`): where it came from, and what of its old
+   * record could not be carried over. rm only forgets it unless asked to remove the host too.
+   * Optional and additive: no schema bump, older records simply have none.
+   */
+  adopted: z.object({
+    from: z.enum(['docker-machine', 'export']),
+    source: z.string(),
+    at: z.string(),
+    unmapped: z.array(z.string()).default([]),
+  }).optional(),
+  /**
+   * 'machine': the CA behind this machine's certificates is its own (ca.pem and, when known,
+   * ca-key.pem in its folder), as imported, not the store's certs/. Absent: the store's CA.
+   */
+  ca: z.literal('machine').optional(),
 })
 export type MachineRecord = z.infer<typeof MachineRecord>
