@@ -30,7 +30,7 @@ export async function benchImages(): Promise<Record<string, number | string>> {
     mkdirSync(path.join(ctx, 'root', 'bin'), {recursive: true})
     execFileSync('cp', ['/bin/busybox', path.join(ctx, 'root', 'bin', 'busybox')])
     symlinkSync('busybox', path.join(ctx, 'root', 'bin', 'sh'))
-    docker('i0', ['import', '-', 'bb:base'], execFileSync('tar', ['-C', path.join(ctx, 'root'), '-c', '.']))
+    docker('i0', ['import', '-', 'bb:base'], execFileSync('tar', ['-C', path.join(ctx, 'root'), '-c', '.'], {maxBuffer: 1 << 26}))
     writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM bb:base\nRUN busybox dd if=/dev/urandom of=/blob bs=1048576 count=50\n')
     docker('i0', ['build', '-q', '-t', 'fat:1', ctx])
     const file = path.join(tmp('imtar'), 'fat.tar')
