@@ -80,6 +80,7 @@ describe('store registry and image distribution (seed 002)', {skip: !isRoot() &&
     const ls = JSON.parse((await run(['registry', 'ls', '--json'])).stdout)
     assert.deepEqual(ls.map((x: {name: string; state: string}) => [x.name, x.state]), [['m1:5000', 'up']])
     assert.match((await run(['ls'])).stdout, /REGISTRY[\s\S]*m1 .* :5000/)
+    assert.deepEqual(JSON.parse((await run(['ls', '--json'])).stdout).map((x: {registry?: string}) => x.registry ?? '-'), [':5000', '-', '-', '-'])
     // Real docker-registry, with its storage on the host's own disk.
     assert.match((await run(['ssh', 'm1', 'ps -eo args'])).stdout, /\/usr\/bin\/docker-registry serve \/etc\/docker\/berth-registry-5000\/config\.yml/)
     assert.match((await run(['ssh', 'm1', 'grep rootdirectory /etc/docker/berth-registry-5000/config.yml'])).stdout, /\/var\/lib\/docker\/berth-registry-5000/)
@@ -163,6 +164,10 @@ describe('store registry and image distribution (seed 002)', {skip: !isRoot() &&
     assert.equal(f.code, 0, f.stderr)
     assert.equal(JSON.parse(f.stdout)[0].result, 'loaded')
     assert.equal(docker(['image', 'inspect', 'big:1'], denv.w2).code, 0)
+    // From "the local engine": whatever DOCKER_HOST names, here w1's over TLS as `berth env` sets it.
+    const local = await run(['image', 'push', 'big:1', 'w3', '--json'], denv.w1)
+    assert.equal(local.code, 0, local.stderr)
+    assert.equal(JSON.parse(local.stdout)[0].result, 'loaded')
   })
 
   test('bad input: no such image, a full disk, a create that fails leaves nothing', async () => {
