@@ -57,3 +57,29 @@ test('a docker save tarball\'s images come from its manifest.json, wherever it i
   await assert.rejects(tarballImages(file), /is not a "docker save" tarball/)
   await assert.rejects(tarballImages(path.join(dir, 'missing.tar')), /cannot read --file .*ENOENT/)
 })
+
+test('members trust a registry by certs.d and take a mirror in daemon.json with a reload, not a restart', async () => {
+  const {connect, generateKeyPair} = await import('../src/ssh/index.js')
+  const {FakeSshd} = await import('./fakes/sshd.js')
+  const {setRegistryMirrors, trustRegistry, untrustRegistry} = await import('../src/provision/index.js')
+  const keys = await generateKeyPair('t')
+  const host = await FakeSshd.start({files: {'/etc/docker/daemon.json': JSON.stringify({tls: true, labels: ['a=b']})}})
+  host.authorized.push(keys.publicKey)
+  const s = await connect({host: '127.0.0.1', port: host.port, user: 'root', privateKey: keys.privateKey, timeoutMs: 5000})
+  try {
+    await trustRegistry(s, '10.0.0.2:5000', 'CA PEM')
+    assert.equal(host.text('/etc/docker/certs.d/10.0.0.2:5000/ca.crt'), 'CA PEM')
+    await setRegistryMirrors(s, ['https://10.0.0.2:5000'])
+    assert.deepEqual(JSON.parse(host.text('/etc/docker/daemon.json')!), {'tls': true, 'labels': ['a=b'], 'registry-mirrors': ['https://10.0.0.2:5000']})
+    // Emptied, not dropped: dockerd's reload keeps an option that is absent from the file.
+    await setRegistryMirrors(s, [])
+    assert.deepEqual(JSON.parse(host.text('/etc/docker/daemon.json')!)['registry-mirrors'], [])
+    await untrustRegistry(s, '10.0.0.2:5000')
+  } finally {
+    s.close()
+    await host.close()
+  }
+  assert.equal(host.commands.filter(c => /kill -HUP/.test(c)).length, 2)
+  assert.ok(!host.commands.some(c => /restart|dockerd /.test(c)))
+  assert.ok(host.commands.some(c => c === 'rm -rf /etc/docker/certs.d/10.0.0.2:5000'), host.commands.join('\n'))
+})
