@@ -152,8 +152,9 @@ export async function removeRegistry(ctx: Ctx, ref: string): Promise<RegistryRec
   try {
     const r = await findRecord(ctx.store, ref)
     const all = (await members(ctx, r.swarm)).filter(m => m.status === 'ready')
-    const host = all.find(m => m.name === r.machine)
-    if (host) {
+    // Its host may have left the swarm since: the registry is still there to stop.
+    const host = await ctx.store.load(r.machine).catch(() => undefined)
+    if (host?.status === 'ready') {
       const s = await openSSH(ctx, host, {timeoutSec: 10}).catch(err => {
         ctx.warn?.(`registry ${r.address}: its host "${r.machine}" does not answer (${errorMessage(err)}): its files stay there`)
         return undefined
