@@ -34,9 +34,10 @@ export default class Ls extends BerthCommand<typeof Ls> {
     }
     // The ORIGIN column appears only when some machine came from a cluster file: other lists stay as they were.
     const origin = rows.some(r => r.origin)
-    const headers = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', ...(origin ? ['ORIGIN'] : []), 'ERRORS']
+    const registry = rows.some(r => r.registry)
+    const headers = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', ...(origin ? ['ORIGIN'] : []), ...(registry ? ['REGISTRY'] : []), 'ERRORS']
     this.log(table(headers, rows.map(r => [r.name, r.active ? '*' : '-', r.driver, r.state, r.url, r.swarm, r.docker,
-      ...(origin ? [r.origin ? `${path.basename(r.origin.file)}#${r.origin.group}` : '-'] : []), r.error])))
+      ...(origin ? [r.origin ? `${path.basename(r.origin.file)}#${r.origin.group}` : '-'] : []), ...(registry ? [r.registry ?? '-'] : []), r.error])))
   }
 }
 

@@ -100,6 +100,7 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
           const session = await openSSH(ctx, record)
           try {
             await joinSwarm(ctx, record, o, session)
+            await (await import('../registry/index.js')).trustOnJoin(ctx, record, o.name, session, {reload: true})
           } finally {
             session.close()
           }

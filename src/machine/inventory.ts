@@ -1,3 +1,5 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
 import {errorMessage, parallel} from '../core/index.js'
 import {type Ctx, engineFor, ipDrift, machineState} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
@@ -14,6 +16,8 @@ export interface MachineRow {
   error: string
   /** The cluster file and group the machine came from (`berth up`). */
   origin?: {file: string; group: string}
+  /** Ports of the store registries the machine runs (`:5000`, `:5001 (mirror)`). */
+  registry?: string
 }
 
 /** One ls row; engine calls are bounded by timeoutMs so a dead host cannot stall the list. */
@@ -56,5 +60,8 @@ export async function listRows(ctx: Ctx, opts: {timeoutMs: number; names?: strin
   let recs = await ctx.store.loadAll()
   if (opts.names) recs = recs.filter(r => opts.names!.includes(r.name))
   const res = await parallel(recs, 32, r => machineRow(ctx, r, opts.timeoutMs))
+  // The registry code loads only in a store that has registries: ls's cold start stays as it was.
+  const marks = await fs.access(path.join(ctx.store.root, 'registries')).then(async () => (await import('../registry/index.js')).registryMarks(ctx), () => undefined)
+  for (const r of res) if (r.status === 'fulfilled' && marks?.has(r.value.name)) r.value.registry = marks.get(r.value.name)!.join(',')
   return res.map((r, i) => (r.status === 'fulfilled' ? r.value : {name: recs[i].name, active: false, driver: '', state: 'Error', url: '', swarm: '', docker: '', error: errorMessage(r.reason)}))
 }

@@ -18,6 +18,7 @@ const certs = () => import('../certs/index.js')
 const prov = () => import('../provision/index.js')
 const ssh = () => import('../ssh/index.js')
 const swarmMod = () => import('../swarm/index.js')
+const registryMod = () => import('../registry/index.js')
 
 export interface CreateOptions {
   driver: string
@@ -76,6 +77,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     session = await openSSH(ctx, record, {timeoutSec: opts.sshTimeoutSec ?? driver.sshTimeout ?? 60, firstContact: true})
     await storeCerts
     await copyClientCerts(store, dir)
+    // A joiner trusts the swarm's registries and takes its mirrors before its engine first starts.
+    if (opts.swarm) await (await registryMod()).trustOnJoin(ctx, record, opts.swarm.name, session, {reload: false})
     await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
     if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
     record.status = 'ready'
@@ -192,6 +195,7 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
       await store.remove(name)
       return []
     }
+    await (await registryMod()).onHostRemove(ctx, record).catch(err => ctx.warn?.(`registries on ${name}: ${errorMessage(err)}`))
     record.status = 'removing'
     await store.save(record)
     const driver = await loadDriver(ctx, record.driver)
@@ -239,6 +243,7 @@ async function afterStart(ctx: Ctx, record: MachineRecord, driver: Driver): Prom
       await reissueServerCert(ctx, record, driver, session)
     }
     await (await prov()).ensureEngineRunning(session)
+    await (await registryMod()).afterHostStart(ctx, record, session).catch(err => ctx.warn?.(`registries on ${record.name}: ${errorMessage(err)}`))
   } finally {
     session.close()
   }

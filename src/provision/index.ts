@@ -1,1 +1,2 @@
 export * from './provision.js'
+export * from './registry.js'

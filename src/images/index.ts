@@ -1,0 +1,1 @@
+export {listImages, pushImages} from './images.js'
