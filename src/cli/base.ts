@@ -2,7 +2,7 @@
 import type {Interfaces} from '@oclif/core'
 import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
-import {errorMessage, exitCodeOf, UserError} from '../core/index.js'
+import {errorMessage, EXIT_CODES, exitCodeOf, UserError} from '../core/index.js'
 import type {Ctx} from '../host/index.js'
 import {type Berth, createBerth} from '../machine/index.js'
 import type {DriverLoaders} from '../sdk/index.js'
@@ -93,12 +93,24 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
-    const code = exitCodeOf(err)
     if (err.message === 'EEXIT: 0' || (err.oclif && err.oclif.exit === 0)) return
-    process.stderr.write(`berth: ${fsErrorMessage(err) ?? errorMessage(err)}\n`)
+    // oclif's parse errors say what to fix on their later lines ("Missing 1 required arg:\nname ...").
+    const parse = Boolean(err.oclif) && !(err instanceof UserError)
+    const code = parse ? EXIT_CODES.usage : exitCodeOf(err)
+    process.stderr.write(`berth: ${fsErrorMessage(err) ?? (parse ? oneLine(err.message) : errorMessage(err))}\n`)
     if (this.flags?.debug && !(err instanceof UserError) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }
+}
+
+/** A multi-line message as one line: its lines trimmed, joined, the help pointer last. */
+export function oneLine(message: string): string {
+  const lines = message.split('\n').map(l => l.trim().replace(/\s{2,}/g, ' ')).filter(Boolean)
+  // oclif's note on multiple-value flags follows every missing argument: it is not what went wrong.
+  const note = lines.findIndex(l => l.startsWith('Note: '))
+  const help = lines.findIndex(l => l.startsWith('See more help'))
+  const kept = note >= 0 ? [...lines.slice(0, note), ...(help > note ? lines.slice(help) : [])] : lines
+  return kept.map((l, i) => (i < kept.length - 1 && kept[i + 1]!.startsWith('See more help') && !/[.:]$/.test(l) ? l + '.' : l)).join(' ')
 }
 
 /** docker-machine's confirmation prompt; -y / -f skip it, and no TTY means no. */

@@ -1,2 +1,3 @@
 export * from './base.js'
 export * from './per-machine.js'
+export * from './running.js'

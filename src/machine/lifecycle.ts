@@ -43,7 +43,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   // Validate everything before the first thing is made: bad input leaves nothing behind.
   // Secrets stay in this process: they go to create, never into the record.
   const {data: data0, secrets} = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
-  if (await store.exists(name)) throw new ExistsError(`machine "${name}" already exists`)
+  if (await store.exists(name)) throw new ExistsError(`Docker machine "${name}" already exists`)
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {
