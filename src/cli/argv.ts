@@ -41,7 +41,7 @@ export interface Prepared {
 /** Rewrite argv (without node and the script) and fill env in place; returns the notes to print. */
 export function prepareArgv(args: string[], env: NodeJS.ProcessEnv): Prepared {
   for (const [from, to] of ENV_ALIASES) {
-    if (env[to] === undefined && env[from] !== undefined && env[from] !== '') env[to] = env[from]
+    if (!env[to] && env[from]) env[to] = env[from]
   }
   const notes: string[] = []
   let i = 0

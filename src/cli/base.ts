@@ -8,6 +8,7 @@ import {type Berth, createBerth} from '../machine/index.js'
 import type {DriverLoaders} from '../sdk/index.js'
 import {Store, defaultStorePath} from '../store/index.js'
 import {fsErrorMessage} from './errno.js'
+import {Progress, progressOptions} from './progress.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -56,8 +57,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       drivers: this.drivers,
       signal: this.abort.signal,
       progress: (machine, msg) => this.progress(machine, msg),
-      debug: debug ? (machine, line) => process.stderr.write(`[${machine}] ${line}\n`) : undefined,
-      warn: msg => process.stderr.write(`warning: ${msg}\n`),
+      debug: debug ? (machine, line) => this.note(`[${machine}] ${line}`) : undefined,
+      warn: msg => this.note(`warning: ${msg}`),
     }
   }
 
@@ -72,20 +73,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.berthInstance
   }
 
-  private live = new Map<string, string>()
-  private drawn = 0
+  private renderer?: Progress
 
-  /** On a TTY, one live line per host; otherwise plain "host: step" lines (for logs and CI). */
+  private output(): Progress {
+    this.renderer ??= new Progress(s => process.stderr.write(s), progressOptions(process.stderr, Boolean(this.flags?.debug)))
+    return this.renderer
+  }
+
+  /** On a TTY, one live line per host with its elapsed time; otherwise plain "host: step" lines (for logs and CI). */
   protected progress(machine: string, msg: string): void {
-    if (!process.stderr.isTTY || this.flags.debug) {
-      process.stderr.write(`${machine}: ${msg}\n`)
-      return
-    }
-    this.live.set(machine, msg)
-    const lines = [...this.live].map(([m, s]) => `${m.padEnd(16)} ${s}`)
-    const up = this.drawn ? `\x1b[${this.drawn}A` : ''
-    process.stderr.write(up + lines.map(l => `\x1b[2K${l.slice(0, (process.stderr.columns || 100) - 1)}\n`).join(''))
-    this.drawn = lines.length
+    this.output().step(machine, msg)
+  }
+
+  /** A warning or note printed while progress may be live: through the same renderer. */
+  protected note(line: string): void {
+    this.output().message(line)
   }
 
   protected json(value: unknown): void {
