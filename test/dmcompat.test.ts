@@ -148,7 +148,7 @@ test('progress: live lines with elapsed time, warnings above the block, plain li
   assert.ok(!out.includes('\x1b[3'), 'no colour codes')
   // The warning was written once, after the block was erased (cursor up + clear to the end)...
   assert.equal(out.split('warning: an even number of managers').length, 2)
-  assert.match(out, /\x1b\[2A\x1b\[Jwarning: an even number of managers\n/)
+  assert.ok(out.includes('\x1b[2A\x1b[Jwarning: an even number of managers\n'))
   // ...and the last drawing shows both hosts with their own elapsed time.
   const last = out.slice(out.lastIndexOf('\x1b[2A'))
   assert.match(last, /n1\s+7s {2}ready/)
@@ -160,7 +160,7 @@ test('progress: live lines with elapsed time, warnings above the block, plain li
   assert.equal(plain, 'n1: creating host (lab)\nwarning: w\n')
   let colored = ''
   new Progress(s => (colored += s), {live: true, color: true, now: () => 0}).step('n1', 'ready')
-  assert.match(colored, /\x1b\[32m/)
+  assert.ok(colored.includes('\x1b[32m'))
 })
 
 const store = () => ({BERTH_STORAGE_PATH: tmpDir('dmstore')})
