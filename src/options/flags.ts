@@ -62,7 +62,11 @@ export const engineFlags = {
 }
 
 export function engineOptions(flags: Record<string, unknown>): EngineOptions {
-  const list = (k: string) => (flags[k] as string[] | undefined) ?? []
+  // A repeatable flag read from its variable (ENGINE_REGISTRY_MIRROR) comes as one string: a comma list, as docker-machine read it.
+  const list = (k: string): string[] => {
+    const v = flags[k] as string[] | string | undefined
+    return typeof v === 'string' ? v.split(',').map(s => s.trim()).filter(Boolean) : v ?? []
+  }
   for (const l of list('engine-label')) if (!/^[^=]+=/.test(l)) throw new UserError(`bad --engine-label "${l}": use key=value`)
   for (const e of list('engine-env')) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UserError(`bad --engine-env "${e}": use KEY=value`)
   const url = String(flags['engine-install-url'] ?? 'auto')
