@@ -85,13 +85,20 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
     const again = await dm(['create', A])
     assert.equal(again.code, 1)
     assert.match(again.stderr, new RegExp(`Docker machine "${A}" already exists`))
-    assert.deepEqual((await dm(['ls', '-q'])).lines, [A, B])
-    assert.deepEqual((await dm(['ls', '-q', '--filter', 'state=Running'])).lines, [A, B])
-    assert.deepEqual((await dm(['ls', '-q', '--filter', 'label=spam=eggs'])).lines, [A])
-    assert.deepEqual((await dm(['ls', '-q', '--filter', 'name=^n1'])).lines, [B])
-    assert.deepEqual((await dm(['ls', '-q', '--filter', 'driver=LAB', '--filter', 'name=2$'])).lines, [A])
-    assert.deepEqual((await dm(['ls', '-f', '{{.Name}} {{.DriverName}} {{.State}} {{.ActiveHost}}'])).lines, [`${A} lab Running false`, `${B} lab Running false`])
-    const table = (await dm(['ls', '--format', 'table {{.Name}}\\t{{.DockerVersion}}\\t{{.ResponseTime}}'])).lines
+    // Independent reads, in parallel to keep the test short.
+    const [all, running, label, name, both, fmt, tbl] = await Promise.all([
+      dm(['ls', '-q']), dm(['ls', '-q', '--filter', 'state=Running']), dm(['ls', '-q', '--filter', 'label=spam=eggs']),
+      dm(['ls', '-q', '--filter', 'name=^n1']), dm(['ls', '-q', '--filter', 'driver=LAB', '--filter', 'name=2$']),
+      dm(['ls', '-f', '{{.Name}} {{.DriverName}} {{.State}} {{.ActiveHost}}']),
+      dm(['ls', '--format', 'table {{.Name}}\\t{{.DockerVersion}}\\t{{.ResponseTime}}']),
+    ])
+    assert.deepEqual(all.lines, [A, B])
+    assert.deepEqual(running.lines, [A, B])
+    assert.deepEqual(label.lines, [A])
+    assert.deepEqual(name.lines, [B])
+    assert.deepEqual(both.lines, [A])
+    assert.deepEqual(fmt.lines, [`${A} lab Running false`, `${B} lab Running false`])
+    const table = tbl.lines
     assert.match(table[0]!, /^NAME\s+DOCKER\s+RESPONSE$/)
     assert.match(table[1]!, new RegExp(`^${A}\\s+v\\d+\\S*\\s+\\d+(ms|\\.?\\d*s)$`))
     const hello = sh(`docker $(docker-machine config ${A}) run --rm bb:v1 echo hello world`)
@@ -107,20 +114,24 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
     const url = (await dm(['url', A])).stdout.trim()
     const ip = (await dm(['ip', A])).stdout.trim()
     const cert = path.join(store, 'machines', A)
-    assert.deepEqual((await dm(['env', A], {SHELL: '/bin/bash'})).lines, [
+    const [bash, ps0, cmd, fish, appended, u, unset, psu, cmdu] = await Promise.all([
+      dm(['env', A], {SHELL: '/bin/bash'}), dm(['env', '--shell', 'powershell', '--no-proxy', A]), dm(['env', '--shell', 'cmd', '--no-proxy', A]),
+      dm(['env', '--shell', 'fish', '--no-proxy', A]), dm(['env', '--no-proxy', A], {NO_PROXY: 'localhost', SHELL: '/bin/bash'}), dm(['env', '-u', A]),
+      dm(['env', '--no-proxy', '-u'], {SHELL: '/bin/bash'}), dm(['env', '--shell', 'powershell', '-u']), dm(['env', '--shell', 'cmd', '-u']),
+    ])
+    assert.deepEqual(bash.lines, [
       'export DOCKER_TLS_VERIFY="1"', `export DOCKER_HOST="${url}"`, `export DOCKER_CERT_PATH="${cert}"`, `export DOCKER_MACHINE_NAME="${A}"`,
       '# Run this command to configure your shell: ', `# eval $(docker-machine env ${A})`])
-    const ps = (await dm(['env', '--shell', 'powershell', '--no-proxy', A])).lines
+    const ps = ps0.lines
     assert.deepEqual(ps.slice(0, 5), ['$Env:DOCKER_TLS_VERIFY = "1"', `$Env:DOCKER_HOST = "${url}"`, `$Env:DOCKER_CERT_PATH = "${cert}"`, `$Env:DOCKER_MACHINE_NAME = "${A}"`, `$Env:NO_PROXY = "${ip}"`])
-    assert.equal((await dm(['env', '--shell', 'cmd', '--no-proxy', A])).lines[4], `SET NO_PROXY=${ip}`)
-    assert.equal((await dm(['env', '--shell', 'fish', '--no-proxy', A])).lines[1], `set -gx DOCKER_HOST "${url}";`)
-    assert.equal((await dm(['env', '--no-proxy', A], {NO_PROXY: 'localhost', SHELL: '/bin/bash'})).lines[4], `export NO_PROXY="localhost,${ip}"`)
-    const u = await dm(['env', '-u', A])
+    assert.equal(cmd.lines[4], `SET NO_PROXY=${ip}`)
+    assert.equal(fish.lines[1], `set -gx DOCKER_HOST "${url}";`)
+    assert.equal(appended.lines[4], `export NO_PROXY="localhost,${ip}"`)
     assert.equal(u.code, 1)
     assert.match(u.stderr, /Expected no machine name when the -u flag is present/)
-    assert.deepEqual((await dm(['env', '--no-proxy', '-u'], {SHELL: '/bin/bash'})).lines.slice(0, 5), ['unset DOCKER_TLS_VERIFY', 'unset DOCKER_HOST', 'unset DOCKER_CERT_PATH', 'unset DOCKER_MACHINE_NAME', 'unset NO_PROXY'])
-    assert.equal((await dm(['env', '--shell', 'powershell', '-u'])).lines[0], 'Remove-Item Env:\\\\DOCKER_TLS_VERIFY')
-    assert.equal((await dm(['env', '--shell', 'cmd', '-u'])).lines[3], 'SET DOCKER_MACHINE_NAME=')
+    assert.deepEqual(unset.lines.slice(0, 5), ['unset DOCKER_TLS_VERIFY', 'unset DOCKER_HOST', 'unset DOCKER_CERT_PATH', 'unset DOCKER_MACHINE_NAME', 'unset NO_PROXY'])
+    assert.equal(psu.lines[0], 'Remove-Item Env:\\\\DOCKER_TLS_VERIFY')
+    assert.equal(cmdu.lines[3], 'SET DOCKER_MACHINE_NAME=')
     // Unquoted eval, as the README of every docker-machine tutorial writes it.
     const r = sh(`eval $(docker-machine env ${A}) && docker info --format '{{.Name}}' && docker-machine active && docker-machine ls -f '{{.Name}} {{.Active}}'`, {SHELL: '/bin/bash'})
     assert.equal(r.code, 0, r.out)
@@ -128,19 +139,23 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
   })
 
   test('inspect_format: templates with json/prettyjson over docker-machine\'s shape, berth\'s record beside it', async () => {
-    assert.equal((await dm(['inspect', '-f', '{{.DriverName}}', A])).stdout, 'lab\n')
-    assert.equal((await dm(['inspect', '-f', '{{json .DriverName}}', A])).stdout, '"lab"\n')
-    assert.ok((await dm(['inspect', '-f', '{{prettyjson .Driver}}', A])).lines.length > 1)
-    assert.equal((await dm(['inspect', '-f', '{{.Driver.SSHUser}}:{{.Driver.SSHPort}} {{.Driver.MachineName}}', A])).stdout, `root:22 ${A}\n`)
-    assert.equal((await dm(['inspect', '--format', '{{.Driver.IPAddress}}', A])).stdout.trim(), (await dm(['ip', A])).stdout.trim())
-    const j = JSON.parse((await dm(['inspect', A])).stdout)
+    const [plain, json, pretty, ssh, ipf, ip, whole, bad] = await Promise.all([
+      dm(['inspect', '-f', '{{.DriverName}}', A]), dm(['inspect', '-f', '{{json .DriverName}}', A]), dm(['inspect', '-f', '{{prettyjson .Driver}}', A]),
+      dm(['inspect', '-f', '{{.Driver.SSHUser}}:{{.Driver.SSHPort}} {{.Driver.MachineName}}', A]), dm(['inspect', '--format', '{{.Driver.IPAddress}}', A]),
+      dm(['ip', A]), dm(['inspect', A]), dm(['inspect', '-f', '{{.Nope}}', A]),
+    ])
+    assert.equal(plain.stdout, 'lab\n')
+    assert.equal(json.stdout, '"lab"\n')
+    assert.ok(pretty.lines.length > 1)
+    assert.equal(ssh.stdout, `root:22 ${A}\n`)
+    assert.equal(ipf.stdout.trim(), ip.stdout.trim())
+    const j = JSON.parse(whole.stdout)
     assert.equal(j.Name, A)
     assert.deepEqual(j.HostOptions.EngineOptions.Labels, ['spam=eggs'])
     assert.deepEqual(j.HostOptions.EngineOptions.RegistryMirror, ['https://mirror.example'], 'ENGINE_REGISTRY_MIRROR was read')
     assert.deepEqual(j.HostOptions.AuthOptions.ServerCertSANs, ['foo.bar.tld', '10.42.42.42'])
     assert.equal(j.status, 'ready')
     assert.equal(j.state, 'Running')
-    const bad = await dm(['inspect', '-f', '{{.Nope}}', A])
     assert.equal(bad.code, 1)
     assert.equal(bad.stderr.trim().split('\n').length, 1)
   })
@@ -200,8 +215,8 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
   test('a stopped machine: url/env/config/version fail with "Host is not running"; start twice is an error', async () => {
     assert.equal((await dm(['stop', B])).code, 0)
     assert.match((await dm(['ls'])).stdout.split('\n').find(l => l.startsWith(B))!, /Stopped/)
-    for (const cmd of ['url', 'env', 'config', 'version']) {
-      const r = await dm([cmd, B])
+    const stopped = await Promise.all(['url', 'env', 'config', 'version'].map(async cmd => [cmd, await dm([cmd, B])] as const))
+    for (const [cmd, r] of stopped) {
       assert.equal(r.code, 1, cmd)
       assert.match(r.stderr, /Host is not running\. Please start/, cmd)
       assert.equal(r.stdout, '', `${cmd} prints nothing to eval`)
