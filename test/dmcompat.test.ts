@@ -2,7 +2,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, readdirSync, writeFileSync, existsSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync} from 'node:fs'
 import {createHash} from 'node:crypto'
 import path from 'node:path'
 import {prepareArgv} from '../src/cli/argv.js'
@@ -205,4 +205,32 @@ test('CLI: MACHINE_STORAGE_PATH and -s before the command pick the store; create
   assert.match(all.stdout, /LAB DRIVER FLAGS[\s\S]*GENERIC DRIVER FLAGS|GENERIC DRIVER FLAGS[\s\S]*LAB DRIVER FLAGS/)
   const help = await berth(['--help'])
   for (const c of ['autocomplete', 'create']) assert.match(help.stdout, new RegExp(`\\b${c}\\b`))
+})
+
+test('MACHINE_TLS_*: a new store takes the given CA and client certificate; a store with others refuses them', async () => {
+  const {ensureStoreCerts} = await import('../src/certs/index.js')
+  const {adoptStoreTls} = await import('../src/options/index.js')
+  const mine = path.join(tmpDir('tlsa'), 'certs')
+  await ensureStoreCerts(mine)
+  const env = {BERTH_TLS_CA_CERT: path.join(mine, 'ca.pem'), BERTH_TLS_CA_KEY: path.join(mine, 'ca-key.pem'), BERTH_TLS_CLIENT_CERT: path.join(mine, 'cert.pem'), BERTH_TLS_CLIENT_KEY: path.join(mine, 'key.pem')}
+  const fresh = path.join(tmpDir('tlsb'), 'certs')
+  assert.match((await adoptStoreTls(fresh, env))!, /takes the CA/)
+  for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']) assert.ok(readFileSync(path.join(fresh, f)).equals(readFileSync(path.join(mine, f))), f)
+  assert.equal(await adoptStoreTls(fresh, env), undefined, 'the same files again: nothing to do')
+  const other = path.join(tmpDir('tlsc'), 'certs')
+  await ensureStoreCerts(other)
+  await assert.rejects(adoptStoreTls(other, env), /already has its own CA/)
+  await assert.rejects(adoptStoreTls(fresh, {BERTH_TLS_CA_CERT: env.BERTH_TLS_CA_CERT}), /go together/)
+  assert.equal(await adoptStoreTls(fresh, {}), undefined)
+})
+
+test('a damaged store is one line, not a raw errno', async () => {
+  const dir = tmpDir('dmdamaged')
+  writeFileSync(path.join(dir, 'machines'), 'not a folder')
+  for (const args of [['ls'], ['inspect', 'x'], ['env', 'x']]) {
+    const r = await berth(args, {env: {BERTH_STORAGE_PATH: dir}})
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+    assert.doesNotMatch(r.stderr, /ENOTDIR|ENOENT|EISDIR/)
+  }
 })
