@@ -234,3 +234,12 @@ test('a damaged store is one line, not a raw errno', async () => {
     assert.doesNotMatch(r.stderr, /ENOTDIR|ENOENT|EISDIR/)
   }
 })
+
+test('shell completion: the bash function completes berth\'s commands', async () => {
+  const home = tmpDir('achome')
+  const r = await berth(['autocomplete', 'bash'], {env: {HOME: home, XDG_CACHE_HOME: ''}})
+  assert.equal(r.code, 0, r.stderr)
+  const fn = path.join(home, '.cache', 'berth', 'autocomplete', 'functions', 'bash', 'berth.bash')
+  const out = execFileSync('bash', ['-c', `source ${fn}; COMP_WORDS=(berth regen); COMP_CWORD=1; COMP_LINE='berth regen'; _berth_autocomplete; echo "\${COMPREPLY[@]}"`]).toString().trim()
+  assert.equal(out, 'regenerate-certs')
+})
