@@ -3,16 +3,19 @@ import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
+import {requireRunning} from '../src/cli/index.js'
 
 export default class Config extends BerthCommand<typeof Config> {
   static override summary = 'Print the docker CLI flags that connect to a machine'
-  static override examples = ['docker $(<%= config.bin %> config node1) info']
+  static override description = 'A machine that is not running is an error (exit 1, "Host is not running"), as in docker-machine.'
+  static override examples = ['docker $(<%= config.bin %> config node1) info', '<%= config.bin %> config --json node1']
   static override args = {name: Args.string({description: 'Machine name', required: true})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {
     const berth = this.berth()
     const record = await berth.load(this.args.name!)
+    await requireRunning(berth, record)
     const drift = await berth.drift(record)
     if (drift) throw new UserError(drift)
     const engine = await berth.engine(record)

@@ -7,7 +7,7 @@ import {registry} from '../drivers/flags.js'
 import {errorMessage, exitCodeOf, UserError} from '../src/core/index.js'
 import {parallel} from '../src/core/index.js'
 import {validateName} from '../src/store/index.js'
-import {swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
+import {adoptStoreTls, ignoredSwarmNote, swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
 
 export default class Create extends BerthCommand<typeof Create> {
   static override summary = 'Create machines, install Docker on them and secure it with mutual TLS'
@@ -34,7 +34,7 @@ export default class Create extends BerthCommand<typeof Create> {
     // docker-machine's `--swarm` was a switch; berth's takes the swarm's name. Map the old form.
     const {argv, note} = rewriteLegacySwarmArgv(this.argv)
     this.argv = argv
-    if (note) process.stderr.write(`note: ${note}\n`)
+    for (const n of [note, ignoredSwarmNote(argv, process.env)]) if (n) process.stderr.write(`note: ${n}\n`)
     await super.init()
   }
 
@@ -53,6 +53,8 @@ export default class Create extends BerthCommand<typeof Create> {
       sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
       swarm: swarmJoinOptions(flags),
     }
+    const tlsNote = await adoptStoreTls(berth.store.certsDir)
+    if (tlsNote) process.stderr.write(`note: ${tlsNote}\n`)
     if (opts.swarm) {
       if (!(await berth.swarm.members(opts.swarm.name)).length) opts.swarm.initialiser = names[0]
     }

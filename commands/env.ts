@@ -1,7 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {parseShell, shellLines, writeDockerContext} from '../src/machine/index.js'
+import {noProxy, parseShell, shellLines, writeDockerContext} from '../src/machine/index.js'
+import {requireRunning, typedCommandLine} from '../src/cli/index.js'
 import {ConflictError, NotFoundError, UserError} from '../src/core/index.js'
 import type {Store} from '../src/store/index.js'
 import {engineProblem} from '../src/host/index.js'
@@ -10,11 +11,13 @@ const VARS = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MA
 
 export default class Env extends BerthCommand<typeof Env> {
   static override summary = 'Print the commands that point the docker CLI at a machine'
-  static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env --swarm lab3)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
+  static override description = 'The lines are docker-machine\'s, per shell (no trailing ";": unquoted `eval $(...)` works). --no-proxy adds the machine\'s IP to NO_PROXY (or no_proxy when that one is set).'
+  static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env --no-proxy node1)', 'eval $(<%= config.bin %> env --swarm lab3)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
   static override args = {name: Args.string({description: 'Machine name'})}
   static override flags = {
     shell: Flags.string({summary: 'Shell syntax: bash, zsh, sh, fish, powershell, cmd, tcsh, emacs (default: detected)'}),
     unset: Flags.boolean({char: 'u', summary: 'Print the commands that unset the variables'}),
+    'no-proxy': Flags.boolean({summary: 'Add the machine\'s IP to NO_PROXY, so a proxy in HTTP_PROXY is not used for it'}),
     json: Flags.boolean({summary: 'The variables as JSON'}),
     'docker-context': Flags.boolean({summary: 'Also write a docker context "berth-NAME" and select it with DOCKER_CONTEXT'}),
     swarm: Flags.string({summary: 'Point at a reachable manager of this swarm (the next one when the first is down)'}),
@@ -23,9 +26,13 @@ export default class Env extends BerthCommand<typeof Env> {
 
   async run(): Promise<void> {
     const shell = parseShell(this.flags.shell)
-    const hint = `berth env${this.args.name ? ' ' + this.args.name : ''}${this.flags.unset ? ' -u' : ''}`
+    const hint = typedCommandLine()
     if (this.flags.unset) {
-      const vars = [...VARS, 'DOCKER_CONTEXT'].map(k => [k, null] as [string, null])
+      if (this.args.name) throw new UserError('Expected no machine name when the -u flag is present', 'usage')
+      const vars: Array<[string, null]> = VARS.map(k => [k, null])
+      if (this.flags['no-proxy']) vars.push([noProxy('')[0], null])
+      // DOCKER_CONTEXT only when berth's --docker-context set it: otherwise the lines stay docker-machine's.
+      if (process.env.DOCKER_CONTEXT?.startsWith('berth-')) vars.push(['DOCKER_CONTEXT', null])
       if (this.flags.json) return this.json(Object.fromEntries(vars))
       process.stdout.write(shellLines(shell, vars, hint))
       return
@@ -34,15 +41,16 @@ export default class Env extends BerthCommand<typeof Env> {
     if (this.flags.manage) return this.manageEnv(berth.store, shell, hint)
     let name = this.args.name
     if (this.flags.swarm) {
-      if (name) throw new UserError('give either a machine or --swarm, not both')
+      if (name) throw new UserError('give either a machine or --swarm, not both', 'usage')
       if (!(await berth.swarm.members(this.flags.swarm)).length) throw new NotFoundError(`swarm "${this.flags.swarm}" does not exist`)
       const m = await berth.swarm.manager(this.flags.swarm)
       if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
       name = m.name
     }
-    if (!name) throw new UserError('name a machine: berth env NAME (or --swarm SWARM)')
+    if (!name) throw new UserError('name a machine: berth env NAME (or --swarm SWARM)', 'usage')
     const record = await berth.load(name)
     if (record.status !== 'ready') throw new ConflictError(`machine "${name}" is not ready (${record.status})`)
+    await requireRunning(berth, record)
     const drift = await berth.drift(record)
     if (drift) throw new UserError(drift)
     const engine = await berth.engine(record)
@@ -54,10 +62,11 @@ export default class Env extends BerthCommand<typeof Env> {
     let vars: Array<[string, string | null]> = [
       ['DOCKER_TLS_VERIFY', '1'], ['DOCKER_HOST', engine.url], ['DOCKER_CERT_PATH', certPath], ['DOCKER_MACHINE_NAME', name],
     ]
+    if (this.flags['no-proxy']) vars.push(noProxy(await berth.ip(record)))
     if (this.flags['docker-context']) {
       const context = `berth-${name}`
       await writeDockerContext(context, engine.url, certPath, `berth machine ${name}`)
-      vars = [['DOCKER_TLS_VERIFY', null], ['DOCKER_HOST', null], ['DOCKER_CERT_PATH', null], ['DOCKER_MACHINE_NAME', name], ['DOCKER_CONTEXT', context]]
+      vars = [['DOCKER_TLS_VERIFY', null], ['DOCKER_HOST', null], ['DOCKER_CERT_PATH', null], ['DOCKER_MACHINE_NAME', name], ...vars.slice(4), ['DOCKER_CONTEXT', context]]
     }
     if (this.flags.json) return this.json(Object.fromEntries(vars))
     process.stdout.write(shellLines(shell, vars, hint))
@@ -66,7 +75,7 @@ export default class Env extends BerthCommand<typeof Env> {
   /** The running `berth swarm manage` endpoint, with the store's client certificate. */
   private async manageEnv(store: Store, shell: ReturnType<typeof parseShell>, hint: string): Promise<void> {
     const swarm = this.flags.swarm!
-    if (this.args.name) throw new UserError('give either a machine or --swarm, not both')
+    if (this.args.name) throw new UserError('give either a machine or --swarm, not both', 'usage')
     const {readManageState} = await import('../src/manage/index.js')
     const state = await readManageState(store, swarm)
     if (!state) throw new UserError(`no manage endpoint is running for swarm "${swarm}": start one with "berth swarm manage ${swarm}"`)
@@ -77,6 +86,6 @@ export default class Env extends BerthCommand<typeof Env> {
       vars = [['DOCKER_TLS_VERIFY', null], ['DOCKER_HOST', null], ['DOCKER_CERT_PATH', null], ['DOCKER_CONTEXT', context]]
     }
     if (this.flags.json) return this.json(Object.fromEntries(vars))
-    process.stdout.write(shellLines(shell, vars, `${hint} --swarm ${swarm} --manage`))
+    process.stdout.write(shellLines(shell, vars, hint))
   }
 }

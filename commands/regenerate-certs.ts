@@ -4,10 +4,12 @@ import {confirm} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
 import {errorMessage, UserError} from '../src/core/index.js'
 import {parallel} from '../src/core/index.js'
+import {refreshDockerContext} from '../src/machine/index.js'
 
 export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts> {
   static override summary = 'Issue new TLS certificates for machines and restart their engines'
   static override description = 'Use after a machine\'s IP changed. With --client-certs the store\'s CA and client certificate are made anew too: every other machine then needs regenerate-certs as well.'
+  static override examples = ['<%= config.bin %> regenerate-certs -f node1', '<%= config.bin %> regenerate-certs -f --client-certs node1 node2']
   static override strict = false
   static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
   static override flags = {
@@ -29,6 +31,8 @@ export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts
     all.forEach((r, i) => {
       if (r.status === 'rejected') process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)
     })
+    // A docker context of the machine (env --docker-context) keeps its own copy of the client files.
+    for (const [i, r] of all.entries()) if (r.status === 'fulfilled') await refreshDockerContext(`berth-${names[i]}`, berth.store.machineDir(names[i]!))
     if (all.some(r => r.status === 'rejected')) throw new UserError('regenerate-certs failed')
   }
 }

@@ -4,6 +4,7 @@ import {confirm} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
 import {errorMessage, UserError} from '../src/core/index.js'
 import {parallel} from '../src/core/index.js'
+import {removeDockerContext} from '../src/machine/index.js'
 
 export default class Rm extends BerthCommand<typeof Rm> {
   static override summary = 'Remove machines and everything berth made for them'
@@ -48,6 +49,10 @@ export default class Rm extends BerthCommand<typeof Rm> {
         this.log(`Successfully removed ${names[i]}`)
       }
     })
+    // The docker context `env --docker-context` wrote would point at a host that is gone.
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled' && !r.value.length) await removeDockerContext(`berth-${names[i]}`).catch(err => process.stderr.write(`warning: docker context berth-${names[i]} left behind: ${errorMessage(err)}\n`))
+    }
     if (bad) throw new UserError(`rm failed for ${bad} of ${names.length} machines`)
   }
 }

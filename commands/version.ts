@@ -1,9 +1,11 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {requireRunning} from '../src/cli/index.js'
 
 export default class Version extends BerthCommand<typeof Version> {
   static override summary = 'Print berth\'s version, or the Docker version of a machine'
+  static override examples = ['<%= config.bin %> version', '<%= config.bin %> version node1', '<%= config.bin %> version --json node1']
   static override args = {name: Args.string({description: 'Machine name'})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
@@ -15,7 +17,9 @@ export default class Version extends BerthCommand<typeof Version> {
       return
     }
     const berth = this.berth()
-    const engine = await berth.engine(await berth.load(this.args.name))
+    const record = await berth.load(this.args.name)
+    await requireRunning(berth, record)
+    const engine = await berth.engine(record)
     try {
       const v = await engine.version()
       if (this.flags.json) return this.json(v)

@@ -170,7 +170,7 @@ test('migrations are pure, and a record from a newer berth is refused by name', 
 
 test('store errors are typed: NotFoundError and ExistsError, with the same messages', async () => {
   const store = new Store(tmpDir('store'))
-  await assert.rejects(store.load('ghost'), (err: Error) => err instanceof NotFoundError && err.message === 'machine "ghost" does not exist')
+  await assert.rejects(store.load('ghost'), (err: Error) => err instanceof NotFoundError && err.message === 'Docker machine "ghost" does not exist')
   await store.reserve('n1')
   await assert.rejects(store.reserve('n1'), (err: Error) => err instanceof ExistsError && exitCodeOf(err) === 1)
   await assert.rejects(store.load('n1'), (err: Error) => err instanceof NotFoundError && /being created or its create was interrupted/.test(err.message))

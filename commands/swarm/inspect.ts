@@ -4,6 +4,7 @@ import {NotFoundError} from '../../src/core/index.js'
 
 export default class SwarmInspect extends BerthCommand<typeof SwarmInspect> {
   static override summary = 'Show a swarm\'s nodes (role, state, availability, reachability, labels) as JSON'
+  static override examples = ['<%= config.bin %> swarm inspect lab3']
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
 
   async run(): Promise<void> {

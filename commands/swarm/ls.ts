@@ -5,6 +5,7 @@ import {parallel} from '../../src/core/index.js'
 
 export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
   static override summary = 'List swarms: managers, workers, leader, reachability, engine versions'
+  static override examples = ['<%= config.bin %> swarm ls', '<%= config.bin %> swarm ls --json']
   static override flags = {
     json: Flags.boolean({summary: 'Machine-readable output'}),
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each manager', default: 5, min: 1}),

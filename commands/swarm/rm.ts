@@ -6,6 +6,7 @@ import {UserError} from '../../src/core/index.js'
 
 export default class SwarmRm extends BerthCommand<typeof SwarmRm> {
   static override summary = 'Dissolve a swarm: every member leaves (the machines stay)'
+  static override examples = ['<%= config.bin %> swarm rm -y lab3']
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
   static override flags = {yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation'})}
 

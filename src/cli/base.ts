@@ -2,12 +2,13 @@
 import type {Interfaces} from '@oclif/core'
 import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
-import {errorMessage, exitCodeOf, UserError} from '../core/index.js'
+import {errorMessage, EXIT_CODES, exitCodeOf, UserError} from '../core/index.js'
 import type {Ctx} from '../host/index.js'
 import {type Berth, createBerth} from '../machine/index.js'
 import type {DriverLoaders} from '../sdk/index.js'
 import {Store, defaultStorePath} from '../store/index.js'
 import {fsErrorMessage} from './errno.js'
+import {Progress, progressOptions} from './progress.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -56,8 +57,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       drivers: this.drivers,
       signal: this.abort.signal,
       progress: (machine, msg) => this.progress(machine, msg),
-      debug: debug ? (machine, line) => process.stderr.write(`[${machine}] ${line}\n`) : undefined,
-      warn: msg => process.stderr.write(`warning: ${msg}\n`),
+      debug: debug ? (machine, line) => this.note(`[${machine}] ${line}`) : undefined,
+      warn: msg => this.note(`warning: ${msg}`),
     }
   }
 
@@ -72,20 +73,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.berthInstance
   }
 
-  private live = new Map<string, string>()
-  private drawn = 0
+  private renderer?: Progress
 
-  /** On a TTY, one live line per host; otherwise plain "host: step" lines (for logs and CI). */
+  private output(): Progress {
+    this.renderer ??= new Progress(s => process.stderr.write(s), progressOptions(process.stderr, Boolean(this.flags?.debug)))
+    return this.renderer
+  }
+
+  /** On a TTY, one live line per host with its elapsed time; otherwise plain "host: step" lines (for logs and CI). */
   protected progress(machine: string, msg: string): void {
-    if (!process.stderr.isTTY || this.flags.debug) {
-      process.stderr.write(`${machine}: ${msg}\n`)
-      return
-    }
-    this.live.set(machine, msg)
-    const lines = [...this.live].map(([m, s]) => `${m.padEnd(16)} ${s}`)
-    const up = this.drawn ? `\x1b[${this.drawn}A` : ''
-    process.stderr.write(up + lines.map(l => `\x1b[2K${l.slice(0, (process.stderr.columns || 100) - 1)}\n`).join(''))
-    this.drawn = lines.length
+    this.output().step(machine, msg)
+  }
+
+  /** A warning or note printed while progress may be live: through the same renderer. */
+  protected note(line: string): void {
+    this.output().message(line)
   }
 
   protected json(value: unknown): void {
@@ -93,12 +95,24 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
-    const code = exitCodeOf(err)
     if (err.message === 'EEXIT: 0' || (err.oclif && err.oclif.exit === 0)) return
-    process.stderr.write(`berth: ${fsErrorMessage(err) ?? errorMessage(err)}\n`)
+    // oclif's parse errors say what to fix on their later lines ("Missing 1 required arg:\nname ...").
+    const parse = Boolean(err.oclif) && !(err instanceof UserError)
+    const code = parse ? EXIT_CODES.usage : exitCodeOf(err)
+    process.stderr.write(`berth: ${fsErrorMessage(err) ?? (parse ? oneLine(err.message) : errorMessage(err))}\n`)
     if (this.flags?.debug && !(err instanceof UserError) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }
+}
+
+/** A multi-line message as one line: its lines trimmed, joined, the help pointer last. */
+export function oneLine(message: string): string {
+  const lines = message.split('\n').map(l => l.trim().replace(/\s{2,}/g, ' ')).filter(Boolean)
+  // oclif's note on multiple-value flags follows every missing argument: it is not what went wrong.
+  const note = lines.findIndex(l => l.startsWith('Note: '))
+  const help = lines.findIndex(l => l.startsWith('See more help'))
+  const kept = note >= 0 ? [...lines.slice(0, note), ...(help > note ? lines.slice(help) : [])] : lines
+  return kept.map((l, i) => (i < kept.length - 1 && kept[i + 1]!.startsWith('See more help') && !/[.:]$/.test(l) ? l + '.' : l)).join(' ')
 }
 
 /** docker-machine's confirmation prompt; -y / -f skip it, and no TTY means no. */

@@ -1,3 +1,4 @@
 export * from './base.js'
 export * from './per-machine.js'
 export * from './passphrase.js'
+export * from './running.js'

@@ -4,9 +4,9 @@
  */
 export type ErrorCode = 'usage' | 'not_found' | 'exists' | 'not_running' | 'conflict' | 'cloud_api' | 'precreate' | 'interrupted' | 'failed'
 
-/** Exit status per code: 1 as docker-machine for most, 3 for a failed pre-create check, 130 for Ctrl-C. */
+/** Exit status per code: 1 as docker-machine (usage errors too), 3 for a failed pre-create check, 130 for Ctrl-C. */
 export const EXIT_CODES: Record<ErrorCode, number> = {
-  failed: 1, usage: 2, not_found: 1, exists: 1, not_running: 1, conflict: 1, cloud_api: 1, precreate: 3, interrupted: 130,
+  failed: 1, usage: 1, not_found: 1, exists: 1, not_running: 1, conflict: 1, cloud_api: 1, precreate: 3, interrupted: 130,
 }
 
 export class UserError extends Error {

@@ -4,6 +4,7 @@ import {errorMessage, parallel} from '../core/index.js'
 import {type Ctx, engineFor, ipDrift, machineState} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
 import {CorruptRecord} from '../store/index.js'
+import {activeDockerHost} from './dockerenv.js'
 
 export interface MachineRow {
   name: string
@@ -18,14 +19,28 @@ export interface MachineRow {
   origin?: {file: string; group: string}
   /** Ports of the store registries the machine runs (`:5000`, `:5001 (mirror)`). */
   registry?: string
+  /** Engine labels key=value (ls --filter label=). */
+  labels: string[]
+  /** How long this row took to read, as docker-machine's ls .ResponseTime. */
+  responseTimeMs: number
 }
 
 /** One ls row; engine calls are bounded by timeoutMs so a dead host cannot stall the list. */
-export async function machineRow(ctx: Ctx, rec: MachineRecord | CorruptRecord, timeoutMs: number): Promise<MachineRow> {
-  if (rec instanceof CorruptRecord) {
-    return {name: rec.name, active: false, driver: '', state: 'Error', url: '', swarm: '', docker: '', error: rec.reason}
-  }
-  const row: MachineRow = {name: rec.name, active: false, driver: rec.driver, state: '', url: '', swarm: '', docker: '', error: ''}
+async function machineRow(ctx: Ctx, rec: MachineRecord | CorruptRecord, timeoutMs: number, activeUrl: string | undefined): Promise<MachineRow> {
+  const t0 = Date.now()
+  const row = await readRow(ctx, rec, timeoutMs, activeUrl)
+  row.responseTimeMs = Date.now() - t0
+  return row
+}
+
+function blankRow(name: string, driver: string, state: string, error: string): MachineRow {
+  return {name, active: false, driver, state, url: '', swarm: '', docker: '', error, labels: [], responseTimeMs: 0}
+}
+
+async function readRow(ctx: Ctx, rec: MachineRecord | CorruptRecord, timeoutMs: number, activeUrl: string | undefined): Promise<MachineRow> {
+  if (rec instanceof CorruptRecord) return blankRow(rec.name, '', 'Error', rec.reason)
+  const row = blankRow(rec.name, rec.driver, '', '')
+  row.labels = [...(rec.engine?.labels ?? [])]
   if (rec.origin) row.origin = {...rec.origin}
   const st = await machineState(ctx, rec)
   row.state = st.state
@@ -35,7 +50,7 @@ export async function machineRow(ctx: Ctx, rec: MachineRecord | CorruptRecord, t
   try {
     const engine = await engineFor(ctx, rec)
     row.url = engine.url
-    row.active = activeHost() === engine.url
+    row.active = activeUrl === engine.url
     const drift = await ipDrift(ctx, rec)
     if (drift) row.error = drift
     try {
@@ -52,16 +67,19 @@ export async function machineRow(ctx: Ctx, rec: MachineRecord | CorruptRecord, t
   return row
 }
 
-export function activeHost(): string | undefined {
-  return process.env.DOCKER_HOST
+/** docker-machine's natural order, case-insensitive: node2 before node10. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', {numeric: true, sensitivity: 'base'}) || (a < b ? -1 : a > b ? 1 : 0)
 }
 
 export async function listRows(ctx: Ctx, opts: {timeoutMs: number; names?: string[]}): Promise<MachineRow[]> {
   let recs = await ctx.store.loadAll()
   if (opts.names) recs = recs.filter(r => opts.names!.includes(r.name))
-  const res = await parallel(recs, 32, r => machineRow(ctx, r, opts.timeoutMs))
+  const activeUrl = await activeDockerHost()
+  const res = await parallel(recs, 32, r => machineRow(ctx, r, opts.timeoutMs, activeUrl))
   // The registry code loads only in a store that has registries: ls's cold start stays as it was.
   const marks = await fs.access(path.join(ctx.store.root, 'registries')).then(async () => (await import('../registry/index.js')).registryMarks(ctx), () => undefined)
   for (const r of res) if (r.status === 'fulfilled' && marks?.has(r.value.name)) r.value.registry = marks.get(r.value.name)!.join(',')
-  return res.map((r, i) => (r.status === 'fulfilled' ? r.value : {name: recs[i].name, active: false, driver: '', state: 'Error', url: '', swarm: '', docker: '', error: errorMessage(r.reason)}))
+  const rows = res.map((r, i) => (r.status === 'fulfilled' ? r.value : blankRow(recs[i].name, '', 'Error', errorMessage(r.reason))))
+  return rows.sort((a, b) => naturalCompare(a.name, b.name))
 }

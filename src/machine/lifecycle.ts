@@ -6,7 +6,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {Driver, DriverData} from '../sdk/index.js'
-import {ConflictError, errorMessage, ExistsError, writeFileAtomic} from '../core/index.js'
+import {ConflictError, errorMessage, ExistsError, UserError, writeFileAtomic} from '../core/index.js'
 import {caDirFor, type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
 import {SCHEMA_VERSION, validateName} from '../store/index.js'
@@ -43,8 +43,11 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   const say = (m: string) => ctx.progress?.(name, m)
   // Validate everything before the first thing is made: bad input leaves nothing behind.
   // Secrets stay in this process: they go to create, never into the record.
-  const {data: data0, secrets} = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)})
-  if (await store.exists(name)) throw new ExistsError(`machine "${name}" already exists`)
+  const {data: data0, secrets} = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)}).catch(err => {
+    // docker-machine's exit status 3: a failed pre-create check, nothing made.
+    throw err instanceof UserError && err.code !== 'interrupted' ? new UserError(err.message, 'precreate') : err
+  })
+  if (await store.exists(name)) throw new ExistsError(`Docker machine "${name}" already exists`)
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {

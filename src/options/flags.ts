@@ -3,6 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
 import {ENGINE_DEFAULTS, type EngineOptions} from '../store/index.js'
 import {NotFoundError, UserError} from '../core/index.js'
+import {mapEngineOpts} from './engine-opts.js'
 
 function toOclif(f: DriverFlag, group: string) {
   const common = {summary: f.description, env: f.env, helpGroup: group, aliases: f.aliases}
@@ -53,29 +54,34 @@ export const engineFlags = {
   'engine-install-url': Flags.string({summary: 'Docker install script URL, "auto" (distro packages when absent) or "none"', default: 'auto', env: 'BERTH_ENGINE_INSTALL_URL', helpGroup: 'ENGINE'}),
   'engine-label': Flags.string({summary: 'Engine label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
   'engine-insecure-registry': Flags.string({summary: 'Insecure registry host:port (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
-  'engine-registry-mirror': Flags.string({summary: 'Registry mirror URL (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
+  'engine-registry-mirror': Flags.string({summary: 'Registry mirror URL (repeatable)', multiple: true, multipleNonGreedy: true, env: 'BERTH_ENGINE_REGISTRY_MIRROR', helpGroup: 'ENGINE'}),
   'engine-storage-driver': Flags.string({summary: 'Storage driver for the engine', helpGroup: 'ENGINE'}),
-  'engine-opt': Flags.string({summary: 'daemon.json option key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
+  'engine-opt': Flags.string({summary: 'dockerd option key=value as docker-machine took it (log-opt=max-size=10m, dns=8.8.8.8 ...), written to daemon.json in its form (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
   'engine-env': Flags.string({summary: 'Environment variable KEY=value for the engine (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
   'tls-san': Flags.string({summary: 'Extra name or IP for the server certificate (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
 }
 
 export function engineOptions(flags: Record<string, unknown>): EngineOptions {
-  const list = (k: string) => (flags[k] as string[] | undefined) ?? []
+  // A repeatable flag read from its variable (ENGINE_REGISTRY_MIRROR) comes as one string: a comma list, as docker-machine read it.
+  const list = (k: string): string[] => {
+    const v = flags[k] as string[] | string | undefined
+    return typeof v === 'string' ? v.split(',').map(s => s.trim()).filter(Boolean) : v ?? []
+  }
   for (const l of list('engine-label')) if (!/^[^=]+=/.test(l)) throw new UserError(`bad --engine-label "${l}": use key=value`)
   for (const e of list('engine-env')) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UserError(`bad --engine-env "${e}": use KEY=value`)
   const url = String(flags['engine-install-url'] ?? 'auto')
   if (!['auto', 'none'].includes(url) && !/^https?:\/\/\S+$/.test(url)) throw new UserError(`bad --engine-install-url "${url}": use an http(s) URL, "auto" or "none"`)
   // Built by hand, not by the schema: create --help and ls load this module, and must not load zod.
-  const storageDriver = flags['engine-storage-driver'] as string | undefined
+  const mapped = mapEngineOpts(list('engine-opt'))
+  const storageDriver = (flags['engine-storage-driver'] as string | undefined) ?? mapped.storageDriver
   return {
     port: ENGINE_DEFAULTS.port,
     installUrl: url,
-    labels: list('engine-label'),
-    insecureRegistries: list('engine-insecure-registry'),
-    registryMirrors: list('engine-registry-mirror'),
+    labels: [...list('engine-label'), ...mapped.labels],
+    insecureRegistries: [...list('engine-insecure-registry'), ...mapped.insecureRegistries],
+    registryMirrors: [...list('engine-registry-mirror'), ...mapped.registryMirrors],
     ...(storageDriver === undefined ? {} : {storageDriver}),
-    opts: list('engine-opt'),
+    opts: mapped.opts,
     env: list('engine-env'),
     tlsSans: list('tls-san'),
   }

@@ -6,6 +6,21 @@ import {STRATEGY_NAMES} from '../placement/index.js'
 
 export const STRATEGIES = STRATEGY_NAMES
 
+/** docker-machine's classic Swarm flags that swarm mode has no use for: accepted, ignored, noted. */
+const IGNORED_SWARM: Record<string, {multiple?: boolean; boolean?: boolean; env?: string}> = {
+  'swarm-image': {env: 'MACHINE_SWARM_IMAGE'}, 'swarm-opt': {multiple: true}, 'swarm-join-opt': {multiple: true},
+  'swarm-host': {}, 'swarm-addr': {}, 'swarm-experimental': {boolean: true},
+}
+
+function ignoredFlags() {
+  const summary = 'Accepted for docker-machine scripts and ignored: classic Swarm\'s, swarm mode has no use for it'
+  const out: Record<string, ReturnType<typeof Flags.string> | ReturnType<typeof Flags.boolean>> = {}
+  for (const [name, f] of Object.entries(IGNORED_SWARM)) {
+    out[name] = f.boolean ? Flags.boolean({summary, helpGroup: 'SWARM'}) : Flags.string({summary, helpGroup: 'SWARM', multiple: f.multiple ? true : undefined, multipleNonGreedy: f.multiple ? true : undefined} as Parameters<typeof Flags.string>[0])
+  }
+  return out
+}
+
 export const swarmCreateFlags = {
   swarm: Flags.string({summary: 'Join the machine(s) to this swarm; the first machine of a new swarm initialises it', helpGroup: 'SWARM'}),
   'swarm-manager': Flags.boolean({summary: 'Join as a manager (the first machine of a swarm always is)', aliases: ['swarm-master'], helpGroup: 'SWARM'}),
@@ -14,6 +29,15 @@ export const swarmCreateFlags = {
   'swarm-label': Flags.string({summary: 'Node label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'SWARM'}),
   'swarm-strategy': Flags.string({summary: 'Default placement strategy for `berth run` on this swarm', options: [...STRATEGIES], helpGroup: 'SWARM'}),
   'swarm-discovery': Flags.string({summary: 'Accepted for docker-machine compatibility (classic Swarm discovery); not needed in swarm mode', helpGroup: 'SWARM'}),
+  ...ignoredFlags(),
+}
+
+/** One note naming the ignored flags given (and MACHINE_SWARM_IMAGE when a swarm is asked for). */
+export function ignoredSwarmNote(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
+  const given = Object.keys(IGNORED_SWARM).filter(n => argv.some(a => a === `--${n}` || a.startsWith(`--${n}=`)))
+  if (env.MACHINE_SWARM_IMAGE && argv.some(a => a === '--swarm' || a.startsWith('--swarm=')) && !given.includes('swarm-image')) given.push('swarm-image (MACHINE_SWARM_IMAGE)')
+  if (!given.length) return undefined
+  return `${given.map(g => `--${g}`).join(', ')} ignored: classic Swarm's; berth forms a swarm-mode cluster, which needs no swarm image, agent or discovery`
 }
 
 /** A stable swarm name for docker-machine's token discovery, without showing the token. */

@@ -77,7 +77,7 @@ export class Store {
     try {
       await fs.mkdir(dir, {mode: 0o700})
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ExistsError(`machine "${name}" already exists`)
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ExistsError(`Docker machine "${name}" already exists`)
       throw err
     }
     return dir
@@ -96,7 +96,7 @@ export class Store {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         if (await this.isReservedFolder(name)) throw new NotFoundError(`machine "${name}" is being created or its create was interrupted before anything was made; run "berth rm -f ${name}"`)
-        throw new NotFoundError(`machine "${name}" does not exist`)
+        throw new NotFoundError(`Docker machine "${name}" does not exist`)
       }
       throw err
     }
