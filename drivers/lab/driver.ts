@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
@@ -5,6 +6,14 @@ import {checkSubnet, normaliseSubnet} from './network.js'
 
 /** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
 type LabData = Partial<LabHost> & {subnet: string; root?: string}
+
+async function imageOption(v: unknown): Promise<string | undefined> {
+  if (v === undefined || v === '') return undefined
+  const dir = path.resolve(String(v))
+  const {checkLabImage} = await import('./image.js')
+  await checkLabImage(dir)
+  return dir
+}
 
 /** The plan, saved before anything is made, names every piece: from then on there is something to remove. */
 const isHost = (d: LabData): d is LabHost => Boolean(d.netns)
@@ -23,13 +32,14 @@ const driver: Driver<LabData> = {
     // Host bits are dropped, not refused: 172.30.77.9/24 is the network 172.30.77.0/24, on its bridge.
     const subnet = normaliseSubnet(String(options['lab-subnet']))
     await checkSubnet(subnet)
-    return {data: {subnet, root: String(options['lab-dir'])}}
+    const image = await imageOption(options['lab-image'])
+    return {data: {subnet, root: String(options['lab-dir']), ...(image ? {image} : {})}}
   },
 
   async create(ctx, data) {
     const opts = {
       id: ctx.machineId, hostname: ctx.machineName, authorizedKeys: ctx.sshPublicKey,
-      subnet: String(data.subnet), root: String(data.root),
+      subnet: String(data.subnet), root: String(data.root), image: data.image,
     }
     const plan = planHost(opts)
     await ctx.save({...plan})

@@ -1,1 +1,2 @@
 export * from './provision.js'
+export {LOCK_TIMEOUT_SEC, pidFileLockHolder, posixLockHolder, osProvisioner, type OSProvisioner, type UpgradeResult} from './os.js'
