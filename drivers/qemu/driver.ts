@@ -33,6 +33,8 @@ export interface QemuData {
   cpuModel?: string
   subnet: string
   restrict: boolean
+  /** guestfwd rules, guest address -> this host's (an apt proxy reached under restrict=on). */
+  guestfwd?: {guest: string; host: string}[]
   binary: string
   user: string
   address?: string
@@ -77,6 +79,18 @@ async function imageInfo(image: string): Promise<{format: string; virtualSize: n
   }
 }
 
+const ENDPOINT = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/
+
+/** --qemu-guestfwd GUEST_IP:PORT=HOST_IP:PORT, repeatable. */
+export function guestfwdOption(v: unknown): {guest: string; host: string}[] {
+  const list = (Array.isArray(v) ? v : v === undefined || v === '' ? [] : [v]).map(String)
+  return list.map(rule => {
+    const [guest, host, extra] = rule.split('=')
+    if (extra !== undefined || !ENDPOINT.test(guest ?? '') || !ENDPOINT.test(host ?? '')) throw new UserError(`bad --qemu-guestfwd "${rule}": use GUEST_IP:PORT=HOST_IP:PORT, e.g. 10.0.2.100:3142=127.0.0.1:3142`)
+    return {guest, host}
+  })
+}
+
 async function baseIdentity(image: string) {
   const st = await fs.stat(image)
   return {ino: st.ino, size: st.size, mtimeMs: Math.round(st.mtimeMs)}
@@ -94,7 +108,7 @@ function spec(m: {machineName: string; machineId: string; machineDir: string}, q
   const f = files(m.machineDir)
   return {
     name: m.machineName, binary: q.binary, accel: q.accel, cpuModel: q.cpuModel, memoryMb: q.memoryMb, cpus: q.cpus,
-    overlay: q.overlay!, seed: q.seed!, kernel: q.kernel, initrd: q.initrd, cmdline: q.cmdline, restrict: q.restrict,
+    overlay: q.overlay!, seed: q.seed!, kernel: q.kernel, initrd: q.initrd, cmdline: q.cmdline, restrict: q.restrict, guestfwd: q.guestfwd ?? [],
     sshPort: q.sshPort!, enginePort: q.enginePort!, natMac: q.natMac!, lanMac: q.lanMac!, segment: q.segment!,
     console: f.console, qmpSocket: qmpSocketPath(m.machineDir, m.machineId),
   }
@@ -170,6 +184,8 @@ const driver: Driver<QemuData> = {
       ...(direct ? {kernel: side.kernel, initrd: side.initrd, cmdline: (await has(side.cmdline)) ? (await fs.readFile(side.cmdline, 'utf8')).trim() : undefined} : {}),
       memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, ...(model === 'auto' ? {} : {cpuModel: model}), subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
     }
+    const fwd = guestfwdOption(options['qemu-guestfwd'])
+    if (fwd.length) data.guestfwd = fwd
     if (direct && !data.cmdline) data.cmdline = 'root=/dev/vda rw console=ttyS0,115200'
     return {data}
   },

@@ -26,6 +26,7 @@ export interface VmSpec {
   initrd?: string
   cmdline?: string
   restrict: boolean
+  guestfwd?: {guest: string; host: string}[]
   sshPort: number
   enginePort: number
   natMac: string
@@ -60,7 +61,8 @@ export function qemuArgs(s: VmSpec): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-drive', `if=virtio,file=${opt(s.overlay)},format=qcow2,discard=unmap`,
     '-drive', `if=virtio,file=${opt(s.seed)},format=raw,readonly=on`,
-    '-netdev', ['user', 'id=nat', ...(s.restrict ? ['restrict=on'] : []), ...hostfwd].join(','),
+    // guestfwd reaches this host even with restrict=on: the one way out a restricted guest has (an apt proxy).
+    '-netdev', ['user', 'id=nat', ...(s.restrict ? ['restrict=on'] : []), ...hostfwd, ...(s.guestfwd ?? []).map(f => `guestfwd=tcp:${f.guest}-tcp:${f.host}`)].join(','),
     '-device', `virtio-net-pci,netdev=nat,mac=${s.natMac}`,
     '-netdev', `socket,id=lan,mcast=${s.segment.group}:${s.segment.port},localaddr=127.0.0.1`,
     '-device', `virtio-net-pci,netdev=lan,mac=${s.lanMac}`,
