@@ -3,7 +3,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Driver, DriverPlace, MachineState} from '../../src/sdk/index.js'
-import {errorMessage, UserError} from '../../src/sdk/index.js'
+import {errorMessage, UserError, which} from '../../src/sdk/index.js'
 import {imageOption, sizeOptions} from '../../src/sdk/localvm/index.js'
 import {chooseAccel, cpuHasVirt, probeKvm, type Accel} from './accel.js'
 import {newInstanceId, seedIso, vmMacs} from '../../src/sdk/localvm/index.js'
@@ -11,7 +11,7 @@ import {sidecars} from './image.js'
 import {lease, parseSubnet, reassignPorts, release} from '../../src/sdk/index.js'
 import {segmentFor} from './net.js'
 import {qmp} from './qmp.js'
-import {alive, bootFailure, defaultCpuModel, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
+import {alive, bootFailure, defaultCpuModel, type GuestFwd, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
 
 const run = promisify(execFile)
 
@@ -34,7 +34,7 @@ export interface QemuData {
   subnet: string
   restrict: boolean
   /** guestfwd rules, guest address -> this host's (an apt proxy reached under restrict=on). */
-  guestfwd?: {guest: string; host: string}[]
+  guestfwd?: GuestFwd[]
   binary: string
   user: string
   address?: string
@@ -80,6 +80,18 @@ async function imageInfo(image: string): Promise<{format: string; virtualSize: n
 }
 
 const ENDPOINT = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/
+
+/**
+ * QEMU's guestfwd to a TCP chardev connects once, at launch, and carries one guest connection
+ * ever; with cmd: it runs a program per connection, its stdio the connection: a TCP relay.
+ */
+async function connector(): Promise<(hostPort: string) => string> {
+  const split = (hp: string) => hp.split(':').join(' ')
+  if (await which('socat')) return hp => `socat - TCP:${hp}`
+  if (await which('nc')) return hp => `nc ${split(hp)}`
+  if (await which('busybox')) return hp => `busybox nc ${split(hp)}`
+  throw new UserError('--qemu-guestfwd needs a TCP relay for QEMU to run per connection: apt-get install socat (or netcat-openbsd, busybox)')
+}
 
 /** --qemu-guestfwd GUEST_IP:PORT=HOST_IP:PORT, repeatable. */
 export function guestfwdOption(v: unknown): {guest: string; host: string}[] {
@@ -185,7 +197,10 @@ const driver: Driver<QemuData> = {
       memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, ...(model === 'auto' ? {} : {cpuModel: model}), subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
     }
     const fwd = guestfwdOption(options['qemu-guestfwd'])
-    if (fwd.length) data.guestfwd = fwd
+    if (fwd.length) {
+      const connect = await connector()
+      data.guestfwd = fwd.map(f => ({...f, cmd: connect(f.host)}))
+    }
     if (direct && !data.cmdline) data.cmdline = 'root=/dev/vda rw console=ttyS0,115200'
     return {data}
   },

@@ -109,7 +109,7 @@ const debianFamily: OSProvisioner = {
     await this.withProxy(c, async () => {
       await waitForLock(c, posixLockHolder(APT_LOCKS))
       c.step('apt-get install docker.io')
-      await c.s.run(`${APT} update && ${APT} install -y --no-install-recommends docker.io`, {root: true, what: 'apt-get install docker.io'})
+      await c.s.run(`${APT} -o APT::Update::Error-Mode=any update && ${APT} install -y --no-install-recommends docker.io`, {root: true, what: 'apt-get install docker.io'})
     })
   },
   async engineVersions(s) {
@@ -119,7 +119,7 @@ const debianFamily: OSProvisioner = {
     return this.withProxy(c, async () => {
       await waitForLock(c, posixLockHolder(APT_LOCKS))
       c.step('apt-get update')
-      const policy = parsePolicy(await c.s.run(`${APT} update >/dev/null && apt-cache policy ${ENGINE_DEBS.join(' ')}`, {root: true, what: 'apt-get update'}))
+      const policy = parsePolicy(await c.s.run(`${APT} -o APT::Update::Error-Mode=any update >/dev/null && apt-cache policy ${ENGINE_DEBS.join(' ')}`, {root: true, what: 'apt-get update'}))
       const from = installed(policy)
       if (!Object.keys(from).length) throw new UserError('no Docker engine package is installed on the host (docker.io, docker-ce): nothing to upgrade')
       const stale = Object.keys(from).filter(p => policy[p].candidate && policy[p].candidate !== from[p])

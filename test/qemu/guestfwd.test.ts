@@ -16,4 +16,6 @@ test('--qemu-guestfwd: GUEST_IP:PORT=HOST_IP:PORT rules become guestfwd on the r
     console: '/d/console.log', qmpSocket: '/d/qmp.sock',
   }
   assert.ok(qemuArgs(s).includes('user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:2376-:2376,guestfwd=tcp:10.0.2.100:3142-tcp:127.0.0.1:3142'))
+  // A relay per connection: QEMU's tcp chardev would carry only the first one.
+  assert.ok(qemuArgs({...s, guestfwd: [{...rules[0], cmd: 'socat - TCP:127.0.0.1:3142'}]}).some(a => a.endsWith(',guestfwd=tcp:10.0.2.100:3142-cmd:socat - TCP:127.0.0.1:3142')))
 })
