@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   if (want('create')) createVsHandmade()
   if (want('scale')) twelveVsOne()
   if (want('ssh')) await handshakes()
-  for (const [key, file, fn] of [['swarm', 'swarm.js', 'benchSwarm'], ['placement', 'placement.js', 'benchPlacement'], ['manage', 'manage.js', 'benchManage'], ['qemu', 'qemu.js', 'benchQemu'], ['openstack', 'openstack.js', 'benchOpenstack'], ['azure', 'azure.js', 'benchAzure'], ['images', 'images.js', 'benchImages']]) {
+  for (const [key, file, fn] of [['swarm', 'swarm.js', 'benchSwarm'], ['placement', 'placement.js', 'benchPlacement'], ['manage', 'manage.js', 'benchManage'], ['qemu', 'qemu.js', 'benchQemu'], ['openstack', 'openstack.js', 'benchOpenstack'], ['azure', 'azure.js', 'benchAzure'], ['images', 'images.js', 'benchImages'], ['install', 'install.js', 'benchInstall']]) {
     if (want(key)) await optional(file, fn)
   }
   const missed = rows.filter(r => r.ok === false)

@@ -1,6 +1,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {daemonConfig, deprovision, engineOptsToConfig, ensureEngineRunning, gatherFacts, osProvisioner, restartEngine, serverSans} from '../src/provision/provision.js'
+import {daemonConfig, deprovision, engineOptsToConfig, ensureEngineRunning, gatherFacts, restartEngine, serverSans} from '../src/provision/provision.js'
+import {osProvisioner} from '../src/provision/os.js'
 import {connect, generateKeyPair} from '../src/ssh/index.js'
 import {FakeSshd} from './fakes/sshd.js'
 import {EngineOptions} from '../src/store/record.js'
@@ -38,10 +39,11 @@ test('SANs hold every address, the hostname, localhost and --tls-san, once each'
 })
 
 test('Debian and Ubuntu are provisioned; others are refused by name', () => {
-  assert.equal(osProvisioner({ID: 'debian'}).name, 'debian')
-  assert.equal(osProvisioner({ID: 'ubuntu', ID_LIKE: 'debian'}).name, 'debian')
-  assert.equal(osProvisioner({ID: 'linuxmint', ID_LIKE: 'ubuntu debian'}).name, 'debian')
-  assert.throws(() => osProvisioner({ID: 'alpine', PRETTY_NAME: 'Alpine Linux v3.20'}), /unsupported OS "Alpine Linux v3.20"/)
+  assert.equal(osProvisioner({ID: 'debian'}).family, 'debian')
+  assert.equal(osProvisioner({ID: 'ubuntu', ID_LIKE: 'debian'}).family, 'debian')
+  assert.equal(osProvisioner({ID: 'linuxmint', ID_LIKE: 'ubuntu debian'}).family, 'debian')
+  assert.equal(osProvisioner({ID: 'rocky', ID_LIKE: 'rhel centos fedora'}).family, 'redhat')
+  assert.throws(() => osProvisioner({ID: 'alpine', PRETTY_NAME: 'Alpine Linux v3.20'}), /^UserError: unsupported OS "Alpine Linux v3.20": berth provisions Debian, Ubuntu, Fedora, RHEL, CentOS, Rocky Linux and AlmaLinux hosts$/)
 })
 
 test('engine flags are validated before anything is made', () => {

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
@@ -5,6 +6,14 @@ import {checkSubnet, DEFAULT_SUBNET, type LabNet, namedNetwork, networkBridge, n
 
 /** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
 type LabData = Partial<LabHost> & {subnet: string; root?: string}
+
+async function imageOption(v: unknown): Promise<string | undefined> {
+  if (v === undefined || v === '') return undefined
+  const dir = path.resolve(String(v))
+  const {checkLabImage} = await import('./image.js')
+  await checkLabImage(dir)
+  return dir
+}
 
 /** The plan, saved before anything is made, names every piece: from then on there is something to remove. */
 const isHost = (d: LabData): d is LabHost => Boolean(d.netns)
@@ -48,13 +57,14 @@ const driver: Driver<LabData> = {
     const net = await labNet(options, given)
     const subnet = net.subnet ?? given ?? DEFAULT_SUBNET
     await checkSubnet(subnet, undefined, net.spec.name ? networkBridge(net.spec.name) : undefined)
-    return {data: {subnet, root: String(options['lab-dir']), ...(Object.keys(net.spec).length ? {net: net.spec} : {})}}
+    const image = await imageOption(options['lab-image'])
+    return {data: {subnet, root: String(options['lab-dir']), ...(Object.keys(net.spec).length ? {net: net.spec} : {}), ...(image ? {image} : {})}}
   },
 
   async create(ctx, data) {
     const opts = {
       id: ctx.machineId, hostname: ctx.machineName, authorizedKeys: ctx.sshPublicKey,
-      subnet: String(data.subnet), root: String(data.root), net: data.net,
+      subnet: String(data.subnet), root: String(data.root), net: data.net, image: data.image,
     }
     const plan = planHost(opts)
     await ctx.save({...plan})

@@ -9,4 +9,5 @@ export const flags: DriverFlag[] = [
   {name: 'lab-behind-nat', type: 'boolean', description: 'The named network sits behind a home router: out through its MASQUERADE, nothing in from other networks'},
   {name: 'lab-public-subnet', type: 'string', env: 'BERTH_LAB_PUBLIC_SUBNET', default: '172.30.76.0/24', description: 'The shared "internet" subnet where routers of networks behind NAT get their public address'},
   {name: 'lab-nat', type: 'boolean', description: 'A default route through this box (MASQUERADE on the host\'s bridge only), so the host reaches the networks this box reaches'},
+  {name: 'lab-image', type: 'string', env: 'BERTH_LAB_IMAGE', description: 'Root filesystem the host boots on, read-only under an overlay of its own (a folder from "berth lab build-image": Debian without Docker); default: this box\'s'},
 ]

@@ -33,6 +33,8 @@ export interface LabHost {
   /** A named network, behind NAT or with a way out (absent: the subnet's own bridge, no route out). */
   net?: LabNet
   gateway?: string
+  /** Root filesystem the host boots on (read-only, under an overlay of its own); absent: this box's. */
+  image?: string
 }
 
 export interface BootOptions {
@@ -44,6 +46,8 @@ export interface BootOptions {
   root?: string
   sshPort?: number
   net?: LabNet
+  /** A root filesystem of its own (`berth lab build-image`): the host sees its OS, packages and apt. */
+  image?: string
 }
 
 const REQUIRED = [
@@ -61,11 +65,14 @@ export async function checkLab(): Promise<void> {
   if (missing.length) throw new UserError(`the lab driver needs ${missing.join(', ')}: apt-get install -y ${[...new Set(missing.map(m => m.replace(/.*\((.*)\)/, '$1')))].join(' ')}`)
 }
 
-function sshdConfig(h: {dir: string}, port: number): string {
+/** Where a rootfs host sees its sshd files (bind-mounted from the host's folder). */
+const IMAGE_SSH_DIR = '/etc/berth-lab/ssh'
+
+function sshdConfig(sshDir: string, port: number): string {
   return [
     `ListenAddress 0.0.0.0:${port}`,
-    `HostKey ${h.dir}/ssh/ssh_host_ed25519_key`,
-    `AuthorizedKeysFile ${h.dir}/ssh/authorized_keys`,
+    `HostKey ${sshDir}/ssh_host_ed25519_key`,
+    `AuthorizedKeysFile ${sshDir}/authorized_keys`,
     'PermitRootLogin prohibit-password',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
@@ -78,6 +85,32 @@ function sshdConfig(h: {dir: string}, port: number): string {
   ].join('\n')
 }
 
+const REAPER = `exec perl -e '$0 = "berth-lab-init"; while (1) { sleep 1 if wait() == -1 }' </dev/null >/dev/null 2>&1`
+
+/**
+ * A host on a tree of its own: the tree (shared, never written) under an overlay whose upper
+ * layer is the host's, Docker's data on a plain folder (overlay2 cannot stack on an overlay),
+ * then pivot_root into it, so that sshd, every remote command and the init are the tree's.
+ */
+const ROOTFS_BOOT = String.raw`R="$D/rootfs"
+mount -t overlay berth-lab -o "lowerdir=$IMG,upperdir=$D/upper,workdir=$D/work" "$R"
+mkdir -p "$R/var/lib/docker" "$R${IMAGE_SSH_DIR}" "$R/.oldroot" "$R/proc" "$R/sys" "$R/dev" "$R/run"
+mount --bind "$D/docker" "$R/var/lib/docker"
+mount --bind "$D/ssh" "$R${IMAGE_SSH_DIR}"
+[ -e "$R/etc/hostname" ] || : > "$R/etc/hostname"
+mount --bind "$D/hostname" "$R/etc/hostname"
+mount -t proc proc "$R/proc"
+mount --rbind /sys "$R/sys"
+mount --rbind /dev "$R/dev"
+mount -t tmpfs -o mode=755 tmpfs "$R/run"
+mkdir -p -m 755 "$R/run/sshd" "$R/run/lock"
+cd "$R"
+pivot_root . .oldroot
+# The tree's /etc/rc.local runs before sshd, as a cloud image's first-boot jobs do (cloud-init's apt
+# lock is held before the first login): what it leaves running stays part of the host.
+exec chroot . /bin/sh -c "umount -l /.oldroot && rmdir /.oldroot && cd / && { [ ! -x /etc/rc.local ] || /etc/rc.local </dev/null >>/var/log/rc.local.log 2>&1; } && /usr/sbin/sshd -f ${IMAGE_SSH_DIR}/sshd_config && echo ready $pid && $REAPER"
+`
+
 /** Runs as PID 1 of the host: mounts its private folders, starts sshd, reports its host PID, then reaps. */
 const INIT_SCRIPT = `set -e
 # The caller's umask reaches every process of the host; sshd and dockerd refuse group- or
@@ -86,6 +119,8 @@ umask 022
 read -r pid rest < /proc/self/stat
 hostname "$BERTH_HOSTNAME"
 mount --make-rprivate /
+if [ -n "$IMG" ]; then
+${ROOTFS_BOOT}fi
 mount --bind "$D/etc-docker" /etc/docker
 mount --bind "$D/docker" /var/lib/docker
 mount --bind "$D/log" /var/log
@@ -99,7 +134,7 @@ mkdir -p -m 755 /run/sshd /run/lock
 mount -t proc proc /proc
 /usr/sbin/sshd -f "$D/ssh/sshd_config"
 echo "ready $pid"
-exec perl -e '$0 = "berth-lab-init"; while (1) { sleep 1 if wait() == -1 }' </dev/null >/dev/null 2>&1
+${REAPER}
 `
 
 async function procStart(pid: number): Promise<number> {
@@ -117,11 +152,11 @@ export async function initAlive(h: LabHost): Promise<boolean> {
 }
 
 async function startInit(h: LabHost): Promise<{pid: number; start: number}> {
-  for (const d of ['/etc/docker', '/var/lib/docker']) await fs.mkdir(d, {recursive: true, mode: 0o755})
+  if (!h.image) for (const d of ['/etc/docker', '/var/lib/docker']) await fs.mkdir(d, {recursive: true, mode: 0o755})
   const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, 'unshare', '--mount', '--uts', '--pid', '--fork', '/bin/sh', '-c', INIT_SCRIPT], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', D: h.dir, BERTH_HOSTNAME: h.hostname},
+    env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', D: h.dir, BERTH_HOSTNAME: h.hostname, REAPER, ...(h.image ? {IMG: h.image} : {})},
   })
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
@@ -166,6 +201,7 @@ export function planHost(opts: BootOptions): LabHost {
   return {
     id: opts.id, hostname: opts.hostname, ip: '', subnet, bridge: opts.net?.name ? networkBridge(opts.net.name) : bridgeName(subnet), dir: path.join(root, opts.id),
     netns: `berth-${opts.id}`, veth: `bl${opts.id.slice(0, 12)}`, initPid: 0, initStart: 0, ...(opts.net ? {net: opts.net} : {}),
+    ...(opts.image ? {image: path.resolve(opts.image)} : {}),
   }
 }
 
@@ -178,12 +214,14 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
   await fs.mkdir(path.dirname(dir), {recursive: true, mode: 0o700})
   await fs.mkdir(dir, {mode: 0o700})
   try {
-    for (const d of ['etc-docker', 'docker', 'log', 'ssh', 'root']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
+    for (const d of h.image ? ['docker', 'ssh', 'upper', 'work', 'rootfs'] : ['etc-docker', 'docker', 'log', 'ssh', 'root']) await fs.mkdir(path.join(dir, d), {mode: 0o700})
+    // The overlay's upper folder is the host's "/": its mode is what the host's root directory shows.
+    if (h.image) await fs.chmod(path.join(dir, 'upper'), 0o755)
     await fs.writeFile(path.join(dir, 'hostname'), opts.hostname + '\n', {mode: 0o644})
     const hostKey = await generateKeyPair(`root@${h.hostname}`)
     await fs.writeFile(path.join(dir, 'ssh', 'ssh_host_ed25519_key'), hostKey.privateKey, {mode: 0o600})
     await fs.writeFile(path.join(dir, 'ssh', 'authorized_keys'), opts.authorizedKeys.trim() + '\n', {mode: 0o600})
-    await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h, opts.sshPort ?? 22), {mode: 0o600})
+    await fs.writeFile(path.join(dir, 'ssh', 'sshd_config'), sshdConfig(h.image ? IMAGE_SSH_DIR : path.join(dir, 'ssh'), opts.sshPort ?? 22), {mode: 0o600})
     const lease = await joinNetwork(h)
     h.ip = lease.ip
     if (lease.gateway) h.gateway = lease.gateway

@@ -3,7 +3,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Driver, DriverPlace, MachineState} from '../../src/sdk/index.js'
-import {errorMessage, UserError} from '../../src/sdk/index.js'
+import {errorMessage, UserError, which} from '../../src/sdk/index.js'
 import {imageOption, sizeOptions} from '../../src/sdk/localvm/index.js'
 import {chooseAccel, cpuHasVirt, probeKvm, type Accel} from './accel.js'
 import {newInstanceId, seedIso, vmMacs} from '../../src/sdk/localvm/index.js'
@@ -11,7 +11,7 @@ import {sidecars} from './image.js'
 import {lease, parseSubnet, reassignPorts, release} from '../../src/sdk/index.js'
 import {segmentFor} from './net.js'
 import {qmp} from './qmp.js'
-import {alive, bootFailure, defaultCpuModel, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
+import {alive, bootFailure, defaultCpuModel, type GuestFwd, killProc, launch, PortTaken, powerOff, qmpSocketPath, type VmSpec, waitBooted} from './vm.js'
 
 const run = promisify(execFile)
 
@@ -33,6 +33,8 @@ export interface QemuData {
   cpuModel?: string
   subnet: string
   restrict: boolean
+  /** guestfwd rules, guest address -> this host's (an apt proxy reached under restrict=on). */
+  guestfwd?: GuestFwd[]
   binary: string
   user: string
   address?: string
@@ -77,6 +79,30 @@ async function imageInfo(image: string): Promise<{format: string; virtualSize: n
   }
 }
 
+const ENDPOINT = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/
+
+/**
+ * QEMU's guestfwd to a TCP chardev connects once, at launch, and carries one guest connection
+ * ever; with cmd: it runs a program per connection, its stdio the connection: a TCP relay.
+ */
+async function connector(): Promise<(hostPort: string) => string> {
+  const split = (hp: string) => hp.split(':').join(' ')
+  if (await which('socat')) return hp => `socat - TCP:${hp}`
+  if (await which('nc')) return hp => `nc ${split(hp)}`
+  if (await which('busybox')) return hp => `busybox nc ${split(hp)}`
+  throw new UserError('--qemu-guestfwd needs a TCP relay for QEMU to run per connection: apt-get install socat (or netcat-openbsd, busybox)')
+}
+
+/** --qemu-guestfwd GUEST_IP:PORT=HOST_IP:PORT, repeatable. */
+export function guestfwdOption(v: unknown): {guest: string; host: string}[] {
+  const list = (Array.isArray(v) ? v : v === undefined || v === '' ? [] : [v]).map(String)
+  return list.map(rule => {
+    const [guest, host, extra] = rule.split('=')
+    if (extra !== undefined || !ENDPOINT.test(guest ?? '') || !ENDPOINT.test(host ?? '')) throw new UserError(`bad --qemu-guestfwd "${rule}": use GUEST_IP:PORT=HOST_IP:PORT, e.g. 10.0.2.100:3142=127.0.0.1:3142`)
+    return {guest, host}
+  })
+}
+
 async function baseIdentity(image: string) {
   const st = await fs.stat(image)
   return {ino: st.ino, size: st.size, mtimeMs: Math.round(st.mtimeMs)}
@@ -94,7 +120,7 @@ function spec(m: {machineName: string; machineId: string; machineDir: string}, q
   const f = files(m.machineDir)
   return {
     name: m.machineName, binary: q.binary, accel: q.accel, cpuModel: q.cpuModel, memoryMb: q.memoryMb, cpus: q.cpus,
-    overlay: q.overlay!, seed: q.seed!, kernel: q.kernel, initrd: q.initrd, cmdline: q.cmdline, restrict: q.restrict,
+    overlay: q.overlay!, seed: q.seed!, kernel: q.kernel, initrd: q.initrd, cmdline: q.cmdline, restrict: q.restrict, guestfwd: q.guestfwd ?? [],
     sshPort: q.sshPort!, enginePort: q.enginePort!, natMac: q.natMac!, lanMac: q.lanMac!, segment: q.segment!,
     console: f.console, qmpSocket: qmpSocketPath(m.machineDir, m.machineId),
   }
@@ -169,6 +195,11 @@ const driver: Driver<QemuData> = {
       image: abs, imageFormat: info.format, imageId: await baseIdentity(abs),
       ...(direct ? {kernel: side.kernel, initrd: side.initrd, cmdline: (await has(side.cmdline)) ? (await fs.readFile(side.cmdline, 'utf8')).trim() : undefined} : {}),
       memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, ...(model === 'auto' ? {} : {cpuModel: model}), subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
+    }
+    const fwd = guestfwdOption(options['qemu-guestfwd'])
+    if (fwd.length) {
+      const connect = await connector()
+      data.guestfwd = fwd.map(f => ({...f, cmd: connect(f.host)}))
     }
     if (direct && !data.cmdline) data.cmdline = 'root=/dev/vda rw console=ttyS0,115200'
     return {data}

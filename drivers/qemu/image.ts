@@ -5,7 +5,7 @@
  * it (IMAGE.vmlinuz, IMAGE.initrd, IMAGE.cmdline), which the qemu driver boots directly.
  *
  * The image carries systemd, openssh-server, cloud-init (NoCloud only), apparmor and docker.io,
- * so provisioning needs no network. Docker is installed but not enabled: berth's provisioner
+ * so provisioning needs no network (--without-docker: all but docker.io, as a cloud image ships). Docker is installed but not enabled: berth's provisioner
  * enables and starts it through systemd once daemon.json and the certificates are in place.
  */
 import {spawn} from 'node:child_process'
@@ -96,9 +96,18 @@ mkfs.ext4 -q -F -L @ROOT_LABEL@ -d "$root" "$work/disk.raw"
 step "done"
 `.replaceAll('@CLOUD_CFG@', CLOUD_CFG).replaceAll('@ROOT_LABEL@', ROOT_LABEL).replaceAll('@CMDLINE@', DEFAULT_CMDLINE).replaceAll('@PACKAGES@', PACKAGES.join(' '))
 
+/**
+ * The cloud-like variant (--without-docker): the same image without docker.io, as a cloud's Debian
+ * image ships, so that berth's install path has something to do.
+ */
+const DISABLE_DOCKER = 'systemctl disable docker.service docker.socket containerd.service e2scrub_reap.service'
+const SCRIPT_WITHOUT_DOCKER = SCRIPT.replace(/ docker\.io /, ' ').replace(DISABLE_DOCKER, 'systemctl disable e2scrub_reap.service')
+
+const recipe = (withoutDocker?: boolean) => (withoutDocker ? SCRIPT_WITHOUT_DOCKER : SCRIPT)
+
 /** Identifies the recipe: a cache of built images keys on it (a changed recipe means a new image). */
-export function recipeHash(release: string): string {
-  return createHash('sha256').update(`${release}\n${SCRIPT}`).digest('hex').slice(0, 16)
+export function recipeHash(release: string, opts: {withoutDocker?: boolean} = {}): string {
+  return createHash('sha256').update(`${release}\n${recipe(opts.withoutDocker)}`).digest('hex').slice(0, 16)
 }
 
 export interface BuildOptions {
@@ -106,6 +115,8 @@ export interface BuildOptions {
   release?: string
   mirror?: string
   size?: string
+  /** No Docker in the image (a cloud image's contents): berth installs it at create. */
+  withoutDocker?: boolean
   progress?: (step: string) => void
   signal?: AbortSignal
 }
@@ -134,7 +145,7 @@ export async function buildImage(opts: BuildOptions): Promise<{image: string; ke
   const log = createWriteStream(logFile)
   try {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('unshare', ['-m', '--propagation', 'private', 'bash', '-c', SCRIPT, 'berth-build-image', release, opts.mirror ?? DEFAULT_MIRROR, work, opts.size ?? '4G'], {
+      const child = spawn('unshare', ['-m', '--propagation', 'private', 'bash', '-c', recipe(opts.withoutDocker), 'berth-build-image', release, opts.mirror ?? DEFAULT_MIRROR, work, opts.size ?? '4G'], {
         env: {...process.env, LC_ALL: 'C', PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin`},
         stdio: ['ignore', 'pipe', 'pipe'],
       })

@@ -12,6 +12,13 @@ import {guestPanic, watchBoot} from '../../src/sdk/localvm/index.js'
 import type {Accel} from './accel.js'
 import {qmp} from './qmp.js'
 
+/** A guest address forwarded to one on this host, through `cmd` (a relay QEMU runs per connection). */
+export interface GuestFwd {
+  guest: string
+  host: string
+  cmd?: string
+}
+
 export interface VmSpec {
   name: string
   binary: string
@@ -26,6 +33,7 @@ export interface VmSpec {
   initrd?: string
   cmdline?: string
   restrict: boolean
+  guestfwd?: GuestFwd[]
   sshPort: number
   enginePort: number
   natMac: string
@@ -60,7 +68,8 @@ export function qemuArgs(s: VmSpec): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-drive', `if=virtio,file=${opt(s.overlay)},format=qcow2,discard=unmap`,
     '-drive', `if=virtio,file=${opt(s.seed)},format=raw,readonly=on`,
-    '-netdev', ['user', 'id=nat', ...(s.restrict ? ['restrict=on'] : []), ...hostfwd].join(','),
+    // guestfwd reaches this host even with restrict=on: the one way out a restricted guest has (an apt proxy).
+    '-netdev', ['user', 'id=nat', ...(s.restrict ? ['restrict=on'] : []), ...hostfwd, ...(s.guestfwd ?? []).map(f => `guestfwd=tcp:${f.guest}-${f.cmd ? `cmd:${opt(f.cmd)}` : `tcp:${f.host}`}`)].join(','),
     '-device', `virtio-net-pci,netdev=nat,mac=${s.natMac}`,
     '-netdev', `socket,id=lan,mcast=${s.segment.group}:${s.segment.port},localaddr=127.0.0.1`,
     '-device', `virtio-net-pci,netdev=lan,mac=${s.lanMac}`,

@@ -15,7 +15,8 @@ import type {DoctorReport, JoinOptions, SwarmSummary} from '../swarm/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
 import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
-import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, type RemoveOptions, removeMachine, reprovision, upgradeMachine} from './lifecycle.js'
+import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, type RemoveOptions, removeMachine, reprovision} from './lifecycle.js'
+import {type UpgradeReport, upgradeMachine} from './upgrade.js'
 import {listRows, type MachineRow} from './inventory.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
@@ -39,7 +40,7 @@ export interface Berth {
   power(name: string, action: PowerAction): Promise<void>
   regenerateCerts(name: string, opts?: {clientCerts?: boolean}): Promise<void>
   reprovision(name: string): Promise<void>
-  upgrade(name: string): Promise<void>
+  upgrade(name: string): Promise<UpgradeReport>
   load(name: string): Promise<MachineRecord>
   state(record: MachineRecord): Promise<MachineStatus>
   ip(record: MachineRecord): Promise<string>

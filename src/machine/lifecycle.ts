@@ -1,6 +1,6 @@
 /**
  * The lifecycle of one machine (libmachine's "host"): create (driver -> SSH -> provisioner ->
- * engine -> swarm) with rollback, rm, power, certificates, reprovision and upgrade.
+ * engine -> swarm) with rollback, rm, power, certificates and reprovision (upgrade: upgrade.ts).
  * Commands call these; nothing here prints except through the progress callback.
  */
 import {promises as fs} from 'node:fs'
@@ -307,21 +307,5 @@ export async function reprovision(ctx: Ctx, name: string): Promise<void> {
     } finally {
       session.close()
     }
-  })
-}
-
-export async function upgradeMachine(ctx: Ctx, name: string): Promise<void> {
-  await withLock(ctx, name, async record => {
-    const driver = await loadDriver(ctx, record.driver)
-    const session = await openSSH(ctx, record)
-    try {
-      // As regenerate-certs: berth's engine restart would drop docker-machine's dockerd flags.
-      if (record.adopted?.from === 'docker-machine') await provisionOver(ctx, record, driver, session)
-      ctx.progress?.(name, 'upgrading Docker')
-      await (await prov()).upgrade(session, record.engine)
-    } finally {
-      session.close()
-    }
-    await waitEngine(ctx, record, driver)
   })
 }

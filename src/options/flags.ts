@@ -52,6 +52,7 @@ export function driverOptions(drivers: DriverRegistry, driver: string, flags: Re
 
 export const engineFlags = {
   'engine-install-url': Flags.string({summary: 'Docker install script URL, "auto" (distro packages when absent) or "none"', default: 'auto', env: 'BERTH_ENGINE_INSTALL_URL', helpGroup: 'ENGINE'}),
+  'engine-install-proxy': Flags.string({summary: 'HTTP proxy for installing or upgrading Docker only (apt\'s proxy, the install script\'s http(s)_proxy); never the engine\'s', env: 'BERTH_ENGINE_INSTALL_PROXY', helpGroup: 'ENGINE'}),
   'engine-label': Flags.string({summary: 'Engine label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
   'engine-insecure-registry': Flags.string({summary: 'Insecure registry host:port (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'ENGINE'}),
   'engine-registry-mirror': Flags.string({summary: 'Registry mirror URL (repeatable)', multiple: true, multipleNonGreedy: true, env: 'BERTH_ENGINE_REGISTRY_MIRROR', helpGroup: 'ENGINE'}),
@@ -71,12 +72,15 @@ export function engineOptions(flags: Record<string, unknown>): EngineOptions {
   for (const e of list('engine-env')) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UserError(`bad --engine-env "${e}": use KEY=value`)
   const url = String(flags['engine-install-url'] ?? 'auto')
   if (!['auto', 'none'].includes(url) && !/^https?:\/\/\S+$/.test(url)) throw new UserError(`bad --engine-install-url "${url}": use an http(s) URL, "auto" or "none"`)
+  const proxy = flags['engine-install-proxy'] as string | undefined
+  if (proxy !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(proxy)) throw new UserError('bad --engine-install-proxy: use an http(s) URL such as http://10.0.0.1:3142')
   // Built by hand, not by the schema: create --help and ls load this module, and must not load zod.
   const mapped = mapEngineOpts(list('engine-opt'))
   const storageDriver = (flags['engine-storage-driver'] as string | undefined) ?? mapped.storageDriver
   return {
     port: ENGINE_DEFAULTS.port,
     installUrl: url,
+    ...(proxy === undefined ? {} : {installProxy: proxy}),
     labels: [...list('engine-label'), ...mapped.labels],
     insecureRegistries: [...list('engine-insecure-registry'), ...mapped.insecureRegistries],
     registryMirrors: [...list('engine-registry-mirror'), ...mapped.registryMirrors],

@@ -3,6 +3,7 @@ import {UserError} from '../core/index.js'
 import {issue, type KeyPairPem} from '../certs/index.js'
 import type {EngineOptions} from '../store/index.js'
 import {shellQuote, type SSHSession} from '../ssh/index.js'
+import {type InstallContext, osProvisioner, type OSProvisioner, type UpgradeResult} from './os.js'
 
 /** What one round trip tells us about a host before we touch it. */
 export interface HostFacts {
@@ -11,6 +12,24 @@ export interface HostFacts {
   addresses: string[]
   dockerd?: string
   init: 'systemd' | 'none'
+}
+
+function parseOsRelease(text: string): Record<string, string> {
+  const os: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim())
+    if (m) os[m[1]] = m[2].replace(/^"(.*)"$/, '$1')
+  }
+  return os
+}
+
+function supported(os: Record<string, string>): boolean {
+  try {
+    osProvisioner(os)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** SFTP stat: true when the path exists (no remote process is started for it). */
@@ -25,61 +44,24 @@ async function remoteExists(s: SSHSession, p: string): Promise<boolean> {
  * provisioned at once, every forked process counts). Also makes /etc/docker.
  */
 export async function gatherFacts(s: SSHSession): Promise<HostFacts> {
+  const osText = s.readFile('/etc/os-release').then(b => b.toString(), () => '')
   const [out, osRelease, sbin, bin, local, systemd] = await Promise.all([
-    s.run(`mkdir -p ${REMOTE_DIR} && hostname && (hostname -I 2>/dev/null || true)`, {root: true, what: 'inspect host'}),
-    s.readFile('/etc/os-release').then(b => b.toString(), () => ''),
+    // Nothing is written to a host whose OS berth cannot provision (it is refused by name next).
+    osText.then(t => s.run(`${supported(parseOsRelease(t)) ? `mkdir -p ${REMOTE_DIR} && ` : ''}hostname && (hostname -I 2>/dev/null || true)`, {root: true, what: 'inspect host'})),
+    osText,
     remoteExists(s, '/usr/sbin/dockerd'),
     remoteExists(s, '/usr/bin/dockerd'),
     remoteExists(s, '/usr/local/bin/dockerd'),
     remoteExists(s, '/run/systemd/system'),
   ])
   const [hostname = '', addrs = ''] = out.split('\n')
-  const os: Record<string, string> = {}
-  for (const line of osRelease.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim())
-    if (m) os[m[1]] = m[2].replace(/^"(.*)"$/, '$1')
-  }
   return {
-    os,
+    os: parseOsRelease(osRelease),
     hostname: hostname.trim(),
     addresses: addrs.trim().split(/\s+/).filter(a => isIP(a) && !a.startsWith('fe80')),
     dockerd: sbin ? '/usr/sbin/dockerd' : bin ? '/usr/bin/dockerd' : local ? '/usr/local/bin/dockerd' : undefined,
     init: systemd ? 'systemd' : 'none',
   }
-}
-
-/** One provisioner per OS family, as libmachine has; Debian and Ubuntu share apt. */
-interface OSProvisioner {
-  name: string
-  installEngine(s: SSHSession, installUrl: string): Promise<void>
-  upgradeEngine(s: SSHSession, installUrl: string): Promise<void>
-}
-
-const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600'
-
-const debianFamily: OSProvisioner = {
-  name: 'debian',
-  async installEngine(s, installUrl) {
-    if (installUrl !== 'auto') return runInstallScript(s, installUrl)
-    // cloud-init holds the dpkg lock at first boot: wait for it instead of failing (docker-machine #3358).
-    await s.run(`${APT} update && ${APT} install -y docker.io`, {root: true, what: 'apt-get install docker.io'})
-  },
-  async upgradeEngine(s, installUrl) {
-    if (installUrl !== 'auto') return runInstallScript(s, installUrl)
-    await s.run(`${APT} update && pkgs=$(dpkg-query -W -f='\${Package}\\n' docker.io docker-ce docker-ce-cli containerd.io 2>/dev/null | tr '\\n' ' ') && ${APT} install -y --only-upgrade $pkgs`, {root: true, what: 'apt-get upgrade docker'})
-  },
-}
-
-async function runInstallScript(s: SSHSession, url: string): Promise<void> {
-  if (!/^https?:\/\//.test(url)) throw new UserError(`--engine-install-url must be an http(s) URL, "auto" or "none" (got "${url}")`)
-  const q = shellQuote(url)
-  await s.run(`(command -v curl >/dev/null && curl -fsSL ${q} || wget -qO- ${q}) | sh`, {root: true, what: `install script ${url}`})
-}
-
-export function osProvisioner(os: Record<string, string>): OSProvisioner {
-  const ids = [os.ID, ...(os.ID_LIKE ?? '').split(/\s+/)].filter(Boolean)
-  if (ids.some(id => id === 'debian' || id === 'ubuntu')) return debianFamily
-  throw new UserError(`unsupported OS "${os.PRETTY_NAME ?? os.ID ?? 'unknown'}": berth provisions Debian and Ubuntu hosts`)
 }
 
 export interface ProvisionInput {
@@ -238,11 +220,14 @@ export async function provision(s: SSHSession, input: ProvisionInput): Promise<P
     await waitBootFinished(s)
   }
   if (!facts.dockerd) {
-    if (input.engine.installUrl === 'none') throw new UserError('Docker is not installed on the host and --engine-install-url is "none"')
-    step('installing Docker')
-    await os.installEngine(s, input.engine.installUrl)
+    const url = input.engine.installUrl
+    if (url === 'none') throw new UserError('Docker is not installed on the host and --engine-install-url is "none": install it there first, or let berth ("auto", or an install script URL)')
+    step(`installing Docker (${url === 'auto' ? `${os.family} packages` : url}${input.engine.installProxy ? ', through the install proxy' : ''})`)
+    const c: InstallContext = {s, proxy: input.engine.installProxy, step}
+    if (url === 'auto') await os.installEngine(c)
+    else await runInstallScript(c, os, url)
     facts = await gatherFacts(s)
-    if (!facts.dockerd) throw new Error('Docker install finished but dockerd is not on the host')
+    if (!facts.dockerd) throw new UserError(url === 'auto' ? `the ${os.family} packages were installed but dockerd is not on the host` : `the install script ${url} finished but dockerd is not on the host`)
   }
   step('installing certificates and daemon.json')
   const sans = serverSans({ip: input.ip, addresses: [...input.addresses, ...facts.addresses], hostname: facts.hostname, tlsSans: input.engine.tlsSans})
@@ -256,10 +241,57 @@ export async function provision(s: SSHSession, input: ProvisionInput): Promise<P
   return {sans, facts}
 }
 
-export async function upgrade(s: SSHSession, engine: EngineOptions): Promise<void> {
+const PRIVATE_HOST = /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.|localhost$|\[::1\]$|\[f[cd])/
+
+/**
+ * Fetch a get.docker.com-style script to a temp file and run it as root, with the install proxy
+ * (if any) as its http(s)_proxy and its package manager's proxy. A script on a private address
+ * is fetched directly; any other through the proxy. Its failure is one line naming the script.
+ */
+async function runInstallScript(c: InstallContext, os: OSProvisioner, url: string): Promise<void> {
+  if (!/^https?:\/\//.test(url)) throw new UserError(`--engine-install-url must be an http(s) URL, "auto" or "none" (got "${url}")`)
+  const direct = PRIVATE_HOST.test(new URL(url).host)
+  const envFile = `${REMOTE_DIR}/.berth-install-proxy.env`
+  const q = shellQuote(url)
+  if (c.proxy) await c.s.writeFile(envFile, ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY'].map(k => `${k}=${shellQuote(c.proxy!)}\n`).join(''), 0o600)
+  const script = [
+    't=$(mktemp)', 'trap \'rm -f "$t"\' EXIT',
+    c.proxy ? `set -a; . ${envFile}; set +a` : '',
+    `if command -v curl >/dev/null; then curl -fsSL ${direct ? "--noproxy '*' " : ''}-o "$t" ${q} || exit 90; else wget -q ${direct ? '--no-proxy ' : ''}-O "$t" ${q} || exit 90; fi`,
+    'sh "$t"',
+  ].filter(Boolean).join('\n')
+  try {
+    const r = await os.withProxy(c, () => c.s.exec(script, {root: true}))
+    if (r.code === 90) throw new UserError(`could not fetch the install script ${url} from the host (curl/wget failed)`)
+    const last = (r.stderr.trim() || r.stdout.trim()).split('\n').at(-1) ?? ''
+    if (r.code !== 0) throw new UserError(`the install script ${url} failed (exit ${r.code})${last ? `: ${last}` : ''}`)
+  } finally {
+    if (c.proxy) await c.s.run(`rm -f ${envFile}`, {root: true}).catch(() => {})
+  }
+}
+
+/**
+ * Upgrade the engine's packages to the newest the host's sources offer (or re-run the install
+ * script), restart the engine when anything changed. A no-op leaves the engine running.
+ */
+export async function upgrade(s: SSHSession, engine: EngineOptions, step: (m: string) => void = () => {}): Promise<UpgradeResult> {
   const facts = await gatherFacts(s)
-  await osProvisioner(facts.os).upgradeEngine(s, engine.installUrl)
-  await restartEngine(s, facts, engine.env)
+  const os = osProvisioner(facts.os)
+  const c: InstallContext = {s, proxy: engine.installProxy, step}
+  let r: UpgradeResult
+  if (engine.installUrl === 'auto' || engine.installUrl === 'none') {
+    r = await os.upgradeEngine(c)
+  } else {
+    const from = await os.engineVersions(s)
+    await runInstallScript(c, os, engine.installUrl)
+    const to = await os.engineVersions(s)
+    r = {from, to, changed: JSON.stringify(from) !== JSON.stringify(to)}
+  }
+  if (r.changed) {
+    step('restarting engine')
+    await restartEngine(s, await gatherFacts(s), engine.env)
+  }
+  return r
 }
 
 /**

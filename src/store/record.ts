@@ -8,6 +8,8 @@ const HostKey = z.object({type: z.string(), fingerprint: z.string(), key: z.stri
 export const EngineOptions = z.object({
   port: z.number().int().positive().default(ENGINE_DEFAULTS.port),
   installUrl: z.string().default(ENGINE_DEFAULTS.installUrl),
+  /** apt's (or dnf's) proxy and the install script's http(s)_proxy, for installs and upgrades only. */
+  installProxy: z.string().optional(),
   labels: z.array(z.string()).default([]),
   insecureRegistries: z.array(z.string()).default([]),
   registryMirrors: z.array(z.string()).default([]),
