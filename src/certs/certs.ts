@@ -2,7 +2,7 @@ import 'reflect-metadata'
 import {promises as fs} from 'node:fs'
 import {isIP} from 'node:net'
 import path from 'node:path'
-import {webcrypto} from 'node:crypto'
+import {createHash, webcrypto} from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import {exists, mkdirPrivate, writeFileAtomic, acquireLock, UserError} from '../core/index.js'
 
@@ -109,25 +109,55 @@ export function storeCertPaths(certsDir: string): StoreCerts {
   }
 }
 
+async function writeStoreCerts(p: StoreCerts): Promise<void> {
+  const ca = await makeCA('berth')
+  const client = await issue(ca, {cn: 'berth-client', usage: 'client'})
+  await writeFileAtomic(p.caPath, ca.certPem)
+  await writeFileAtomic(p.caKeyPath, ca.keyPem)
+  await writeFileAtomic(p.certPath, client.certPem)
+  // key.pem last: its presence marks the set complete.
+  await writeFileAtomic(p.keyPath, client.keyPem)
+}
+
+const storeLock = async (certsDir: string) => {
+  await mkdirPrivate(certsDir)
+  return acquireLock(path.join(certsDir, '.lock'), {timeoutMs: 120_000, what: 'the store certificates'})
+}
+
 /**
  * The store-wide CA and client certificate, made once. Parallel berth processes race here
  * on a fresh store, so creation is under a lock and every file is written atomically.
  */
-export async function ensureStoreCerts(certsDir: string, opts: {regenerate?: boolean} = {}): Promise<StoreCerts> {
+export async function ensureStoreCerts(certsDir: string): Promise<StoreCerts> {
   const p = storeCertPaths(certsDir)
-  if (!opts.regenerate && await exists(p.keyPath)) return p
-  await mkdirPrivate(certsDir)
-  const lock = await acquireLock(path.join(certsDir, '.lock'), {what: 'the store certificates'})
+  if (await exists(p.keyPath)) return p
+  const lock = await storeLock(certsDir)
   try {
-    if (!opts.regenerate && await exists(p.keyPath)) return p
-    const ca = await makeCA('berth')
-    const client = await issue(ca, {cn: 'berth-client', usage: 'client'})
-    await writeFileAtomic(p.caPath, ca.certPem)
-    await writeFileAtomic(p.caKeyPath, ca.keyPem)
-    await writeFileAtomic(p.certPath, client.certPem)
-    // key.pem last: its presence marks the set complete.
-    await writeFileAtomic(p.keyPath, client.keyPem)
+    if (!await exists(p.keyPath)) await writeStoreCerts(p)
     return p
+  } finally {
+    await lock.release()
+  }
+}
+
+/** Which CA the store holds now (its certificate's digest), to tell later whether another replaced it. */
+export async function storeCAStamp(certsDir: string): Promise<string | undefined> {
+  const pem = await fs.readFile(storeCertPaths(certsDir).caPath).catch(() => undefined)
+  return pem && createHash('sha256').update(pem).digest('hex')
+}
+
+/**
+ * Run `fn` with the store CA held under the store-wide lock: nothing replaces the CA while a
+ * machine's certificates are issued from it. With `replace`, first make a new CA and client
+ * certificate, unless the CA on disk is no longer `replace.seen`: another berth replaced it after
+ * this one looked, so two `regenerate-certs --client-certs` asked at once make one CA, not two.
+ */
+export async function withStoreCA<T>(certsDir: string, fn: () => Promise<T>, replace?: {seen: string | undefined}): Promise<T> {
+  const lock = await storeLock(certsDir)
+  try {
+    const p = storeCertPaths(certsDir)
+    if (replace ? await storeCAStamp(certsDir) === replace.seen : !await exists(p.keyPath)) await writeStoreCerts(p)
+    return await fn()
   } finally {
     await lock.release()
   }

@@ -17,6 +17,7 @@ import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
 import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, removeMachine, reprovision, upgradeMachine} from './lifecycle.js'
 import {listRows, type MachineRow} from './inventory.js'
+import {removeMachines, type RemoveOptions} from './removal.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
 const swarmMod = () => import('../swarm/index.js')
@@ -36,6 +37,8 @@ export interface Berth {
   create(name: string, opts: CreateOptions): Promise<MachineRecord>
   /** Returns what could not be removed (the record then stays, unless forced). */
   rm(name: string, opts?: {force?: boolean; deprovision?: boolean}): Promise<string[]>
+  /** Many rms at once, ordered per swarm so none loses its quorum; results in the order of `names`. */
+  rmAll(names: string[], opts?: RemoveOptions): Promise<PromiseSettledResult<string[]>[]>
   power(name: string, action: PowerAction): Promise<void>
   regenerateCerts(name: string, opts?: {clientCerts?: boolean}): Promise<void>
   reprovision(name: string): Promise<void>
@@ -71,6 +74,7 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
     ctx,
     create: (name, o) => createMachine(ctx, name, o),
     rm: (name, o) => removeMachine(ctx, name, o),
+    rmAll: (names, o) => removeMachines(ctx, names, o),
     power: (name, action) => power(ctx, name, action),
     regenerateCerts: (name, o) => regenerateCerts(ctx, name, o),
     reprovision: name => reprovision(ctx, name),

@@ -77,7 +77,11 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     await storeCerts
     await copyClientCerts(store, dir)
     await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
-    if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
+    if (opts.swarm) {
+      // A busy box answers slowly: the join waits on the manager as long as SSH may take, at least a minute.
+      const patienceMs = opts.swarm.patienceMs ?? Math.max(60_000, 2000 * (opts.sshTimeoutSec ?? driver.sshTimeout ?? 60))
+      await (await swarmMod()).joinSwarm(ctx, record, {...opts.swarm, patienceMs}, session)
+    }
     record.status = 'ready'
     delete record.pid
     await store.save(record)
@@ -88,6 +92,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     session = undefined
     say(`failed: ${errorMessage(err)}; rolling back`)
     if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
+    else if (record.swarmJoin) await (await swarmMod()).abandonJoin({...ctx, signal: undefined}, record).catch(() => {})
     const left = await rollback(ctx, record, driver)
     if (left.length) {
       record.status = 'error'
@@ -165,6 +170,12 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
       await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
         if (!opts.force) throw err
       })
+    } else if (record.swarm && record.status === 'creating') {
+      // A create killed between its join and "ready": the node is in the swarm, the create never finished.
+      await (await swarmMod()).leaveSwarm(ctx, record, {force: true}).catch(() => {})
+    } else if (record.swarmJoin) {
+      // Killed right after asking to join: the node may be in the swarm with nothing else on record.
+      await (await swarmMod()).abandonJoin(ctx, record).catch(() => {})
     }
     if (opts.deprovision && record.status === 'ready') {
       ctx.progress?.(name, 'deprovisioning')
@@ -243,14 +254,18 @@ async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver
 
 /** regenerate-certs: new server cert (and with clientCerts, a new CA and client cert), engine restarted. */
 export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts?: boolean} = {}): Promise<void> {
+  const c = await certs()
+  // Read before any wait: a regeneration that started meanwhile has made the new CA this one asks for.
+  const replace = opts.clientCerts ? {seen: await c.storeCAStamp(ctx.store.certsDir)} : undefined
   await withLock(ctx, name, async record => {
     const driver = await loadDriver(ctx, record.driver)
-    if (opts.clientCerts) await (await certs()).ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
-    await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
       ctx.progress?.(name, 'issuing certificates')
-      await reissueServerCert(ctx, record, driver, session)
+      await c.withStoreCA(ctx.store.certsDir, async () => {
+        await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+        await reissueServerCert(ctx, record, driver, session)
+      }, replace)
       ctx.progress?.(name, 'restarting engine')
       const {restartEngine, gatherFacts} = await prov()
       await restartEngine(session, await gatherFacts(session), record.engine.env)
