@@ -147,7 +147,7 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
 }
 
 /** rm: undo what create made. Returns what could not be removed (the record then stays). */
-export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean; deprovision?: boolean} = {}): Promise<string[]> {
+export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boolean; deprovision?: boolean; swarmGoes?: boolean} = {}): Promise<string[]> {
   const {store} = ctx
   let record: MachineRecord
   try {
@@ -165,7 +165,10 @@ export async function removeMachine(ctx: Ctx, name: string, opts: {force?: boole
     return undefined
   })
   try {
-    if (record.swarm && record.status === 'ready') {
+    if (record.swarm && opts.swarmGoes && !record.swarm.manager) {
+      // The whole swarm is being removed: a worker's drain and leave would only move tasks onto
+      // nodes about to go. Its managers still go after it, one at a time.
+    } else if (record.swarm && record.status === 'ready') {
       // Leave cleanly first, so the swarm does not keep a dead node; refusals (last manager) stop the rm.
       await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
         if (!opts.force) throw err

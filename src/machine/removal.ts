@@ -25,9 +25,13 @@ export async function removeMachines(ctx: Ctx, names: string[], opts: RemoveOpti
     const r = records.get(n)
     return r?.swarm?.manager ? r.swarm.name : r?.swarmJoin?.manager ? r.swarmJoin.name : undefined
   }
+  // Swarms every member of which is being removed: their workers need not leave first.
+  const wanted = new Set(names)
+  const going = new Set([...records.values()].flatMap(r => r.swarm ? [r.swarm.name] : []))
+  for (const r of records.values()) if (r.swarm && !wanted.has(r.name)) going.delete(r.swarm.name)
   const results = new Map<string, PromiseSettledResult<string[]>>()
   const first = names.filter(n => !managerOf(n))
-  const done = await parallel(first, limit, n => removeMachine(ctx, n, opts))
+  const done = await parallel(first, limit, n => removeMachine(ctx, n, {...opts, swarmGoes: going.has(records.get(n)?.swarm?.name ?? '')}))
   first.forEach((n, i) => results.set(n, done[i]))
   const chains = new Map<string, string[]>()
   for (const n of names.filter(managerOf)) chains.set(managerOf(n)!, [...chains.get(managerOf(n)!) ?? [], n])
