@@ -73,7 +73,7 @@ export async function checkPorts(session: SSHSession | undefined, managerIp: str
       if (answer === 'ok') pending.delete(port)
       if (answer === 'refused') {
         const what = tcp.find(p => p.port === port)!.what
-        throw new PortRefused(`swarm port ${port}/tcp (${what}) on ${managerIp} refused the connection${from}: ${OPEN_ADVICE}`)
+        throw new PortRefused(`swarm port ${port}/tcp (${what}) on ${managerIp} is not reachable${from}: the connection was refused (closed or rejected): ${OPEN_ADVICE}`)
       }
     }
     if (!pending.size) return true
@@ -86,7 +86,7 @@ export async function checkPorts(session: SSHSession | undefined, managerIp: str
     fatal: err => err instanceof PortRefused,
     timeoutError: () => {
       const which = tcp.filter(p => pending.has(p.port)).map(p => `${p.port}/tcp (${p.what})`).join(' and ')
-      return new UserError(`swarm port ${which} on ${managerIp} gave no answer${from} within ${Math.round(timeoutMs / 1000)} s (filtered?): ${OPEN_ADVICE}`)
+      return new UserError(`swarm port ${which} on ${managerIp} is not reachable${from}: no answer within ${Math.round(timeoutMs / 1000)} s (filtered?): ${OPEN_ADVICE}`)
     },
   })
 }

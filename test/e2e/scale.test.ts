@@ -110,7 +110,7 @@ describe('pre-join port checks', {skip: !isRoot() && 'needs root', concurrency: 
       const t0 = Date.now()
       const r = await berth(['create', '--swarm', 'pc', 'pw2'], {env})
       assert.notEqual(r.code, 0)
-      assert.match(r.stderr, /swarm port 7946\/tcp \(node communication\) on 172\.30\.121\.\d+ refused the connection from the joining machine: open 2377\/tcp/)
+      assert.match(r.stderr, /swarm port 7946\/tcp \(node communication\) on 172\.30\.121\.\d+ is not reachable from the joining machine: the connection was refused \(closed or rejected\): open 2377\/tcp/)
       const checking = r.stderr.indexOf('pw2: checking swarm ports')
       assert.ok(checking >= 0)
       assert.equal(await berth(['inspect', 'pw2'], {env}).then(x => x.code), 1, 'nothing half-created')
