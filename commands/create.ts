@@ -1,13 +1,16 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
+import os from 'node:os'
 import {BerthCommand} from './_command.js'
 import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/options/index.js'
 import {DEFAULT_DRIVER} from '../drivers/index.js'
 import {registry} from '../drivers/flags.js'
 import {errorMessage, exitCodeOf, UserError} from '../src/core/index.js'
-import {parallel} from '../src/core/index.js'
+import {defaultParallel, type HostWeight, parallel} from '../src/core/index.js'
 import {validateName} from '../src/store/index.js'
 import {adoptStoreTls, ignoredSwarmNote, swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
+
+const HOST_WEIGHT: Record<string, HostWeight> = {lab: 'process', qemu: 'vm', virtualbox: 'vm'}
 
 export default class Create extends BerthCommand<typeof Create> {
   static override summary = 'Create machines, install Docker on them and secure it with mutual TLS'
@@ -23,7 +26,7 @@ export default class Create extends BerthCommand<typeof Create> {
   static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
   static override flags = {
     driver: Flags.string({char: 'd', summary: 'Driver to create machines with', default: DEFAULT_DRIVER, env: 'BERTH_DRIVER'}),
-    parallel: Flags.integer({summary: 'How many machines to create at once', default: 8, min: 1}),
+    parallel: Flags.integer({summary: 'How many machines to create at once [default: 4 per core for lab, 1 per core for qemu and virtualbox, 32 for cloud and generic drivers]', min: 1}),
     'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH (default: the driver\'s)', min: 1}),
     ...engineFlags,
     ...swarmCreateFlags,
@@ -58,7 +61,9 @@ export default class Create extends BerthCommand<typeof Create> {
     if (opts.swarm) {
       if (!(await berth.swarm.members(opts.swarm.name)).length) opts.swarm.initialiser = names[0]
     }
-    const results = await parallel(names, Number(flags.parallel), name => berth.create(name, opts))
+    const limit = (flags.parallel as number | undefined) ?? defaultParallel(HOST_WEIGHT[driver] ?? 'remote', os.availableParallelism())
+    if (names.length > 1) process.stderr.write(`creating ${names.length} machines, ${Math.min(limit, names.length)} at a time${flags.parallel ? '' : ` (--parallel default for ${driver} on ${os.availableParallelism()} cores)`}\n`)
+    const results = await parallel(names, limit, name => berth.create(name, opts))
     const failed = results.map((r, i) => [names[i], r] as const).filter(([, r]) => r.status === 'rejected')
     if (failed.length === 1 && names.length === 1) throw (failed[0][1] as PromiseRejectedResult).reason
     for (const [name, r] of failed) process.stderr.write(`berth: ${name}: ${errorMessage((r as PromiseRejectedResult).reason)}\n`)

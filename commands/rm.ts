@@ -3,7 +3,6 @@ import * as Flags from '@oclif/core/flags'
 import {confirm} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
 import {errorMessage, UserError} from '../src/core/index.js'
-import {parallel} from '../src/core/index.js'
 import {removeDockerContext} from '../src/machine/index.js'
 
 export default class Rm extends BerthCommand<typeof Rm> {
@@ -25,17 +24,8 @@ export default class Rm extends BerthCommand<typeof Rm> {
       throw new UserError('not confirmed: pass -y to remove without asking')
     }
     const berth = this.berth()
-    const opts = {force: this.flags.force, deprovision: this.flags.deprovision, removeHost: this.flags['remove-host']}
-    // Swarm managers go last, so removing a whole swarm in one call never strands its workers.
-    const isManager = async (n: string) => Boolean((await berth.load(n).catch(() => undefined))?.swarm?.manager)
-    const managers = new Set<string>()
-    for (const n of names) if (await isManager(n)) managers.add(n)
-    const first = await parallel(names.filter(n => !managers.has(n)), 8, n => berth.rm(n, opts))
-    const second = await parallel(names.filter(n => managers.has(n)), 1, n => berth.rm(n, opts))
-    const byName = new Map<string, PromiseSettledResult<string[]>>()
-    names.filter(n => !managers.has(n)).forEach((n, i) => byName.set(n, first[i]))
-    names.filter(n => managers.has(n)).forEach((n, i) => byName.set(n, second[i]))
-    const results = names.map(n => byName.get(n)!)
+    // Workers in parallel, then each swarm's managers one at a time: no swarm loses its quorum.
+    const results = await berth.rmAll(names, {force: this.flags.force, deprovision: this.flags.deprovision, removeHost: this.flags['remove-host']})
     if (names.length === 1 && results[0].status === 'rejected') throw results[0].reason
     let bad = 0
     results.forEach((r, i) => {

@@ -18,6 +18,14 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq -o DPkg::Lock::Timeout=300 $missing >/dev/null
 fi
 
+# Lab hosts share this box's one neighbour (ARP) table, and each swarm node's overlay network adds an
+# entry per peer: a 50-host swarm needs ~2,500, past the default limit of 1,024 ("neighbor table
+# overflow" in dmesg: packets dropped, SSH and swarm ports silent from about the 35th host on).
+for k in 3:16384 2:8192 1:4096; do
+  f=/proc/sys/net/ipv4/neigh/default/gc_thresh${k%%:*}
+  [ "$(cat "$f")" -ge "${k#*:}" ] || echo "${k#*:}" > "$f"
+done
+
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("setup: berth needs Node >= 20.19 (this is "+process.version+")"); process.exit(1) }'
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {X509Certificate, createPrivateKey} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import tls from 'node:tls'
-import {certSans, ensureStoreCerts, issue, loadCA, makeCA} from '../src/certs/certs.js'
+import {certSans, ensureStoreCerts, issue, loadCA, makeCA, storeCAStamp, withStoreCA} from '../src/certs/certs.js'
 import {tmpDir} from './helpers.js'
 
 test('server certificates chain to the CA, carry every SAN and are ECDSA P-256', async () => {
@@ -53,6 +53,27 @@ test('the store CA is made once, even by parallel callers, and regenerate replac
   const client = new X509Certificate(await fs.readFile(results[0].certPath))
   assert.ok(client.verify(new X509Certificate(ca1.certPem).publicKey))
   assert.equal((await fs.stat(results[0].caKeyPath)).mode & 0o777, 0o600)
-  await ensureStoreCerts(dir, {regenerate: true})
+  await withStoreCA(dir, async () => {}, {seen: await storeCAStamp(dir)})
   assert.notEqual((await loadCA(dir)).certPem, ca1.certPem)
+})
+
+test('two CA replacements asked at once make one CA, and each issues from it under the lock', async () => {
+  const dir = tmpDir('certs2')
+  await ensureStoreCerts(dir)
+  const old = (await loadCA(dir)).certPem
+  // Both callers looked at the CA before either replaced it, as two regenerate-certs processes do.
+  const seen = await storeCAStamp(dir)
+  const used = await Promise.all([0, 1].map(() => withStoreCA(dir, async () => {
+    const ca = await loadCA(dir)
+    await new Promise(r => setTimeout(r, 50))
+    // Nothing replaced the CA between reading it and issuing from it.
+    assert.equal((await loadCA(dir)).certPem, ca.certPem)
+    return ca.certPem
+  }, {seen})))
+  assert.equal(used[0], used[1])
+  assert.notEqual(used[0], old)
+  assert.equal((await loadCA(dir)).certPem, used[0])
+  // A replacement asked after that one finished is a new request: it makes a new CA again.
+  await withStoreCA(dir, async () => {}, {seen: await storeCAStamp(dir)})
+  assert.notEqual((await loadCA(dir)).certPem, used[0])
 })

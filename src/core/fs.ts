@@ -59,13 +59,57 @@ interface LockState {
   mtimeMs: number
 }
 
+/** Locks this process holds or is taking, by file: its other waiters queue here. */
+const inProcess = new Map<string, Promise<void>>()
+
+/**
+ * acquireFileLock, with waiters of this process queued in memory: fifty creates in one berth
+ * waiting on one lock (the store CA being made, the lab leases) each polling the file cost more
+ * CPU than the work they waited for. Only the first waiter of a process polls the file.
+ */
+export async function acquireLock(file: string, opts: {timeoutMs?: number; what?: string} = {}): Promise<Lock> {
+  const key = path.resolve(file)
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000)
+  for (let held = inProcess.get(key); held; held = inProcess.get(key)) {
+    const left = deadline - Date.now()
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = await Promise.race([held.then(() => false), new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(true), Math.max(0, left))))])
+    clearTimeout(timer)
+    if (timedOut) throw new ConflictError(`timed out waiting for the lock on ${opts.what ?? file} (held by PID ${process.pid})`)
+  }
+  let done!: () => void
+  inProcess.set(key, new Promise<void>(resolve => (done = resolve)))
+  const free = () => {
+    inProcess.delete(key)
+    done()
+  }
+  try {
+    const lock = await acquireFileLock(file, {...opts, timeoutMs: Math.max(1, deadline - Date.now())})
+    let released = false
+    return {
+      async release() {
+        if (released) return
+        released = true
+        try {
+          await lock.release()
+        } finally {
+          free()
+        }
+      },
+    }
+  } catch (err) {
+    free()
+    throw err
+  }
+}
+
 /**
  * Cross-process lock: a file holding the owner's PID, made by writing a private file and linking
  * it to the lock's name, so the lock appears with its owner in it or not at all. A lock whose
  * owner died (crash, SIGKILL), or that names no owner (a crash mid-write of an earlier berth, a
  * lost disk block), is stale and taken over.
  */
-export async function acquireLock(file: string, opts: {timeoutMs?: number; what?: string} = {}): Promise<Lock> {
+async function acquireFileLock(file: string, opts: {timeoutMs?: number; what?: string}): Promise<Lock> {
   let owner: number | undefined
   const attempt = async (): Promise<Lock | undefined> => {
     if (await createLockFile(file)) {

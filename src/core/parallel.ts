@@ -15,3 +15,17 @@ export async function parallel<T, R>(items: T[], limit: number, fn: (item: T) =>
   await Promise.all(Array.from({length: Math.max(1, Math.min(limit, items.length))}, worker))
   return results
 }
+
+/** How the hosts of a driver weigh on this machine while they are made. */
+export type HostWeight = 'process' | 'vm' | 'remote'
+
+/**
+ * The `--parallel` default: lab hosts are processes on this box, so their creates share its
+ * cores (an engine's start-up is CPU-bound: four per core keep the cores busy while others wait
+ * on SSH); local VMs each keep a core busy; remote hosts wait on networks and APIs.
+ */
+export function defaultParallel(weight: HostWeight, cores: number): number {
+  if (weight === 'process') return Math.max(4, 4 * cores)
+  if (weight === 'vm') return Math.max(1, cores)
+  return 32
+}

@@ -18,6 +18,7 @@ import type {SSHSession} from '../ssh/index.js'
 import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, type RemoveOptions, removeMachine, reprovision} from './lifecycle.js'
 import {type UpgradeReport, upgradeMachine} from './upgrade.js'
 import {listRows, type MachineRow} from './inventory.js'
+import {removeMachines} from './removal.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
 const swarmMod = () => import('../swarm/index.js')
@@ -37,6 +38,8 @@ export interface Berth {
   create(name: string, opts: CreateOptions): Promise<MachineRecord>
   /** Returns what could not be removed (the record then stays, unless forced). */
   rm(name: string, opts?: RemoveOptions): Promise<string[]>
+  /** Many rms at once, ordered per swarm so none loses its quorum; results in the order of `names`. */
+  rmAll(names: string[], opts?: RemoveOptions): Promise<PromiseSettledResult<string[]>[]>
   power(name: string, action: PowerAction): Promise<void>
   regenerateCerts(name: string, opts?: {clientCerts?: boolean}): Promise<void>
   reprovision(name: string): Promise<void>
@@ -74,6 +77,7 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
     ctx,
     create: (name, o) => createMachine(ctx, name, o),
     rm: (name, o) => removeMachine(ctx, name, o),
+    rmAll: (names, o) => removeMachines(ctx, names, o),
     power: (name, action) => power(ctx, name, action),
     regenerateCerts: (name, o) => regenerateCerts(ctx, name, o),
     reprovision: name => reprovision(ctx, name),

@@ -83,7 +83,11 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     // A joiner trusts the swarm's registries and takes its mirrors before its engine first starts.
     if (opts.swarm) await (await registryMod()).trustOnJoin(ctx, record, opts.swarm.name, session, {reload: false})
     await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
-    if (opts.swarm) await (await swarmMod()).joinSwarm(ctx, record, opts.swarm, session)
+    if (opts.swarm) {
+      // A busy box answers slowly: the join waits on the manager as long as SSH may take, at least a minute.
+      const patienceMs = opts.swarm.patienceMs ?? Math.max(60_000, 2000 * (opts.sshTimeoutSec ?? driver.sshTimeout ?? 60))
+      await (await swarmMod()).joinSwarm(ctx, record, {...opts.swarm, patienceMs}, session)
+    }
     record.status = 'ready'
     delete record.pid
     await store.save(record)
@@ -94,6 +98,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     session = undefined
     say(`failed: ${errorMessage(err)}; rolling back`)
     if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
+    else if (record.swarmJoin) await (await swarmMod()).abandonJoin({...ctx, signal: undefined}, record).catch(() => {})
     const left = await rollback(ctx, record, driver)
     if (left.length) {
       record.status = 'error'
@@ -152,6 +157,8 @@ export interface RemoveOptions {
   deprovision?: boolean
   /** For an imported machine (record.adopted): also leave its swarm and delete the host through its driver. */
   removeHost?: boolean
+  /** The machine's whole swarm is being removed with it (rm of many): a worker need not leave first. */
+  swarmGoes?: boolean
 }
 
 /**
@@ -178,11 +185,20 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
   })
   try {
     const forgetOnly = Boolean(record.adopted) && !opts.removeHost
-    if (record.swarm && record.status === 'ready' && !forgetOnly) {
+    if (record.swarm && opts.swarmGoes && !record.swarm.manager) {
+      // The whole swarm is being removed: a worker's drain and leave would only move tasks onto
+      // nodes about to go. Its managers still go after it, one at a time.
+    } else if (record.swarm && record.status === 'ready' && !forgetOnly) {
       // Leave cleanly first, so the swarm does not keep a dead node; refusals (last manager) stop the rm.
       await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
         if (!opts.force) throw err
       })
+    } else if (record.swarm && record.status === 'creating') {
+      // A create killed between its join and "ready": the node is in the swarm, the create never finished.
+      await (await swarmMod()).leaveSwarm(ctx, record, {force: true}).catch(() => {})
+    } else if (record.swarmJoin) {
+      // Killed right after asking to join: the node may be in the swarm with nothing else on record.
+      await (await swarmMod()).abandonJoin(ctx, record).catch(() => {})
     }
     if (opts.deprovision && record.status === 'ready') {
       ctx.progress?.(name, 'deprovisioning')
@@ -268,25 +284,32 @@ async function reissueServerCert(ctx: Ctx, record: MachineRecord, driver: Driver
 
 /** regenerate-certs: new server cert (and with clientCerts, a new CA and client cert), engine restarted. */
 export async function regenerateCerts(ctx: Ctx, name: string, opts: {clientCerts?: boolean} = {}): Promise<void> {
+  const c = await certs()
+  // Read before any wait: a regeneration that started meanwhile has made the new CA this one asks for.
+  const replace = opts.clientCerts ? {seen: await c.storeCAStamp(ctx.store.certsDir)} : undefined
   await withLock(ctx, name, async record => {
     const driver = await loadDriver(ctx, record.driver)
-    if (opts.clientCerts) {
-      await (await certs()).ensureStoreCerts(ctx.store.certsDir, {regenerate: true})
-      // A machine imported with its own CA moves onto the store's, whose new client cert it gets.
-      if (record.ca === 'machine') {
-        delete record.ca
-        await fs.rm(path.join(ctx.store.machineDir(name), 'ca-key.pem'), {force: true})
-        await ctx.store.save(record)
-      }
+    // A machine imported with its own CA moves onto the store's, whose new client cert it gets.
+    if (opts.clientCerts && record.ca === 'machine') {
+      delete record.ca
+      await fs.rm(path.join(ctx.store.machineDir(name), 'ca-key.pem'), {force: true})
+      await ctx.store.save(record)
     }
-    if (record.ca !== 'machine') await copyClientCerts(ctx.store, ctx.store.machineDir(name))
     const session = await openSSH(ctx, record)
     try {
       // docker-machine configured its engine with dockerd flags, which berth's restart replaces:
       // its hosts get the whole of berth's engine setup (certificates, daemon.json, restart).
-      if (record.adopted?.from === 'docker-machine') return await provisionOver(ctx, record, driver, session)
+      if (record.adopted?.from === 'docker-machine') {
+        return await c.withStoreCA(ctx.store.certsDir, async () => {
+          if (record.ca !== 'machine') await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+          await provisionOver(ctx, record, driver, session)
+        }, replace)
+      }
       ctx.progress?.(name, 'issuing certificates')
-      await reissueServerCert(ctx, record, driver, session)
+      await c.withStoreCA(ctx.store.certsDir, async () => {
+        if (record.ca !== 'machine') await copyClientCerts(ctx.store, ctx.store.machineDir(name))
+        await reissueServerCert(ctx, record, driver, session)
+      }, replace)
       ctx.progress?.(name, 'restarting engine')
       const {restartEngine, gatherFacts} = await prov()
       await restartEngine(session, await gatherFacts(session), record.engine.env)

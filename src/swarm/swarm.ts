@@ -4,16 +4,16 @@
  * read from a manager and handed to the joiner in the same breath, never stored or printed.
  */
 import {promises as fs} from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import {Engine, EngineError} from '../engine/index.js'
-import {ConflictError, errorMessage, NotFoundError, SWARM_PORTS, UserError} from '../core/index.js'
-import {pollUntil} from '../core/index.js'
+import {ConflictError, errorMessage, NotFoundError, poll, pollUntil, UserError} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
+import type {Lock} from '../core/index.js'
 import {members, reachableManager, swarmInfo, swarmIp, swarmLock} from './members.js'
 import {checkBeforeJoin} from './doctor.js'
+import {checkPorts} from './ports.js'
 
 
 export interface JoinOptions {
@@ -28,6 +28,12 @@ export interface JoinOptions {
    * it rather than racing it, so the manager is the one the user named first.
    */
   initialiser?: string
+  /**
+   * How long the join may wait on the manager: its ports answering, its Raft accepting the node
+   * (default 60 s). A create scales it with its SSH timeout: a box busy starting fifty engines
+   * answers slowly, and slow is not blocked.
+   */
+  patienceMs?: number
 }
 
 /** One-line advice on the manager count (Raft needs a majority: N managers tolerate (N-1)/2 losses). */
@@ -36,33 +42,6 @@ export function quorumAdvice(managers: number): string | undefined {
   if (managers > 7) return `${managers} managers: more than 7 slows Raft without adding much; use 1, 3, 5 or 7 (3 tolerate 1 failure, 5 tolerate 2, 7 tolerate 3)`
   if (managers % 2 === 0) return `${managers} managers tolerate ${tolerate} failure${tolerate === 1 ? '' : 's'}, no more than ${managers - 1} would: use an odd count — 1, 3, 5 or 7 (3 tolerate 1 failure, 5 tolerate 2, 7 tolerate 3)`
   return undefined
-}
-
-/** TCP reachability of the manager's swarm ports from the joiner (UDP cannot be probed without a listener). */
-export async function checkPorts(session: SSHSession | undefined, managerIp: string): Promise<void> {
-  const tcp = SWARM_PORTS.filter(p => p.proto === 'tcp')
-  if (!session) {
-    for (const p of tcp) await probeTcp(managerIp, p.port).catch(err => {
-      throw new UserError(`swarm port ${p.port}/tcp (${p.what}) on ${managerIp} is not reachable: ${errorMessage(err)}`)
-    })
-    return
-  }
-  const script = tcp.map(p => `if timeout 3 bash -c '</dev/tcp/${managerIp}/${p.port}' 2>/dev/null; then echo ${p.port}:ok; else echo ${p.port}:blocked; fi`).join('; ')
-  const out = await session.exec(script)
-  for (const p of tcp) {
-    if (out.stdout.includes(`${p.port}:blocked`)) throw new UserError(`swarm port ${p.port}/tcp (${p.what}) on ${managerIp} is not reachable from the joining machine: open 2377/tcp, 7946/tcp+udp and 4789/udp between swarm members`)
-  }
-}
-
-function probeTcp(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({host, port, timeout: 3000}, () => {
-      s.destroy()
-      resolve()
-    })
-    s.on('timeout', () => s.destroy(new Error('timed out')))
-    s.on('error', reject)
-  })
 }
 
 export function nodeLabels(record: MachineRecord, driverLabels: Record<string, string>, extra: Record<string, string> = {}): Record<string, string> {
@@ -94,18 +73,71 @@ export async function updateNode(manager: Engine, nodeId: string, change: (spec:
   }
 }
 
+/*
+ * A join the manager did not take yet, for reasons that pass: its Raft busy or electing a leader,
+ * an RPC that ran out of time on a loaded box. dockerd words these in gRPC's terms.
+ */
+const transientJoin = (err: unknown) => /deadline exceeded|DeadlineExceeded|code = Unavailable|not ready|leader|election|connection refused|i\/o timeout|context canceled|try again|timed out|socket hang up|ECONNRESET/i.test(errorMessage(err))
+
+async function localState(engine: Engine): Promise<string | undefined> {
+  return (await swarmInfo(engine, 15_000).catch(() => undefined))?.LocalNodeState
+}
+
 /**
- * Put a machine into swarm `opts.name`: initialise the swarm when it has no reachable manager,
- * else join through one (as manager or worker), then label the node. Idempotent per machine.
+ * Join through the manager, retried while the manager says "not now". After any failure the
+ * joiner itself is asked: dockerd keeps a join that timed out going in the background, so the
+ * node may be (or become) active although the call failed, and a second join would be refused.
+ */
+async function joinThrough(ctx: Ctx, engine: Engine, manager: Engine, body: Record<string, unknown>, manage: boolean, patienceMs: number, say: (m: string) => void): Promise<void> {
+  await poll(async () => {
+    try {
+      const sw = await manager.request<{JoinTokens: {Worker: string; Manager: string}}>('GET', '/swarm', undefined, {timeoutMs: 30_000})
+      await engine.request('POST', '/swarm/join', {...body, JoinToken: manage ? sw.JoinTokens.Manager : sw.JoinTokens.Worker}, {timeoutMs: 90_000})
+      return true
+    } catch (err) {
+      const state = await pollUntil(async () => await localState(engine) !== 'pending', {timeoutMs: 30_000, intervalMs: 500, signal: ctx.signal})
+        .then(() => localState(engine))
+      if (state === 'active') return true
+      if (!transientJoin(err)) throw Object.assign(err as Error, {fatalJoin: true})
+      say(`join not accepted yet (${errorMessage(err).split('\n')[0].slice(0, 120)}): retrying`)
+      throw err
+    }
+  }, {timeoutMs: patienceMs, intervalMs: 1000, backoff: 2, maxIntervalMs: 8000, signal: ctx.signal, fatal: err => Boolean((err as {fatalJoin?: boolean}).fatalJoin)})
+}
+
+/** The manager lists the node as ready: the join is done in the swarm's eyes, not only the joiner's. */
+async function waitListed(manager: Engine, nodeId: string, patienceMs: number, signal?: AbortSignal): Promise<void> {
+  await poll(async () => {
+    const node = await manager.request<{Status?: {State?: string}}>('GET', `/nodes/${nodeId}`, undefined, {timeoutMs: 15_000})
+    return node.Status?.State === 'ready' ? true : undefined
+  }, {timeoutMs: patienceMs, intervalMs: 250, backoff: 1.5, maxIntervalMs: 2000, signal, what: `the manager does not list node ${nodeId} as ready`})
+}
+
+/** A manager that answers, waited for while the box is busy: one on record that is slow is not gone. */
+async function findManager(ctx: Ctx, swarm: string, exclude: string, patienceMs: number): Promise<{record: MachineRecord; engine: Engine}> {
+  return poll(async () => reachableManager(ctx, swarm, {exclude, timeoutMs: 10_000}), {
+    timeoutMs: patienceMs, intervalMs: 500, backoff: 1.5, maxIntervalMs: 4000, signal: ctx.signal,
+    timeoutError: async () => new UserError(`swarm "${swarm}" has members but no reachable manager (${(await members(ctx, swarm)).filter(r => r.name !== exclude).map(o => o.name).join(', ')}): start a manager first`),
+  })
+}
+
+/**
+ * Put a machine into swarm `opts.name`: initialise the swarm when it has no manager, else join
+ * through one (as manager or worker), then label the node. Idempotent per machine.
+ *
+ * Workers join side by side: adding one changes no Raft membership, and fifty of them waiting on
+ * one lock made a 50-host create serial at its end. Only a swarm's birth (exactly one machine
+ * initialises) and a manager's join (one Raft member added at a time) take the swarm lock.
  */
 export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptions, session?: SSHSession): Promise<void> {
   const say = (m: string) => ctx.progress?.(record.name, m)
   const driver = await loadDriver(ctx, record.driver)
+  const patience = opts.patienceMs ?? 60_000
   // Not always ip(): a local VM's engine is forwarded to 127.0.0.1, its swarm traffic goes over its own segment.
   const advertise = opts.advertiseAddr ?? await swarmIp(ctx, record)
   if (opts.initialiser && opts.initialiser !== record.name) await waitForInitialiser(ctx, opts.name, opts.initialiser)
-  const lock = await swarmLock(ctx, opts.name)
   const engine = await engineFor(ctx, record)
+  let lock: Lock | undefined
   let manager: {record: MachineRecord; engine: Engine} | undefined
   // Saved before the engine is asked: a create killed right after the join still names the swarm.
   let joined = false
@@ -113,10 +145,12 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     record.swarmJoin = {name: opts.name, manager: asManager, at: new Date().toISOString()}
     await ctx.store.save(record)
   }
+  const managerOnRecord = async () => (await members(ctx, opts.name)).some(r => r.name !== record.name && r.swarm!.manager && r.swarm!.nodeId)
   try {
-    const local = await swarmInfo(engine)
+    const local = await swarmInfo(engine, 30_000)
     if (local.LocalNodeState === 'active') throw new ConflictError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
-    manager = await reachableManager(ctx, opts.name, {exclude: record.name})
+    if (opts.manager || !await managerOnRecord()) lock = await swarmLock(ctx, opts.name)
+    if (await managerOnRecord()) manager = await findManager(ctx, opts.name, record.name, patience)
     let role = opts.manager
     let nodeId: string
     if (!manager) {
@@ -126,7 +160,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       await intend(true)
       nodeId = await engine.request<string>('POST', '/swarm/init', {
         ListenAddr: '0.0.0.0:2377', AdvertiseAddr: advertise, ...(opts.dataPathAddr ? {DataPathAddr: opts.dataPathAddr} : {}),
-      })
+      }, {timeoutMs: 90_000})
       joined = true
       role = true
     } else {
@@ -134,17 +168,16 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       say(`checking swarm paths to and from ${manager.record.name}`)
       await checkBeforeJoin(ctx, opts.name, record, manager.record, session)
       say(`checking swarm ports of ${manager.record.name}`)
-      await checkPorts(session, managerIp)
-      const sw = await manager.engine.request<{JoinTokens: {Worker: string; Manager: string}}>('GET', '/swarm')
+      await checkPorts(session, managerIp, {timeoutMs: patience, signal: ctx.signal, onRetry: m => ctx.debug?.(record.name, m)})
       say(`joining swarm ${opts.name} as ${role ? 'manager' : 'worker'}`)
       await intend(role)
-      await engine.request('POST', '/swarm/join', {
+      await joinThrough(ctx, engine, manager.engine, {
         ListenAddr: '0.0.0.0:2377', AdvertiseAddr: advertise, RemoteAddrs: [`${managerIp}:2377`],
-        JoinToken: role ? sw.JoinTokens.Manager : sw.JoinTokens.Worker,
         ...(opts.dataPathAddr ? {DataPathAddr: opts.dataPathAddr} : {}),
-      })
+      }, role, patience, say)
       joined = true
-      nodeId = (await swarmInfo(engine)).NodeID
+      nodeId = (await swarmInfo(engine, 30_000)).NodeID
+      await waitListed(manager.engine, nodeId, patience, ctx.signal)
     }
     const labels = nodeLabels(record, driver.labels?.(handleFor(ctx, record)) ?? {}, opts.labels)
     await updateNode(manager?.engine ?? engine, nodeId, spec => {
@@ -154,13 +187,14 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     record.swarm = membership
     delete record.swarmJoin
     await ctx.store.save(record)
-    const managers = (await members(ctx, opts.name)).filter(r => r.swarm!.manager).length
-    const advice = quorumAdvice(managers)
-    if (advice) ctx.warn?.(`swarm ${opts.name}: ${advice}`)
+    if (role) {
+      const advice = quorumAdvice((await members(ctx, opts.name)).filter(r => r.swarm!.manager).length)
+      if (advice) ctx.warn?.(`swarm ${opts.name}: ${advice}`)
+    }
   } catch (err) {
-    // An engine that refused the init or join is in no swarm: the intent is void. After the join,
-    // or when it went unanswered (a timeout, a lost connection), the intent stays on record.
-    if (record.swarmJoin && !joined && err instanceof EngineError && err.statusCode !== undefined) {
+    // An engine that is in no swarm after a refused init or join: the intent is void. One that
+    // joined, or that does not answer (a timeout, a lost connection), keeps the intent on record.
+    if (record.swarmJoin && !joined && await localState(engine) === 'inactive') {
       delete record.swarmJoin
       await ctx.store.save(record).catch(() => {})
     }
@@ -168,18 +202,34 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
   } finally {
     engine.close()
     manager?.engine.close()
-    await lock.release()
+    await lock?.release()
   }
 }
 
-async function waitForInitialiser(ctx: Ctx, swarm: string, initialiser: string): Promise<void> {
-  await pollUntil(async () => {
-    const recs = await members(ctx, swarm)
-    if (recs.some(r => r.swarm!.manager && r.swarm!.nodeId)) return true
-    // The initialiser failed (its record is gone or errored): go ahead without it.
-    const rec = await ctx.store.load(initialiser).catch(() => undefined)
-    return !rec || rec.status === 'error'
-  }, {timeoutMs: 600_000, intervalMs: 100, signal: ctx.signal})
+/** One wait per swarm in this process: fifty joiners polling the store each would cost more than the joins. */
+const initialisers = new Map<string, Promise<unknown>>()
+
+function waitForInitialiser(ctx: Ctx, swarm: string, initialiser: string): Promise<unknown> {
+  const key = `${ctx.store.root}\0${swarm}\0${initialiser}`
+  let wait = initialisers.get(key)
+  if (!wait) {
+    wait = pollUntil(async () => {
+      const rec = await ctx.store.load(initialiser).catch(() => undefined)
+      // The initialiser failed (its record is gone or errored): go ahead without it.
+      return !rec || rec.status === 'error' || Boolean(rec.swarm?.manager && rec.swarm.nodeId)
+    }, {timeoutMs: 600_000, intervalMs: 250})
+    initialisers.set(key, wait)
+    void wait.finally(() => initialisers.delete(key)).catch(() => {})
+  }
+  // Each waiter keeps its own Ctrl-C: the shared poll has none, so one abort does not end the others'.
+  const signal = ctx.signal
+  if (!signal) return wait
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, {once: true})
+    wait.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
 
 /** Drain, leave and remove the node entry; the last manager of a swarm with workers needs force. */
@@ -187,17 +237,19 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
   if (!record.swarm) throw new ConflictError(`machine "${record.name}" is not in a swarm`)
   const name = record.swarm.name
   const say = (m: string) => ctx.progress?.(record.name, m)
-  const lock = await swarmLock(ctx, name)
-  const others = (await members(ctx, name)).filter(r => r.name !== record.name)
-  const otherManagers = others.filter(r => r.swarm!.manager)
-  if (record.swarm.manager && !otherManagers.length && others.length && !opts.force) {
-    await lock.release()
-    throw new ConflictError(`"${record.name}" is the last manager of swarm ${name}, which still has workers (${others.map(o => o.name).join(', ')}): without it they cannot be managed; pass -f to remove it anyway, or promote a worker first`)
+  // Workers leave side by side (no Raft membership changes); managers one at a time.
+  const lock = record.swarm.manager ? await swarmLock(ctx, name) : undefined
+  if (record.swarm.manager) {
+    const others = (await members(ctx, name)).filter(r => r.name !== record.name)
+    if (!others.some(r => r.swarm!.manager) && others.length && !opts.force) {
+      await lock?.release()
+      throw new ConflictError(`"${record.name}" is the last manager of swarm ${name}, which still has workers (${others.map(o => o.name).join(', ')}): without it they cannot be managed; pass -f to remove it anyway, or promote a worker first`)
+    }
   }
   let engine: Engine | undefined
   let manager: {record: MachineRecord; engine: Engine} | undefined
   try {
-    manager = await reachableManager(ctx, name, {exclude: record.name})
+    manager = await reachableManager(ctx, name, {exclude: record.name, timeoutMs: 10_000})
     const nodeId = record.swarm.nodeId
     if (manager && nodeId) {
       say('draining')
@@ -223,8 +275,47 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
   } finally {
     engine?.close()
     manager?.engine.close()
-    await lock.release()
+    await lock?.release()
   }
+}
+
+/**
+ * Undo a join a killed create left on record as an intent (swarmJoin, no swarm): the node may be
+ * in the swarm although berth never wrote it down, and the manager would list it Down forever.
+ * Best effort: the node ID comes from the machine's engine when it answers, else from the
+ * manager's node list by address; a manager demotes and removes the entry, the engine leaves.
+ */
+export async function abandonJoin(ctx: Ctx, record: MachineRecord): Promise<void> {
+  const intent = record.swarmJoin
+  if (!intent) return
+  ctx.progress?.(record.name, `removing the unfinished join of swarm ${intent.name}`)
+  let engine: Engine | undefined
+  let manager: {record: MachineRecord; engine: Engine} | undefined
+  try {
+    engine = await engineFor(ctx, record).catch(() => undefined)
+    const info = engine && await swarmInfo(engine, 10_000).catch(() => undefined)
+    let nodeId = info && info.LocalNodeState !== 'inactive' ? info.NodeID : undefined
+    manager = await reachableManager(ctx, intent.name, {exclude: record.name, timeoutMs: 10_000})
+    if (manager && !nodeId) {
+      const addr = await swarmIp(ctx, record).catch(() => undefined)
+      const nodes = await manager.engine.request<Array<{ID: string; Status?: {Addr?: string; State?: string}}>>('GET', '/nodes').catch(() => [])
+      nodeId = nodes.find(n => addr && n.Status?.Addr === addr)?.ID
+    }
+    if (manager && nodeId) {
+      await updateNode(manager.engine, nodeId, spec => {
+        spec.Availability = 'drain'
+        spec.Role = 'worker'
+      }).catch(() => {})
+      await waitRole(manager.engine, nodeId, 'worker').catch(() => {})
+    }
+    if (info && info.LocalNodeState !== 'inactive') await engine!.request('POST', '/swarm/leave?force=true', undefined, {timeoutMs: 30_000}).catch(() => {})
+    if (manager && nodeId) await manager.engine.request('DELETE', `/nodes/${nodeId}?force=true`).catch(() => {})
+  } finally {
+    engine?.close()
+    manager?.engine.close()
+  }
+  delete record.swarmJoin
+  await ctx.store.save(record)
 }
 
 async function waitRole(manager: Engine, nodeId: string, role: string): Promise<void> {
