@@ -31,7 +31,22 @@ export interface AzureSimOptions {
   pollsBeforeDone?: number
   /** How long a NIC stays reserved after its VM is deleted (Azure lets go lazily). */
   nicReservationMs?: number
+  /** ARM's subscription throttling (off when absent); ARM_LIMITS are the published defaults. */
+  throttle?: ArmLimits
 }
+
+/** A token bucket: `bucket` requests at once, refilled by `perSecond`. */
+export interface Bucket {
+  bucket: number
+  perSecond: number
+}
+export type ArmLimits = Record<'reads' | 'writes' | 'deletes', Bucket>
+
+/**
+ * Azure Resource Manager's subscription limits per principal and region since 2024 (bucket size,
+ * refill per second): https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling
+ */
+export const ARM_LIMITS: ArmLimits = {reads: {bucket: 250, perSecond: 25}, writes: {bucket: 200, perSecond: 10}, deletes: {bucket: 200, perSecond: 10}}
 
 /** A failure to inject: the first `times` matching requests (or their operations) fail. */
 export interface Fault {
@@ -120,6 +135,9 @@ export class AzureSim {
   caPem = ''
   caFile = ''
   readonly calls: SimCall[] = []
+  /** 429s answered, by operation class. */
+  readonly throttled = {reads: 0, writes: 0, deletes: 0}
+  private buckets?: Record<keyof ArmLimits, {tokens: number; at: number}>
   private server?: https.Server
   private readonly groups = new Map<string, {name: string; location: string; tags?: Record<string, string>; deleting?: boolean}>()
   private readonly res = new Map<string, Resource>()
@@ -159,6 +177,35 @@ export class AzureSim {
     const addr = this.server.address() as {port: number}
     this.url = `https://127.0.0.1:${addr.port}`
     return this
+  }
+
+  /** Throttle from now on as ARM does (token buckets per operation class), or stop throttling. */
+  setThrottle(limits: ArmLimits | undefined): void {
+    this.opts.throttle = limits
+    const now = Date.now()
+    this.buckets = limits && {reads: {tokens: limits.reads.bucket, at: now}, writes: {tokens: limits.writes.bucket, at: now}, deletes: {tokens: limits.deletes.bucket, at: now}}
+  }
+
+  /** ARM throttles after authentication and before the resource provider sees the request. */
+  private takeToken(method: string): {headers: Record<string, string>; error?: ArmError} {
+    const limits = this.opts.throttle
+    if (!limits) return {headers: {}}
+    if (!this.buckets) this.setThrottle(limits)
+    const cls: keyof ArmLimits = method === 'GET' || method === 'HEAD' ? 'reads' : method === 'DELETE' ? 'deletes' : 'writes'
+    const b = this.buckets![cls]
+    const now = Date.now()
+    b.tokens = Math.min(limits[cls].bucket, b.tokens + ((now - b.at) / 1000) * limits[cls].perSecond)
+    b.at = now
+    if (b.tokens >= 1) {
+      b.tokens--
+      return {headers: {[`x-ms-ratelimit-remaining-subscription-${cls}`]: String(Math.floor(b.tokens))}}
+    }
+    this.throttled[cls]++
+    const after = Math.max(1, Math.ceil((1 - b.tokens) / limits[cls].perSecond))
+    const verb = cls.slice(0, -1)
+    return {headers: {}, error: new ArmError(429, 'SubscriptionRequestsThrottled',
+      `Number of '${verb}' requests for subscription '${this.subscriptionId}' actor '${this.clientId}' exceeded. Please try again after '${after}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling`,
+      {'retry-after': String(after), [`x-ms-ratelimit-remaining-subscription-${cls}`]: '0'})}
   }
 
   inject(f: Fault): void {
@@ -235,9 +282,11 @@ export class AzureSim {
       }
       if (/\/operations\/|\/operationResults\//i.test(u.pathname)) kind = 'poll'
       this.authorize(req)
+      const gate = this.takeToken(method)
+      if (gate.error) throw gate.error
       const out = await this.arm(method, u, text)
       this.calls.push({method, path: u.pathname, status: out.status, kind, at: Date.now() - this.t0})
-      this.send(res, out.status, out.body, out.headers)
+      this.send(res, out.status, out.body, {...gate.headers, ...out.headers})
     } catch (err) {
       const e = err instanceof ArmError ? err : new ArmError(500, 'InternalServerError', (err as Error).message)
       this.calls.push({method, path: u.pathname, status: e.status, kind, at: Date.now() - this.t0})
