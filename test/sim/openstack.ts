@@ -212,7 +212,9 @@ export class OpenStackSim {
   static async start(o: SimOptions = {}): Promise<OpenStackSim> {
     const sim = new OpenStackSim(o)
     sim.server = http.createServer((req, res) => void sim.handle(req, res))
-    sim.server.keepAliveTimeout = 5000
+    // A cloud's load balancer keeps idle connections about a minute; Node's 5 s default would close
+    // them under a client that a 429 told to wait, racing its next request.
+    sim.server.keepAliveTimeout = 65_000
     await new Promise<void>(resolve => sim.server.listen(0, '127.0.0.1', resolve))
     sim.url = `http://127.0.0.1:${(sim.server.address() as AddressInfo).port}`
     return sim
