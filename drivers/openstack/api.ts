@@ -150,8 +150,7 @@ export class Cloud {
       },
     }
     try {
-      // Safe to repeat after a lost answer: the rule made twice is answered 409, which is fine below.
-      await this.req('network', 'POST', '/security-group-rules', {body, schema: SecurityGroupRuleShow, ok: [201], idempotent: true})
+      await this.req('network', 'POST', '/security-group-rules', {body, schema: SecurityGroupRuleShow, ok: [201]})
     } catch (err) {
       // The same rule made by a concurrent create of another swarm member is fine.
       if (err instanceof OpenStackError && err.status === 409 && /exist/i.test(err.detail)) return

@@ -14,6 +14,7 @@ import path from 'node:path'
 import {issue, makeCA} from '../../src/certs/certs.js'
 import {bootHost, destroyHost, killHost, startHost, stopHost, type LabHost} from '../../drivers/lab/host.js'
 import {prepareAdmin, runCustomData} from './azure-vm.js'
+import {slots} from './slots.js'
 
 export const SIM_SUBNET = '172.30.91.0/24'
 
@@ -147,6 +148,8 @@ export class AzureSim {
   private readonly reservedNics = new Map<string, number>()
   private readonly pending = new Set<Promise<unknown>>()
   private ipCounter = 4
+  /** Lab hosts booting at once (the rest stay Creating). */
+  private readonly boots = slots(8)
   private readonly t0 = Date.now()
 
   constructor(readonly opts: AzureSimOptions) {
@@ -663,7 +666,7 @@ export class AzureSim {
     r.vm = {power: 'starting', adminUser: os.adminUsername, keys: keys.join('\n'), customData}
     void b
     return async () => {
-      const h = await bootHost({id: vmId.replace(/-/g, ''), hostname: os.computerName ?? r.name, authorizedKeys: r.vm!.keys, subnet: this.opts.labSubnet ?? SIM_SUBNET, root: this.opts.labRoot})
+      const h = await this.boots(() => bootHost({id: vmId.replace(/-/g, ''), hostname: os.computerName ?? r.name, authorizedKeys: r.vm!.keys, subnet: this.opts.labSubnet ?? SIM_SUBNET, root: this.opts.labRoot}))
       r.vm!.host = h
       await prepareAdmin(h, r.vm!.adminUser)
       if (customData) await runCustomData(h, Buffer.from(customData, 'base64'))
