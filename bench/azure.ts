@@ -11,6 +11,7 @@ import {randomBytes} from 'node:crypto'
 import os from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {tmp} from './tmp.js'
+import {berth, scaleMachines} from './openstack.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
@@ -92,9 +93,52 @@ async function round(n: number): Promise<Round> {
   }
 }
 
+/**
+ * `berth create -d azure` of n machines in one process, under ARM's published throttling
+ * limits: real lab hosts provisioned with engines, then `berth rm` of them all.
+ */
+async function cliRound(n: number): Promise<Record<string, number | string>> {
+  const {startAzureSim, ARM_LIMITS} = await import('../test/sim/azure.js')
+  const sim = await startAzureSim({labRoot: tmp('azs'), labSubnet: '172.30.128.0/24', retryAfter: 1, nicReservationMs: 1000, throttle: ARM_LIMITS})
+  const env = {...sim.env(), BERTH_STORAGE_PATH: tmp('azstore'), AZURE_LOCATION: 'japaneast'}
+  const names = Array.from({length: n}, (_, i) => `az${i}`)
+  try {
+    const t0 = performance.now()
+    const cpu = await berth(['create', '-d', 'azure', '--parallel', String(Math.min(n, 50)), ...names], env)
+    const seconds = (performance.now() - t0) / 1000
+    const calls = [...sim.calls]
+    const throttled = sim.throttled.reads + sim.throttled.writes + sim.throttled.deletes
+    const arm = calls.filter(c => c.kind !== 'token')
+    const answered = arm.filter(c => c.status !== 429)
+    const cls = (m: string) => (m === 'GET' || m === 'HEAD' ? 'reads' : m === 'DELETE' ? 'deletes' : 'writes')
+    const byClass = ['reads', 'writes'].map(k => `${k} ${(answered.filter(c => cls(c.method) === k).length / n).toFixed(2)}`).join(', ')
+    const t1 = performance.now()
+    await berth(['rm', '-f', '-y', ...names], env)
+    const rmSeconds = (performance.now() - t1) / 1000
+    const rmCalls = sim.calls.length - calls.length
+    await sim.settle()
+    const left = sim.inventory()
+    if (left.length) throw new Error(`azure scale bench left resources: ${left.slice(0, 5).join(', ')}`)
+    return {
+      [`create ${n} in one berth create under ARM limits (s)`]: Number(seconds.toFixed(2)),
+      [`ARM calls per machine (${n}, 429s included)`]: Number((arm.length / n).toFixed(1)),
+      [`of which LRO polls per machine (${n})`]: Number((arm.filter(c => c.kind === 'poll').length / n).toFixed(1)),
+      [`answered ARM calls per machine by limit class (${n})`]: byClass,
+      [`429 answers seen (${n} machines), all retried`]: throttled,
+      [`token requests (${n} machines, one process)`]: calls.filter(c => c.kind === 'token').length,
+      [`rm ${n} machines (s), ARM calls per machine`]: `${rmSeconds.toFixed(2)} s, ${(rmCalls / n).toFixed(1)}`,
+      'berth CPU per created host (user+sys of the berth process)': `${(cpu / n).toFixed(3)} s`,
+      'resources left after rm': left.length,
+    }
+  } finally {
+    await sim.close()
+  }
+}
+
 export async function benchAzure(): Promise<Record<string, number | string>> {
   const one = await round(1)
   const ten = await round(10)
+  const big = await cliRound(scaleMachines())
   const r = (x: number, d = 1) => Number(x.toFixed(d))
   return {
     arm_calls_per_machine_create_1: r(one.createCalls),
@@ -108,6 +152,7 @@ export async function benchAzure(): Promise<Record<string, number | string>> {
     create_10_vs_1: `${r(ten.createMs / one.createMs, 2)}x`,
     remove_wall_s_1: r(one.removeMs / 1000, 2),
     remove_wall_s_10_parallel: r(ten.removeMs / 1000, 2),
+    ...big,
   }
 }
 

@@ -52,6 +52,8 @@ export interface AzureData {
   names: {vm: string; computer: string; nic: string; pip: string; nsg: string; disk: string}
   /** What exists so far (rollback and rm delete these, newest first). */
   made: string[]
+  /** The Standard (always static) public IP, as its create answered: read once, not on every command. */
+  publicIp?: string
 }
 
 const str = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : String(v))

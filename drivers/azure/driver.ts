@@ -3,10 +3,11 @@
  * Azure Resource Manager. Long-running operations are followed by the SDK as ARM says
  * (Azure-AsyncOperation, else Location, with Retry-After); each is bounded by a deadline.
  */
+import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import type {Driver, MachineState, UndoStep} from '../../src/sdk/index.js'
 import {errorMessage, Ledger, poll, settleAll, sleep, undo, UserError} from '../../src/sdk/index.js'
-import {makeClients, type Clients} from './arm.js'
+import {clientSecret, makeClients, type Clients} from './arm.js'
 import {parseOptions, securityRules, type AzureData} from './config.js'
 import {armFailure, mapArmError} from './errors.js'
 
@@ -16,13 +17,39 @@ const NIC_RETRY_MS = Number(process.env.BERTH_AZURE_NIC_RETRY_MS) || 180_000
 
 const clientCache = new Map<string, Promise<Clients>>()
 
+/**
+ * What the machines of one create share (the resource group, the virtual network): checked and
+ * made once per process, by the first machine. The answer is what berth made, which every
+ * machine sharing it then records, so whichever rm comes last deletes it. Forgotten after a
+ * failure, after an rm that deleted it, and after 10 minutes.
+ */
+const sharedSteps = new Map<string, {p: Promise<string[]>; at: number}>()
+const SHARED_TTL_MS = 10 * 60_000
+
+function once(key: string, fn: () => Promise<string[]>): Promise<string[]> {
+  const hit = sharedSteps.get(key)
+  if (hit && Date.now() - hit.at < SHARED_TTL_MS) return hit.p
+  const p = fn()
+  sharedSteps.set(key, {p, at: Date.now()})
+  p.catch(() => {
+    if (sharedSteps.get(key)?.p === p) sharedSteps.delete(key)
+  })
+  return p
+}
+
+const rgKey = (d: AzureData) => `rg|${d.subscriptionId}|${d.resourceGroup}`.toLowerCase()
+const vnetKey = (d: AzureData) => `vnet|${d.subscriptionId}|${d.vnetGroup}|${d.vnet}|${d.subnet}`.toLowerCase()
+
 /** --azure-client-secret, handed to create in memory: later commands read it again from the environment or its file. */
 export interface AzureSecrets {
   clientSecret?: string
 }
 
-function clients(d: AzureData, secret?: string): Promise<Clients> {
-  const key = JSON.stringify([d.subscriptionId, d.endpoint, d.authorityHost, d.tenantId, d.clientId, secret ? 'given' : ''])
+/** One set of clients (one token, one pace) per identity: the create's machines and the later reads of their addresses. */
+async function clients(d: AzureData, given?: string): Promise<Clients> {
+  const secret = await clientSecret(d, given)
+  const id = secret ? createHash('sha256').update(secret).digest('hex').slice(0, 16) : ''
+  const key = JSON.stringify([d.subscriptionId, d.endpoint, d.authorityHost, d.tenantId, d.clientId, id])
   let c = clientCache.get(key)
   if (!c) {
     c = makeClients(d, secret)
@@ -70,6 +97,7 @@ async function customData(d: AzureData): Promise<string | undefined> {
 
 async function publicIp(c: Clients, d: AzureData): Promise<string | undefined> {
   if (d.noPublicIp) return undefined
+  if (d.publicIp) return d.publicIp
   const pip = await c.network.publicIPAddresses.get(d.resourceGroup, d.names.pip)
   return pip.ipAddress
 }
@@ -130,12 +158,17 @@ const driver: Driver<AzureData, AzureSecrets> = {
     const lro = {abortSignal: signal}
     const {resources, network, compute} = c
 
-    const rg = await step(d, `read resource group ${d.resourceGroup}`, () => resources.resourceGroups.checkExistence(d.resourceGroup))
-    if (!rg.body) {
+    const share = async (made: Promise<string[]>) => {
+      for (const what of await made) await intend(what)
+    }
+    await share(once(rgKey(d), async () => {
+      const rg = await step(d, `read resource group ${d.resourceGroup}`, () => resources.resourceGroups.checkExistence(d.resourceGroup))
+      if (rg.body) return []
       ctx.log(`creating resource group ${d.resourceGroup}`)
       await intend('rg')
       await step(d, `create resource group ${d.resourceGroup}`, () => resources.resourceGroups.createOrUpdate(d.resourceGroup, {location: d.location, tags: TAG}))
-    }
+      return ['rg']
+    }))
 
     ctx.log('creating network security group, network and public IP')
     const nsg = async () => {
@@ -168,22 +201,26 @@ const driver: Driver<AzureData, AzureSecrets> = {
           location: d.location, tags: TAG, addressSpace: {addressPrefixes: [d.subnetPrefix]},
           subnets: [{name: d.subnet, addressPrefix: d.subnetPrefix}],
         }, lro))
+        return ['vnet']
       } else if (!existing.subnets?.some(s => s.name === d.subnet)) {
         await intend('subnet')
         await step(d, `create subnet ${d.subnet}`, () => network.subnets.beginCreateOrUpdateAndWait(d.vnetGroup, d.vnet, d.subnet, {addressPrefix: d.subnetPrefix}, lro))
+        return ['subnet']
       }
+      return []
     }
     const pip = async () => {
       if (d.noPublicIp) return
       await intend('pip')
       // Basic-SKU public IPs are retired: Standard is the only SKU, and it is always static.
-      await step(d, `create public IP ${d.names.pip}`, () => network.publicIPAddresses.beginCreateOrUpdateAndWait(d.resourceGroup, d.names.pip, {
+      const made = await step(d, `create public IP ${d.names.pip}`, () => network.publicIPAddresses.beginCreateOrUpdateAndWait(d.resourceGroup, d.names.pip, {
         location: d.location, sku: {name: 'Standard'}, publicIPAllocationMethod: 'Static', publicIPAddressVersion: 'IPv4',
         ...(d.dnsLabel ? {dnsSettings: {domainNameLabel: d.dnsLabel}} : {}),
         ...(d.zone ? {zones: [d.zone]} : {}),
       }, lro))
+      if (made.ipAddress) await ledger.record({publicIp: made.ipAddress})
     }
-    await settleAll([nsg(), vnet(), pip()])
+    await settleAll([nsg(), share(once(vnetKey(d), vnet)), pip()])
 
     ctx.log('creating network interface')
     const id = ids(d)
@@ -211,6 +248,11 @@ const driver: Driver<AzureData, AzureSecrets> = {
       },
       networkProfile: {networkInterfaces: [{id: id.nic, primary: true}]},
     }, lro))
+    if (!d.noPublicIp && !d.publicIp) {
+      // Known once the VM holds it (some clouds allocate at attach): read once here, then every command uses the record.
+      const ip = await publicIp(c, d).catch(() => undefined)
+      if (ip) await ledger.record({publicIp: ip})
+    }
     await ledger.save()
     return {...d}
   },
@@ -236,9 +278,11 @@ const driver: Driver<AzureData, AzureSecrets> = {
       const vnet = await network.virtualNetworks.get(d.vnetGroup, d.vnet).catch(read(`virtual network ${d.vnet}`))
       const used = (s?: {ipConfigurations?: unknown[]}) => Boolean(s?.ipConfigurations?.length)
       if (vnet && vnet.tags?.['berth-created'] === 'true' && !vnet.subnets?.some(used)) {
+        sharedSteps.delete(vnetKey(d))
         await gone(() => network.virtualNetworks.beginDeleteAndWait(d.vnetGroup, d.vnet, lro))
       } else if (vnet && made.has('subnet') && !used(vnet.subnets?.find(s => s.name === d.subnet))) {
         vnetStep.what = `subnet ${d.subnet}`
+        sharedSteps.delete(vnetKey(d))
         await gone(() => network.subnets.beginDeleteAndWait(d.vnetGroup, d.vnet, d.subnet, lro))
       }
     }}
@@ -258,7 +302,10 @@ const driver: Driver<AzureData, AzureSecrets> = {
           if (isNotFound(err)) return
           throw mapArmError(err, `read resource group ${d.resourceGroup}`, d)
         }
-        if (empty) await gone(() => resources.resourceGroups.beginDeleteAndWait(d.resourceGroup, lro))
+        if (!empty) return
+        sharedSteps.delete(rgKey(d))
+        sharedSteps.delete(vnetKey(d))
+        await gone(() => resources.resourceGroups.beginDeleteAndWait(d.resourceGroup, lro))
       }},
       (made.has('vnet') || made.has('subnet')) && vnetStep,
       [

@@ -5,7 +5,7 @@
  * Request bodies are never logged or echoed, so passwords cannot leak through errors.
  */
 import type {z} from 'zod'
-import {sleep} from '../../src/sdk/index.js'
+import {Pacer, sleep} from '../../src/sdk/index.js'
 import {API_NAME, endpointFromCatalog, type Endpoint, type CatalogEntry, identityEndpoint, type Interface, normalizeInterface, type ServiceKind, withVersion} from './catalog.js'
 import {errorDetail, OpenStackError, retryAfterMs} from './errors.js'
 import {V2TokenResponse, V3TokenResponse} from './schemas.js'
@@ -89,6 +89,8 @@ export class OpenStackClient {
   private readonly fetch: typeof fetch
   /** Counts per "api METHOD" for benchmarks and tests. */
   readonly stats = {requests: 0, auths: 0, retries: 0, throttled: 0}
+  /** Every request of this client (every machine of a create) shares one pace: the cloud's limit is per project. */
+  readonly pacer = new Pacer()
 
   constructor(readonly opts: ClientOptions) {
     const id = identityEndpoint(opts.auth.url)
@@ -250,6 +252,7 @@ export class OpenStackClient {
         headers['X-OpenStack-Nova-API-Version'] = this.opts.microversion
         headers['OpenStack-API-Version'] = `compute ${this.opts.microversion}`
       }
+      await this.pacer.take(caller)
       const signals = [AbortSignal.timeout(timeoutMs), ...callerSignals]
       const t0 = Date.now()
       this.stats.requests++
@@ -283,11 +286,11 @@ export class OpenStackClient {
         throttled++
         this.stats.throttled++
         const after = retryAfterMs(res.headers.get('retry-after'))
-        // Never earlier than asked, a little later at random: clients throttled together must not return together.
-        const wait = after === undefined ? backoff(throttled - 1) : after * (1 + Math.random() * 0.3) + Math.random() * 100
-        await sleep(Math.min(wait, this.opts.maxRetryAfterMs ?? 60_000), caller)
+        // The pacer closes the gate for every request of the client, never earlier than asked.
+        this.pacer.throttled(after === undefined ? undefined : Math.min(after, this.opts.maxRetryAfterMs ?? 60_000), backoff(throttled - 1))
         continue
       }
+      this.pacer.ok()
       if (res.status >= 500 && (idempotent || res.status === 503) && failures < retries) {
         await res.body?.cancel().catch(() => {})
         failures++

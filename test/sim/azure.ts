@@ -14,6 +14,7 @@ import path from 'node:path'
 import {issue, makeCA} from '../../src/certs/certs.js'
 import {bootHost, destroyHost, killHost, startHost, stopHost, type LabHost} from '../../drivers/lab/host.js'
 import {prepareAdmin, runCustomData} from './azure-vm.js'
+import {slots} from './slots.js'
 
 export const SIM_SUBNET = '172.30.91.0/24'
 
@@ -31,7 +32,22 @@ export interface AzureSimOptions {
   pollsBeforeDone?: number
   /** How long a NIC stays reserved after its VM is deleted (Azure lets go lazily). */
   nicReservationMs?: number
+  /** ARM's subscription throttling (off when absent); ARM_LIMITS are the published defaults. */
+  throttle?: ArmLimits
 }
+
+/** A token bucket: `bucket` requests at once, refilled by `perSecond`. */
+export interface Bucket {
+  bucket: number
+  perSecond: number
+}
+export type ArmLimits = Record<'reads' | 'writes' | 'deletes', Bucket>
+
+/**
+ * Azure Resource Manager's subscription limits per principal and region since 2024 (bucket size,
+ * refill per second): https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling
+ */
+export const ARM_LIMITS: ArmLimits = {reads: {bucket: 250, perSecond: 25}, writes: {bucket: 200, perSecond: 10}, deletes: {bucket: 200, perSecond: 10}}
 
 /** A failure to inject: the first `times` matching requests (or their operations) fail. */
 export interface Fault {
@@ -120,6 +136,9 @@ export class AzureSim {
   caPem = ''
   caFile = ''
   readonly calls: SimCall[] = []
+  /** 429s answered, by operation class. */
+  readonly throttled = {reads: 0, writes: 0, deletes: 0}
+  private buckets?: Record<keyof ArmLimits, {tokens: number; at: number}>
   private server?: https.Server
   private readonly groups = new Map<string, {name: string; location: string; tags?: Record<string, string>; deleting?: boolean}>()
   private readonly res = new Map<string, Resource>()
@@ -129,6 +148,8 @@ export class AzureSim {
   private readonly reservedNics = new Map<string, number>()
   private readonly pending = new Set<Promise<unknown>>()
   private ipCounter = 4
+  /** Lab hosts booting at once (the rest stay Creating). */
+  private readonly boots = slots(8)
   private readonly t0 = Date.now()
 
   constructor(readonly opts: AzureSimOptions) {
@@ -159,6 +180,35 @@ export class AzureSim {
     const addr = this.server.address() as {port: number}
     this.url = `https://127.0.0.1:${addr.port}`
     return this
+  }
+
+  /** Throttle from now on as ARM does (token buckets per operation class), or stop throttling. */
+  setThrottle(limits: ArmLimits | undefined): void {
+    this.opts.throttle = limits
+    const now = Date.now()
+    this.buckets = limits && {reads: {tokens: limits.reads.bucket, at: now}, writes: {tokens: limits.writes.bucket, at: now}, deletes: {tokens: limits.deletes.bucket, at: now}}
+  }
+
+  /** ARM throttles after authentication and before the resource provider sees the request. */
+  private takeToken(method: string): {headers: Record<string, string>; error?: ArmError} {
+    const limits = this.opts.throttle
+    if (!limits) return {headers: {}}
+    if (!this.buckets) this.setThrottle(limits)
+    const cls: keyof ArmLimits = method === 'GET' || method === 'HEAD' ? 'reads' : method === 'DELETE' ? 'deletes' : 'writes'
+    const b = this.buckets![cls]
+    const now = Date.now()
+    b.tokens = Math.min(limits[cls].bucket, b.tokens + ((now - b.at) / 1000) * limits[cls].perSecond)
+    b.at = now
+    if (b.tokens >= 1) {
+      b.tokens--
+      return {headers: {[`x-ms-ratelimit-remaining-subscription-${cls}`]: String(Math.floor(b.tokens))}}
+    }
+    this.throttled[cls]++
+    const after = Math.max(1, Math.ceil((1 - b.tokens) / limits[cls].perSecond))
+    const verb = cls.slice(0, -1)
+    return {headers: {}, error: new ArmError(429, 'SubscriptionRequestsThrottled',
+      `Number of '${verb}' requests for subscription '${this.subscriptionId}' actor '${this.clientId}' exceeded. Please try again after '${after}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling`,
+      {'retry-after': String(after), [`x-ms-ratelimit-remaining-subscription-${cls}`]: '0'})}
   }
 
   inject(f: Fault): void {
@@ -235,9 +285,11 @@ export class AzureSim {
       }
       if (/\/operations\/|\/operationResults\//i.test(u.pathname)) kind = 'poll'
       this.authorize(req)
+      const gate = this.takeToken(method)
+      if (gate.error) throw gate.error
       const out = await this.arm(method, u, text)
       this.calls.push({method, path: u.pathname, status: out.status, kind, at: Date.now() - this.t0})
-      this.send(res, out.status, out.body, out.headers)
+      this.send(res, out.status, out.body, {...gate.headers, ...out.headers})
     } catch (err) {
       const e = err instanceof ArmError ? err : new ArmError(500, 'InternalServerError', (err as Error).message)
       this.calls.push({method, path: u.pathname, status: e.status, kind, at: Date.now() - this.t0})
@@ -614,7 +666,7 @@ export class AzureSim {
     r.vm = {power: 'starting', adminUser: os.adminUsername, keys: keys.join('\n'), customData}
     void b
     return async () => {
-      const h = await bootHost({id: vmId.replace(/-/g, ''), hostname: os.computerName ?? r.name, authorizedKeys: r.vm!.keys, subnet: this.opts.labSubnet ?? SIM_SUBNET, root: this.opts.labRoot})
+      const h = await this.boots(() => bootHost({id: vmId.replace(/-/g, ''), hostname: os.computerName ?? r.name, authorizedKeys: r.vm!.keys, subnet: this.opts.labSubnet ?? SIM_SUBNET, root: this.opts.labRoot}))
       r.vm!.host = h
       await prepareAdmin(h, r.vm!.adminUser)
       if (customData) await runCustomData(h, Buffer.from(customData, 'base64'))

@@ -24,6 +24,7 @@ import {
   ServerAction, ServerCreateRequest, V2AuthRequest, V3AuthRequest, VolumeCreateRequest,
 } from '../../drivers/openstack/schemas.js'
 import {iso, shaped, templates} from './openstack-shapes.js'
+import {slots} from './slots.js'
 
 export type SimProfile = 'generic' | 'conoha-v2' | 'conoha-v3'
 export type FaultKind = 500 | 503 | 429 | 'timeout'
@@ -187,6 +188,8 @@ export class OpenStackSim {
   private hung = new Set<http.ServerResponse>()
   private timers = new Set<Promise<void>>()
   private fakeNext = 10
+  /** Lab hosts booting at once (the rest stay in BUILD). */
+  private readonly boots = slots(8)
 
   readonly flavors: {id: string; name: string; ram: number; vcpus: number; disk: number}[] = []
   readonly images: {id: string; name: string; minDisk: number}[] = []
@@ -212,7 +215,9 @@ export class OpenStackSim {
   static async start(o: SimOptions = {}): Promise<OpenStackSim> {
     const sim = new OpenStackSim(o)
     sim.server = http.createServer((req, res) => void sim.handle(req, res))
-    sim.server.keepAliveTimeout = 5000
+    // A cloud's load balancer keeps idle connections about a minute; Node's 5 s default would close
+    // them under a client that a 429 told to wait, racing its next request.
+    sim.server.keepAliveTimeout = 65_000
     await new Promise<void>(resolve => sim.server.listen(0, '127.0.0.1', resolve))
     sim.url = `http://127.0.0.1:${(sim.server.address() as AddressInfo).port}`
     return sim
@@ -806,7 +811,7 @@ export class OpenStackSim {
     try {
       if (this.opts.boot === 'lab') {
         this.hostIds.push(s.plannedHostId)
-        s.host = await bootHost({id: s.plannedHostId, hostname: s.name, authorizedKeys: publicKey ?? '', subnet: this.opts.subnet, root: this.opts.labRoot})
+        s.host = await this.boots(() => bootHost({id: s.plannedHostId, hostname: s.name, authorizedKeys: publicKey ?? '', subnet: this.opts.subnet, root: this.opts.labRoot}))
         s.fixedIp = s.host.ip
       } else {
         s.fixedIp = `10.0.0.${this.fakeNext++}`
