@@ -43,7 +43,7 @@ export function parsePublish(list: readonly string[]): {exposed: Record<string, 
 
 export default class Run extends BerthCommand<typeof Run> {
   static override summary = 'Run a container on the machine the placement strategy and filters choose'
-  static override description = 'Reads every engine over mutual TLS (capacity, containers and their reservations, images, labels), places the container with the strategy (spread, binpack, random; default: the swarm\'s --swarm-strategy, else spread) and the filters (-e constraint:key==value, -e affinity:container!=web, label==, host ports), then creates and starts it there. The image must already be on the machine: berth does not pull. Prints MACHINE/NAME.'
+  static override description = 'Reads every engine over mutual TLS (capacity, containers and their reservations, images, labels), places the container with the strategy (spread, binpack, random; default: the swarm\'s --swarm-strategy, else spread) and the filters (-e constraint:key==value, -e affinity:container!=web, label==, host ports), then creates and starts it there. An image the chosen machine lacks is pulled there (a reference naming a registry, or through the machine\'s mirror) or copied from a member that has it, as the swarm manage endpoint does. Prints MACHINE/NAME.'
   static override examples = [
     '<%= config.bin %> run --swarm lab3 -d bb:v1 sleep 1000',
     '<%= config.bin %> run --swarm lab3 --strategy binpack -m 512m -c 0.5 -d --name web nginx',
@@ -51,7 +51,7 @@ export default class Run extends BerthCommand<typeof Run> {
     '<%= config.bin %> run --swarm lab3 -p 80:80 -d nginx',
   ]
   static override strict = false
-  static override args = {image: Args.string({description: 'Image (already on the machines), then the command and its arguments', required: true})}
+  static override args = {image: Args.string({description: 'Image (on a machine, or in a registry the machines trust), then the command and its arguments', required: true})}
   static override flags = {
     swarm: Flags.string({summary: 'Place across the machines of this swarm'}),
     machines: Flags.string({summary: 'Place across these machines (comma-separated; default: every machine)'}),
@@ -75,7 +75,7 @@ export default class Run extends BerthCommand<typeof Run> {
   async run(): Promise<void> {
     const [image, ...cmd] = this.argv
     const f = this.flags
-    const [{Cluster, ClusterError, defaultStrategy, parseMemory, parseStrategy}, {demux, engineMessage}] = await Promise.all([import('../src/cluster/index.js'), import('../src/engine/index.js')])
+    const [{Cluster, ClusterError, defaultStrategy, parseMemory, parseStrategy}, {demux, engineMessage}, {imagePrepare}] = await Promise.all([import('../src/cluster/index.js'), import('../src/engine/index.js'), import('../src/manage/index.js')])
     const ctx = this.ctx()
     const cpus = f.cpus === undefined ? 0 : Number(f.cpus)
     if (!Number.isFinite(cpus) || cpus < 0) throw new UserError(`bad --cpus "${f.cpus}": use a number of CPUs, e.g. 0.5`)
@@ -109,7 +109,8 @@ export default class Run extends BerthCommand<typeof Run> {
     try {
       const records = await cluster.records()
       const strategy = parseStrategy(f.strategy) ?? defaultStrategy(records)
-      const placed = await cluster.create(config, {name: f.name, strategy})
+      const prepare = imagePrepare(cluster, line => process.stderr.write(`${line}\n`))
+      const placed = await cluster.create(config, {name: f.name, strategy, prepare})
       const {engine} = await cluster.connFor(placed.machine)
       const started = await engine.call('POST', `/containers/${placed.id}/start`)
       if (started.status >= 400) {

@@ -34,7 +34,15 @@ function nodeLine(a: NodeView, b: NodeView): string | undefined {
   return `node ${b.machine}: ${a.state} → ${b.state}${why}`
 }
 
-function swarmLines(a: SwarmView, b: SwarmView, push: (text: string, level: Activity['level']) => void): void {
+/**
+ * Slots whose task left a node, kept across views by the caller: a replacement is often first
+ * assigned to the failing node again (the manager has not marked it down yet) and lands on
+ * another node only in a later view; that is still one move.
+ */
+export type LeftSlots = Map<string, {machine: string; key: string; at: number}>
+const LEFT_KEEP_MS = 120_000
+
+function swarmLines(a: SwarmView, b: SwarmView, push: (text: string, level: Activity['level']) => void, left: LeftSlots, at: number): void {
   for (const [key, nb] of Object.entries(b.nodes)) {
     const na = a.nodes[key]
     if (!na) {
@@ -60,10 +68,16 @@ function swarmLines(a: SwarmView, b: SwarmView, push: (text: string, level: Acti
     const old = before.get(id)
     const name = taskName(p.task, p.node)
     if (!old) {
-      const was = goneBySlot.get(slotKey(p.task, p.node))
+      const slot = slotKey(p.task, p.node)
+      const was = goneBySlot.get(slot)
+      const earlier = left.get(slot)
       if (was && was.node.key !== p.node.key) {
-        goneBySlot.delete(slotKey(p.task, p.node))
+        goneBySlot.delete(slot)
+        left.delete(slot)
         push(`task ${name} moved from ${was.node.machine} to ${p.node.machine}`, 'warn')
+      } else if (!was && earlier && earlier.key !== p.node.key && at - earlier.at <= LEFT_KEEP_MS) {
+        left.delete(slot)
+        push(`task ${name} moved from ${earlier.machine} to ${p.node.machine}`, 'warn')
       } else {
         if (was) goneBySlot.delete(slotKey(p.task, p.node))
         push(`task ${name} on ${p.node.machine}: ${p.task.state}`, 'info')
@@ -72,11 +86,17 @@ function swarmLines(a: SwarmView, b: SwarmView, push: (text: string, level: Acti
       push(`task ${name} on ${p.node.machine}: ${old.task.state} → ${p.task.state}${p.task.error ? ` (${p.task.error})` : ''}`, p.task.state === 'running' ? 'ok' : 'info')
     }
   }
-  for (const p of goneBySlot.values()) push(`task ${taskName(p.task, p.node)} left ${p.node.machine}`, 'info')
+  for (const [slot, p] of goneBySlot) {
+    push(`task ${taskName(p.task, p.node)} left ${p.node.machine}`, 'info')
+    // The first node it left is where it moved from, however many retries came between.
+    const prior = left.get(slot)
+    if (!prior || at - prior.at > LEFT_KEEP_MS) left.set(slot, {machine: p.node.machine, key: p.node.key, at})
+  }
+  for (const [slot, l] of left) if (at - l.at > LEFT_KEEP_MS) left.delete(slot)
 }
 
 /** At most `max` lines, so a whole new service does not flood the log. */
-export function describeChanges(prev: View | undefined, next: View, max = 40): Activity[] {
+export function describeChanges(prev: View | undefined, next: View, max = 40, left: LeftSlots = new Map()): Activity[] {
   if (!prev) return []
   const out: Activity[] = []
   for (const [name, b] of Object.entries(next.swarms)) {
@@ -87,7 +107,7 @@ export function describeChanges(prev: View | undefined, next: View, max = 40): A
       continue
     }
     if (a.via !== b.via) push(b.via ? `manager ${b.via} answers for the swarm` : `no manager answers: ${b.error || 'unknown'}`, b.via ? 'ok' : 'warn')
-    swarmLines(a, b, push)
+    swarmLines(a, b, push, left, next.at)
   }
   for (const name of Object.keys(prev.swarms)) if (!next.swarms[name]) out.push({at: next.at, swarm: name, text: `swarm ${name} is gone`, level: 'info'})
   if (out.length <= max) return out

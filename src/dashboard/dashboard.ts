@@ -6,7 +6,7 @@
 import type http from 'node:http'
 import {errorMessage, sleep, UserError} from '../core/index.js'
 import type {Ctx} from '../host/index.js'
-import {type Activity, describeChanges} from './activity.js'
+import {type Activity, describeChanges, type LeftSlots} from './activity.js'
 import {asset} from './assets.js'
 import {diff} from './client/patch.js'
 import {buildView, type RawSwarm, type View} from './model.js'
@@ -31,6 +31,7 @@ const KEEP_ACTIVITY = 200
 export class Dashboard {
   private view: View = {at: 0, swarms: {}}
   private activity: Activity[] = []
+  private readonly leftSlots: LeftSlots = new Map()
   private readonly sources = new Map<string, SwarmSource>()
   private readonly hub = new EventHub()
   private readonly stop = new AbortController()
@@ -90,7 +91,7 @@ export class Dashboard {
     const next = buildView(raws)
     const prev = this.view.at ? this.view : undefined
     const ops = diff(this.view, next)
-    const news = describeChanges(prev, next)
+    const news = describeChanges(prev, next, 40, this.leftSlots)
     this.view = next
     this.activity = [...this.activity, ...news].slice(-KEEP_ACTIVITY)
     if (ops.length) this.hub.send({event: 'patch', data: {ops}})

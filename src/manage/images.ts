@@ -6,7 +6,7 @@
  * /images/load, streamed over the engines' mutual-TLS connections).
  */
 import {PassThrough} from 'node:stream'
-import {Cluster, ClusterError, FALLBACK_API_VERSION, clampVersion, nodeHasImage, normalizeImage, type Conn, type Snapshot} from '../cluster/index.js'
+import {Cluster, ClusterError, FALLBACK_API_VERSION, clampVersion, nodeHasImage, normalizeImage, type Conn, type Prepare, type Snapshot} from '../cluster/index.js'
 import {engineMessage} from '../engine/index.js'
 import {PlacementError, Scheduler, makeRequest, type StrategyName} from '../placement/index.js'
 import {endToEnd, sendJson, type Req, type Res} from './http.js'
@@ -246,4 +246,10 @@ export class Images {
     this.log(`build on ${machine} by ${strategy}`)
     await proxy(req, res, await this.cluster.connFor(machine), `${this.v(version, machine)}/build${search}`)
   }
+}
+
+/** `berth run`'s half of the endpoint's create: the image onto the chosen machine (pulled or copied), no volume rules. */
+export function imagePrepare(cluster: Cluster, log: (line: string) => void): Prepare {
+  const images = new Images(cluster, log)
+  return {rules: async () => [], ready: (machine, config, snap) => images.ensure(machine, String(config.Image), snap)}
 }

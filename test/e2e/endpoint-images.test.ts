@@ -145,6 +145,18 @@ describe('images and compose through the endpoint (seeds 004 and 000)', {skip: !
     assert.match(await logged(/copied bb:v1 from ea to ec/), /copied bb:v1 from ea to ec in \d+ ms/)
   })
 
+  test('berth run: placement first, then the image pulled from the registry onto the chosen machine', async () => {
+    const image = `${reg.addr}/web:2`
+    assert.ok(!hasImage('eb', image))
+    const r = await berth(['run', '--swarm', SWARM, '-d', '-e', 'constraint:node==eb', image, 'sleep', '100000'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    const [machine, name] = r.stdout.trim().split('/')
+    assert.equal(machine, 'eb')
+    assert.match(r.stderr, new RegExp(`pulled ${image.replace(/\./g, '\\.')} on eb in \\d+ ms`))
+    assert.match(on('eb', ['image', 'inspect', '--format', '{{json .RepoDigests}}', image]).stdout, /web@sha256:/)
+    assert.equal(on('eb', ['rm', '-f', name]).code, 0)
+  })
+
   test('docker pull and load reach every machine, save comes from one; docker images lists what the machines hold', () => {
     const p = docker(['pull', `${reg.addr}/web:2`], denv)
     assert.equal(p.code, 0, p.stderr)
@@ -211,7 +223,13 @@ describe('images and compose through the endpoint (seeds 004 and 000)', {skip: !
     assert.equal(docker(['rm', '-f', first.stdout.trim(), second.stdout.trim()], denv).code, 0)
     assert.equal(docker(['volume', 'rm', 'data'], denv).code, 0)
     assert.equal(docker(['network', 'rm', 'front'], denv).code, 0)
-    assert.notEqual(docker(['network', 'inspect', 'front'], denv).code, 0)
+    // A worker drops its copy of a removed overlay a moment after the manager does (seen in CI).
+    let inspect = docker(['network', 'inspect', 'front'], denv).code
+    for (let i = 0; i < 40 && inspect === 0; i++) {
+      await sleep(250)
+      inspect = docker(['network', 'inspect', 'front'], denv).code
+    }
+    assert.notEqual(inspect, 0)
     const gone = docker(['volume', 'rm', 'data'], denv)
     assert.match(gone.stderr, /no such volume/)
   })
