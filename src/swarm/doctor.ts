@@ -3,7 +3,7 @@
  * doctor-probe.ts), NAT told apart from a firewall, each blocked path explained with what to do.
  * The same probes guard a join: a manager its workers cannot reach is refused before the join.
  */
-import {NotFoundError, SWARM_PORTS, UserError} from '../core/index.js'
+import {NotFoundError, sleep, SWARM_PORTS, UserError} from '../core/index.js'
 import {type Ctx, openSSH} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -145,16 +145,30 @@ const NEEDED = new Set(['2377/tcp', '7946/tcp', '7946/udp'])
  * the choices; the rest (a joiner behind NAT, overlay traffic blocked) is a warning. A probe that
  * could not run (no perl, no root) decides nothing: the join's own port check still comes after.
  */
-export async function checkBeforeJoin(ctx: Ctx, swarm: string, joiner: MachineRecord, manager: MachineRecord, session?: SSHSession): Promise<void> {
-  const report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms))
-  const broken = report.members.find(m => m.error)
-  if (broken) {
-    ctx.warn?.(`swarm ${swarm}: paths between ${joiner.name} and ${manager.name} not checked: ${broken.name}: ${broken.error}`)
-    return
-  }
+/**
+ * A NAT is structural: refused at once. A path that a rule or the way drops may be a firewall
+ * still being applied (cloud security groups take seconds to converge) or a box too busy to
+ * answer: it is checked again with backoff until patienceMs, then refused naming the rule.
+ */
+export async function checkBeforeJoin(ctx: Ctx, swarm: string, joiner: MachineRecord, manager: MachineRecord, session?: SSHSession, patienceMs = 0): Promise<void> {
   const port = (p: DoctorPath) => `${p.port}/${p.proto}`
-  const toManager = report.paths.filter(p => p.from === joiner.name && !p.ok)
-  const fatal = toManager.filter(p => NEEDED.has(port(p)))
+  const deadline = Date.now() + patienceMs
+  let report: DoctorReport
+  let toManager: DoctorPath[]
+  let fatal: DoctorPath[]
+  for (let wait = 2000; ; wait = Math.min(wait * 2, 10_000)) {
+    report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms))
+    const broken = report.members.find(m => m.error)
+    if (broken) {
+      ctx.warn?.(`swarm ${swarm}: paths between ${joiner.name} and ${manager.name} not checked: ${broken.name}: ${broken.error}`)
+      return
+    }
+    toManager = report.paths.filter(p => p.from === joiner.name && !p.ok)
+    fatal = toManager.filter(p => NEEDED.has(port(p)))
+    if (!fatal.length || fatal.some(p => p.reason?.includes('behind NAT')) || Date.now() + wait > deadline) break
+    ctx.progress?.(joiner.name, `no way yet to ${manager.name} on ${fatal.map(port).join(', ')} (${fatal[0].reason}): checking again for up to ${Math.round((deadline - Date.now()) / 1000)} s`)
+    await sleep(wait, ctx.signal)
+  }
   if (fatal.length) {
     const first = fatal[0]
     const nat = first.reason?.includes('behind NAT')

@@ -166,7 +166,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     } else {
       const managerIp = await swarmIp(ctx, manager.record)
       say(`checking swarm paths to and from ${manager.record.name}`)
-      await checkBeforeJoin(ctx, opts.name, record, manager.record, session)
+      await checkBeforeJoin(ctx, opts.name, record, manager.record, session, patience)
       say(`checking swarm ports of ${manager.record.name}`)
       await checkPorts(session, managerIp, {timeoutMs: patience, signal: ctx.signal, onRetry: m => ctx.debug?.(record.name, m)})
       say(`joining swarm ${opts.name} as ${role ? 'manager' : 'worker'}`)
