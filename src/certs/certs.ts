@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate} from 'node:crypto'
 import {exists, mkdirPrivate, writeFileAtomic, acquireLock, UserError} from '../core/index.js'
-import {certificate, newKeyPair, pem, type Signer, signerOf, unpem} from './der.js'
+import {certificate, newKeyPair, pem, type Signer, signatureAlgorithm, signerOf, unpem} from './der.js'
 
 export interface KeyPairPem {
   certPem: string
@@ -143,13 +143,19 @@ export async function loadCA(certsDir: string): Promise<KeyPairPem> {
   } catch {
     throw new UserError(`the store CA certificate ${p.caPath} is damaged (truncated?): ${NEW_CA}`)
   }
+  let key
   try {
-    const key = createPrivateKey(ca.keyPem)
+    key = createPrivateKey(ca.keyPem)
     // A key that is not the certificate's would sign certificates no engine accepts.
     if (!createPublicKey(key).export({type: 'spki', format: 'der'}).equals(cert.publicKey.export({type: 'spki', format: 'der'}))) throw new Error('mismatch')
-    signerFor(ca)
   } catch {
     throw new UserError(`the store CA key ${p.caKeyPath} is damaged (truncated?): ${NEW_CA}`)
   }
+  try {
+    signatureAlgorithm(key)
+  } catch (err) {
+    throw new UserError(`the store CA key ${p.caKeyPath}: ${(err as Error).message}`)
+  }
+  signerFor(ca)
   return ca
 }

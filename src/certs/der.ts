@@ -1,6 +1,8 @@
 /**
  * The few X.509 v3 certificates berth makes (a CA, server and client certificates, ECDSA P-256),
- * written as DER with node:crypto doing keys and signatures. A general X.509 library cost more
+ * written as DER with node:crypto doing keys and signatures. The issuer may also hold an RSA key:
+ * docker-machine's CAs are RSA 2048 (its users bring them with MACHINE_TLS_CA_KEY, its stores
+ * keep theirs), so those certificates are signed RSA-SHA256, PKCS#1 v1.5, as Go's crypto/x509 does. A general X.509 library cost more
  * CPU to load than all of a lab host's certificate work (the issue 16 profile): what berth needs
  * is one fixed shape, encoded here and checked by node's own X509Certificate in the tests.
  */
@@ -27,6 +29,7 @@ const octets = (b: Buffer) => tlv(0x04, b)
 const bits = (b: Buffer, unused = 0) => tlv(0x03, Buffer.from([unused]), b)
 const explicit = (n: number, b: Buffer) => tlv(0xa0 + n, b)
 const TRUE = tlv(0x01, Buffer.from([0xff]))
+const NULL = Buffer.from([0x05, 0x00])
 
 function int(b: Buffer): Buffer {
   let i = 0
@@ -53,7 +56,7 @@ function time(d: Date): Buffer {
 }
 
 const OID = {
-  ecdsaSha256: '1.2.840.10045.4.3.2', cn: '2.5.4.3', o: '2.5.4.10',
+  ecdsaSha256: '1.2.840.10045.4.3.2', rsaSha256: '1.2.840.113549.1.1.11', cn: '2.5.4.3', o: '2.5.4.10',
   basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15', extKeyUsage: '2.5.29.37', ski: '2.5.29.14', aki: '2.5.29.35', san: '2.5.29.17',
   serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2',
 }
@@ -135,6 +138,18 @@ export interface CertSpec {
   sans?: string[]
 }
 
+/**
+ * The AlgorithmIdentifier of the issuer's signature. RFC 4055 asks for explicit NULL parameters
+ * with sha256WithRSAEncryption; RFC 5758, for none with ECDSA. Other keys (DSA, Ed25519, RSA-PSS)
+ * are refused here, with a name, rather than signed into a certificate no engine accepts.
+ */
+export function signatureAlgorithm(key: KeyObject): Buffer {
+  if (key.asymmetricKeyType === 'ec') return seq(oid(OID.ecdsaSha256))
+  if (key.asymmetricKeyType === 'rsa') return seq(oid(OID.rsaSha256), NULL)
+  const curve = key.asymmetricKeyDetails?.namedCurve
+  throw new Error(`unsupported CA key type ${key.asymmetricKeyType}${curve ? ` (${curve})` : ''}: berth signs with RSA or ECDSA keys`)
+}
+
 export const newKeyPair = () => generateKeyPairP('ec', {namedCurve: 'prime256v1'})
 
 /** A certificate for `publicKey`, signed by `signer` (or by its own key for a CA: self-signed). */
@@ -157,7 +172,8 @@ export function certificate(spec: CertSpec, publicKey: KeyObject, signer?: Signe
         ext(OID.aki, false, seq(tlv(0x80, signer!.keyId))),
         ...(spec.sans?.length ? [ext(OID.san, false, seq(...spec.sans.map(s => /^[\d.]+$|:/.test(s) ? tlv(0x87, ipBytes(s)) : tlv(0x82, Buffer.from(s)))))] : []),
       ]
-  const alg = seq(oid(OID.ecdsaSha256))
+  const key = signer ? signer.key : selfKey!
+  const alg = signatureAlgorithm(key)
   const tbs = seq(
     explicit(0, int(Buffer.from([2]))),
     int(spec.serial),
@@ -168,7 +184,8 @@ export function certificate(spec: CertSpec, publicKey: KeyObject, signer?: Signe
     spki,
     explicit(3, seq(...extensions)),
   )
-  const signature = sign('sha256', tbs, signer ? signer.key : selfKey!)
+  // For an RSA key node signs PKCS#1 v1.5 unless told otherwise (RSA_PKCS1_PADDING): what the OID says.
+  const signature = sign('sha256', tbs, key)
   return seq(tbs, alg, bits(signature))
 }
 

@@ -33,7 +33,7 @@ export async function adoptStoreTls(certsDir: string, env: NodeJS.ProcessEnv = p
     await loadCA(certsDir)
   } catch (err) {
     for (const k of Object.keys(VARS) as Array<keyof typeof VARS>) await fs.rm(p[k], {force: true})
-    throw new UserError(`the --tls-ca-cert/--tls-ca-key pair cannot sign for berth (${(err as Error).message.split(':')[0]}): berth's CA key must be ECDSA P-256 in PKCS#8`, 'usage')
+    throw new UserError(`the --tls-ca-cert/--tls-ca-key pair cannot sign for berth (${(err as Error).message.split(':')[0]}): the CA key must be RSA or ECDSA, the certificate's own key`, 'usage')
   }
   return `the store takes the CA and client certificate of ${env.BERTH_TLS_CA_CERT} and ${env.BERTH_TLS_CLIENT_CERT}`
 }
