@@ -17,7 +17,8 @@ export default class Config extends BerthCommand<typeof Config> {
     const record = await berth.load(this.args.name!)
     await requireRunning(berth, record)
     const drift = await berth.drift(record)
-    if (drift) throw new UserError(drift)
+    // docker-machine's words for a certificate that does not match the host (scripts grep them).
+    if (drift) throw new UserError(`Error checking TLS connection: ${drift}`)
     const engine = await berth.engine(record)
     engine.close()
     const dir = berth.store.machineDir(record.name)

@@ -2,10 +2,11 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import os from 'node:os'
 import {BerthCommand} from './_command.js'
+import {machineErrorLine} from '../src/cli/index.js'
 import {driverFlags, driverOptions, engineFlags, engineOptions} from '../src/options/index.js'
 import {DEFAULT_DRIVER} from '../drivers/index.js'
 import {registry} from '../drivers/flags.js'
-import {errorMessage, exitCodeOf, UserError} from '../src/core/index.js'
+import {exitCodeOf, UserError} from '../src/core/index.js'
 import {defaultParallel, type HostWeight, parallel} from '../src/core/index.js'
 import {validateName} from '../src/store/index.js'
 import {adoptStoreTls, ignoredSwarmNote, swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
@@ -66,7 +67,7 @@ export default class Create extends BerthCommand<typeof Create> {
     const results = await parallel(names, limit, name => berth.create(name, opts))
     const failed = results.map((r, i) => [names[i], r] as const).filter(([, r]) => r.status === 'rejected')
     if (failed.length === 1 && names.length === 1) throw (failed[0][1] as PromiseRejectedResult).reason
-    for (const [name, r] of failed) process.stderr.write(`berth: ${name}: ${errorMessage((r as PromiseRejectedResult).reason)}\n`)
+    for (const [name, r] of failed) process.stderr.write(`${machineErrorLine(name, (r as PromiseRejectedResult).reason)}\n`)
     if (failed.length) {
       const interrupted = failed.some(([, r]) => exitCodeOf((r as PromiseRejectedResult).reason) === 130)
       throw new UserError(`${failed.length} of ${names.length} machines failed to create`, interrupted ? 130 : 1)

@@ -52,7 +52,8 @@ export default class Env extends BerthCommand<typeof Env> {
     if (record.status !== 'ready') throw new ConflictError(`machine "${name}" is not ready (${record.status})`)
     await requireRunning(berth, record)
     const drift = await berth.drift(record)
-    if (drift) throw new UserError(drift)
+    // docker-machine's words for a certificate that does not match the host (scripts grep them).
+    if (drift) throw new UserError(`Error checking TLS connection: ${drift}`)
     const engine = await berth.engine(record)
     engine.close()
     // The exports still print (the user may be about to start the engine), but not silently.

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {confirm} from '../src/cli/index.js'
+import {confirm, machineErrorLine} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
-import {errorMessage, UserError} from '../src/core/index.js'
+import {UserError} from '../src/core/index.js'
 import {parallel} from '../src/core/index.js'
 import {refreshDockerContext} from '../src/machine/index.js'
 
@@ -29,7 +29,7 @@ export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts
     const rest = await parallel(names.slice(1), 8, n => berth.regenerateCerts(n))
     const all = [...first, ...rest]
     all.forEach((r, i) => {
-      if (r.status === 'rejected') process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)
+      if (r.status === 'rejected') process.stderr.write(`${machineErrorLine(names[i]!, r.reason)}\n`)
     })
     // A docker context of the machine (env --docker-context) keeps its own copy of the client files.
     for (const [i, r] of all.entries()) if (r.status === 'fulfilled') await refreshDockerContext(`berth-${names[i]}`, berth.store.machineDir(names[i]!))

@@ -1,6 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {confirm} from '../src/cli/index.js'
+import {asDockerMachine, confirm, machineErrorLine} from '../src/cli/index.js'
 import {BerthCommand} from './_command.js'
 import {errorMessage, UserError} from '../src/core/index.js'
 import {removeDockerContext} from '../src/machine/index.js'
@@ -26,12 +26,14 @@ export default class Rm extends BerthCommand<typeof Rm> {
     const berth = this.berth()
     // Workers in parallel, then each swarm's managers one at a time: no swarm loses its quorum.
     const results = await berth.rmAll(names, {force: this.flags.force, deprovision: this.flags.deprovision, removeHost: this.flags['remove-host']})
-    if (names.length === 1 && results[0].status === 'rejected') throw results[0].reason
+    const dm = asDockerMachine()
+    // docker-machine wraps each failure (`Error removing host "x": ...`), one machine or many.
+    if (names.length === 1 && results[0].status === 'rejected' && !dm) throw results[0].reason
     let bad = 0
     results.forEach((r, i) => {
       if (r.status === 'rejected') {
         bad++
-        process.stderr.write(`berth: ${names[i]}: ${errorMessage(r.reason)}\n`)
+        process.stderr.write(`${machineErrorLine(names[i]!, r.reason, l => `Error removing host "${names[i]}": ${l}`)}\n`)
       } else if (r.value.length) {
         bad++
         process.stderr.write(`berth: ${names[i]}: could not remove: ${r.value.join('; ')}${this.flags.force ? ' (record removed anyway)' : ''}\n`)
@@ -43,6 +45,7 @@ export default class Rm extends BerthCommand<typeof Rm> {
     for (const [i, r] of results.entries()) {
       if (r.status === 'fulfilled' && !r.value.length) await removeDockerContext(`berth-${names[i]}`).catch(err => process.stderr.write(`warning: docker context berth-${names[i]} left behind: ${errorMessage(err)}\n`))
     }
-    if (bad) throw new UserError(`rm failed for ${bad} of ${names.length} machines`)
+    if (bad && dm) process.exitCode = 1
+    else if (bad) throw new UserError(`rm failed for ${bad} of ${names.length} machines`)
   }
 }

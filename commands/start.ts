@@ -1,13 +1,12 @@
 import {perMachineCommand} from './_command.js'
-import {ConflictError} from '../src/core/index.js'
+import {refuseIfAlready} from '../src/cli/index.js'
 
 export default perMachineCommand({
   summary: 'Start machines (and their Docker engines)',
-  description: 'Starting a machine that is already running is an error (exit 1).',
+  description: 'Starting a machine that is already running is an error (exit 1), as in docker-machine.',
   verb: 'start',
   run: async (berth, name) => {
-    const st = await berth.state(await berth.load(name))
-    if (st.state === 'Running') throw new ConflictError(`Docker machine "${name}" is already running`)
+    await refuseIfAlready(berth, name, 'Running')
     await berth.power(name, 'start')
   },
 })

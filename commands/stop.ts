@@ -1,3 +1,12 @@
 import {perMachineCommand} from './_command.js'
+import {refuseIfAlready} from '../src/cli/index.js'
 
-export default perMachineCommand({summary: 'Stop machines gracefully', verb: 'stop', run: (berth, name) => berth.power(name, 'stop')})
+export default perMachineCommand({
+  summary: 'Stop machines gracefully',
+  description: 'Stopping a machine that is already stopped is an error (exit 1), as in docker-machine.',
+  verb: 'stop',
+  run: async (berth, name) => {
+    await refuseIfAlready(berth, name, 'Stopped')
+    await berth.power(name, 'stop')
+  },
+})

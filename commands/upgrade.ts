@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {machineErrorLine} from '../src/cli/index.js'
 
 export default class Upgrade extends BerthCommand<typeof Upgrade> {
   static override summary = 'Upgrade the Docker engine of machines to the newest version their package sources offer'
@@ -11,7 +12,7 @@ export default class Upgrade extends BerthCommand<typeof Upgrade> {
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output: one object per machine'})}
 
   async run(): Promise<void> {
-    const {errorMessage, UserError} = await import('../src/core/index.js')
+    const {UserError} = await import('../src/core/index.js')
     const berth = this.berth()
     const reports = []
     let failed = 0
@@ -21,7 +22,7 @@ export default class Upgrade extends BerthCommand<typeof Upgrade> {
       } catch (err) {
         if (this.argv.length === 1) throw err
         failed++
-        process.stderr.write(`berth: ${name}: ${errorMessage(err)}\n`)
+        process.stderr.write(`${machineErrorLine(name, err)}\n`)
       }
     }
     if (this.flags.json) this.json(reports)

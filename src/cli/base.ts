@@ -7,6 +7,7 @@ import type {Ctx} from '../host/index.js'
 import {type Berth, createBerth} from '../machine/index.js'
 import type {DriverLoaders} from '../sdk/index.js'
 import {Store, defaultStorePath} from '../store/index.js'
+import {errorLine} from './dm-lines.js'
 import {fsErrorMessage} from './errno.js'
 import {Progress, progressOptions} from './progress.js'
 
@@ -99,7 +100,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // oclif's parse errors say what to fix on their later lines ("Missing 1 required arg:\nname ...").
     const parse = Boolean(err.oclif) && !(err instanceof UserError)
     const code = parse ? EXIT_CODES.usage : exitCodeOf(err)
-    process.stderr.write(`berth: ${fsErrorMessage(err) ?? (parse ? oneLine(err.message) : errorMessage(err))}\n`)
+    const message = fsErrorMessage(err) ?? (parse ? oneLine(err.message) : errorMessage(err))
+    process.stderr.write(`${errorLine(message, err instanceof UserError ? err.code : undefined)}\n`)
     if (this.flags?.debug && !(err instanceof UserError) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }

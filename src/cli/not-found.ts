@@ -4,6 +4,7 @@
  * in a script's log.)
  */
 import type {Hook} from '@oclif/core/hooks'
+import {asDockerMachine} from './dm-lines.js'
 
 /** Edit distance, for names of a few letters: the plain dynamic programme is enough. */
 export function distance(a: string, b: string): number {
@@ -34,7 +35,9 @@ const hook: Hook.CommandNotFound = async function (opts) {
   const guess = closest(opts.id, ids)
   const bin = opts.config.bin
   const hint = guess ? ` Did you mean "${guess.split(':').join(sep)}"?` : ''
-  process.stderr.write(`berth: "${typed}" is not a ${bin} command.${hint} See "${bin} help" for the list.\n`)
+  // As docker-machine its own name, with no "berth: " before it (src/cli/dm-lines.ts).
+  const dm = asDockerMachine()
+  process.stderr.write(`${dm ? '' : 'berth: '}"${typed}" is not a ${dm ? 'docker-machine' : bin} command.${hint} See "${dm ? 'docker-machine' : bin} help" for the list.\n`)
   this.exit(1)
 }
 

@@ -6,7 +6,7 @@
  */
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {execFileSync, spawn} from 'node:child_process'
+import {execFile, execFileSync, spawn} from 'node:child_process'
 import {existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import tls from 'node:tls'
@@ -53,6 +53,12 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
       return {code: e.status ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}`}
     }
   }
+  /** The same, without blocking: creates run side by side. */
+  const shAsync = (script: string, extra: Record<string, string | undefined> = {}) => new Promise<{code: number; out: string}>(resolve => {
+    execFile('bash', ['-c', script], {env: {...env, ...extra} as NodeJS.ProcessEnv, cwd: work, timeout: 240_000, maxBuffer: 16 << 20}, (err, stdout, stderr) => {
+      resolve({code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}`})
+    })
+  })
   let createA: Run
 
   before(async () => {
@@ -74,17 +80,28 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
   })
 
   after(async () => {
-    await dm(['rm', '-f', A, B, 'n3'])
+    await dm(['rm', '-f', A, B, 'n3', 'n4'])
   })
 
   test('core-commands: does not exist, already exists, ls -q in natural order, filters, config/url/ip/ssh', async () => {
+    // docker-machine's own lines, whole: its tests compare ${lines[0]} with ==, so no "berth: " before them.
     const ghost = await dm(['inspect', 'ghost'])
     assert.equal(ghost.code, 1)
-    assert.match(ghost.stderr, /Docker machine "ghost" does not exist/)
+    assert.equal(ghost.stderr, 'Docker machine "ghost" does not exist. Use "docker-machine ls" to list machines. Use "docker-machine create" to add a new one.\n')
     assert.match(createA.stderr, /note: --swarm-image, --swarm-experimental ignored/)
-    const again = await dm(['create', A])
+    const [again, bogus, badName, rmGhost, noName] = await Promise.all([
+      dm(['create', A]), dm(['create', '-d', 'bogus', 'bogus']), dm(['create', '-d', 'lab', '..']), dm(['rm', '-y', 'ghost']), dm(['url']),
+    ])
     assert.equal(again.code, 1)
-    assert.match(again.stderr, new RegExp(`Docker machine "${A}" already exists`))
+    assert.equal(again.stderr.split('\n')[0], `Docker machine "${A}" already exists`)
+    assert.equal(bogus.stderr.split('\n')[0], 'Driver "bogus" not found. Do you have the plugin binary "docker-machine-driver-bogus" accessible in your PATH?')
+    assert.equal(badName.stderr.split('\n')[0], 'Error creating machine: Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . -')
+    assert.match(rmGhost.stderr.split('\n')[0]!, /^Error removing host "ghost": Docker machine "ghost" does not exist\./)
+    assert.equal(noName.stderr, 'Error: No machine name(s) specified and no "default" machine exists.\n')
+    for (const r of [again, bogus, badName, rmGhost, noName]) assert.equal(r.code, 1, r.stderr)
+    // As berth, the same error keeps berth's prefix.
+    const asBerth = execFileSync('bash', ['-c', `${BIN} inspect ghost 2>&1; true`], {env: env as NodeJS.ProcessEnv}).toString()
+    assert.equal(asBerth, 'berth: Docker machine "ghost" does not exist\n')
     // Independent reads, in parallel to keep the test short.
     const [all, running, label, name, both, fmt, tbl] = await Promise.all([
       dm(['ls', '-q']), dm(['ls', '-q', '--filter', 'state=Running']), dm(['ls', '-q', '--filter', 'label=spam=eggs']),
@@ -224,17 +241,55 @@ describe('docker-machine drop-in (lab driver)', {skip, concurrency: false}, () =
     assert.equal((await dm(['start', B])).code, 0)
     const twice = await dm(['start', B])
     assert.equal(twice.code, 1)
-    assert.match(twice.stderr, new RegExp(`Docker machine "${B}" is already running`))
+    assert.equal(twice.stderr, `Machine "${B}" is already running.\n`)
     assert.match((await dm(['status', B])).stdout, /Running/)
     assert.match((await dm(['version', B])).stdout, /^\d+\.\d+/)
   })
 
-  test('a create whose output pipes are closed finishes (no half-made host); rm takes host and context', async () => {
-    const r = sh('docker-machine create n3 2>&1 | head -c 0; echo "${PIPESTATUS[0]}"')
-    assert.equal(r.out.trim(), '0', r.out)
-    assert.deepEqual((await dm(['ls', '-q', '--filter', 'name=^n3$', '--filter', 'state=Running'])).lines, ['n3'])
-    ids.push(JSON.parse(readFileSync(path.join(store, 'machines', 'n3', 'config.json'), 'utf8')).id)
-    const rm = await dm(['rm', '-y', A, B, 'n3'])
+  test('core-commands kill and restart: Stopped after kill, a second kill fails, restart brings Running and a working engine', async () => {
+    const row = async () => (await dm(['ls'])).lines.find(l => l.startsWith(`${B} `)) ?? ''
+    const kill = await dm(['kill', B])
+    assert.equal(kill.code, 0, kill.stderr)
+    assert.match(await row(), /\sStopped(\s|$)/)
+    assert.equal((await dm(['status', B])).stdout.trim(), 'Stopped')
+    // libmachine's ErrHostAlreadyInState, for kill and stop alike; nothing is done to the host.
+    for (const verb of ['kill', 'stop']) {
+      const again = await dm([verb, B])
+      assert.equal(again.code, 1, verb)
+      assert.equal(again.stderr, `Machine "${B}" is already stopped.\n`, verb)
+    }
+    const restart = await dm(['restart', B])
+    assert.equal(restart.code, 0, restart.stderr)
+    assert.match(await row(), /\sRunning(\s|$)/)
+    assert.equal((await dm(['status', B])).stdout.trim(), 'Running')
+    const hello = sh(`docker $(docker-machine config ${B}) run --rm bb:v1 echo after restart`)
+    assert.equal(hello.out.trim(), 'after restart', hello.out)
+    // Of a running machine too (docker-machine stops it first): the engine answers after.
+    const again = await dm(['restart', B])
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(sh(`eval $(docker-machine env ${B}) && docker info --format '{{.Name}}'`, {SHELL: '/bin/bash'}).out.trim(), B)
+  })
+
+  test('live progress on a terminal, plain lines on a pipe; a create whose pipes are closed finishes; rm takes host and context', async () => {
+    // n3 with its output pipe closed at once; n4 on a real pseudo-terminal (util-linux script), side by side.
+    const [piped, pty] = await Promise.all([
+      shAsync('docker-machine create n3 2>&1 | head -c 0; echo "${PIPESTATUS[0]}"'),
+      shAsync('script -qfec "docker-machine create n4" /dev/null </dev/null', {TERM: 'xterm', NO_COLOR: undefined}),
+    ])
+    assert.equal(piped.out.trim(), '0', piped.out)
+    assert.equal(pty.code, 0, pty.out)
+    // On the terminal: one line per host redrawn in place (erase line, cursor up), with its elapsed seconds, done in green.
+    assert.match(pty.out, /\x1b\[2Kn4\s+\d+s {2}waiting for SSH/)
+    assert.match(pty.out, /\x1b\[1A\x1b\[2K/)
+    assert.match(pty.out, /\x1b\[32mn4\s+\d+s {2}ready\x1b\[0m/)
+    assert.doesNotMatch(pty.out, /^n4: /m, 'no plain progress lines on a terminal')
+    // On a pipe (the creates of before()): plain "host: step" lines, not one escape sequence.
+    assert.match(createA.stderr, new RegExp(`^${A}: waiting for SSH$`, 'm'))
+    assert.match(createA.stderr, new RegExp(`^${A}: ready$`, 'm'))
+    assert.doesNotMatch(createA.stderr, /\x1b/)
+    assert.deepEqual((await dm(['ls', '-q', '--filter', 'name=^n[34]$', '--filter', 'state=Running'])).lines, ['n3', 'n4'])
+    for (const n of ['n3', 'n4']) ids.push(JSON.parse(readFileSync(path.join(store, 'machines', n, 'config.json'), 'utf8')).id)
+    const rm = await dm(['rm', '-y', A, B, 'n3', 'n4'])
     assert.equal(rm.code, 0, rm.stderr)
     assert.deepEqual((await dm(['ls', '-q'])).lines, [])
     const meta = path.join(docker, 'contexts', 'meta')

@@ -86,6 +86,9 @@ describe('docker-machine import and encrypted export', {skip, concurrency: false
   const dm = tmpDir('dmi-dm')
   const store2 = {BERTH_STORAGE_PATH: tmpDir('dmi-s2'), MACHINE_STORAGE_PATH: dm}
   const store3 = {BERTH_STORAGE_PATH: tmpDir('dmi-s3')}
+  /** A berth store given docker-machine's RSA CA and client certificate through MACHINE_TLS_*, its own lab. */
+  const store4 = {BERTH_STORAGE_PATH: tmpDir('dmi-s4'), BERTH_LAB_DIR: tmpDir('dmi-labdir4'), BERTH_LAB_SUBNET: '172.30.185.0/24'}
+  const ids: string[] = []
   const bundle = path.join(tmpDir('dmi-x'), 'dm1.berth')
   const machine = path.join(dm, 'machines', 'dm1')
   let ip = ''
@@ -129,7 +132,8 @@ describe('docker-machine import and encrypted export', {skip, concurrency: false
     await berth(['rm', '-f', '-y', 'dm1'], {env: store2})
     await berth(['rm', '-f', '-y', 'dm1'], {env: store3})
     await berth(['rm', '-f', '-y', 'dmhost'], {env: lab})
-    assert.deepEqual(labLeftovers([labId]), [])
+    await berth(['rm', '-f', '-y', 'tlsm'], {env: store4})
+    assert.deepEqual(labLeftovers([labId, ...ids]), [])
   })
 
   test('import --docker-machine adopts the host with its own CA, key and engine, reading the store only', async () => {
@@ -192,6 +196,53 @@ describe('docker-machine import and encrypted export', {skip, concurrency: false
     const again = await berth(['import', bundle, '--passphrase-stdin'], {env: store3, input: pass})
     assert.equal(again.code, 1)
     assert.match(again.stderr, /Docker machine "dm1" already exists/)
+  })
+
+  /** The engine's server certificate: signed by `ca` (openssl's own check) with RSA-SHA256. */
+  const checkServerCert = async (name: string, env: Record<string, string>, ca: string) => {
+    const got = await berth(['ssh', name, '--', 'cat /etc/docker/server.pem'], {env})
+    assert.equal(got.code, 0, got.stderr)
+    const file = path.join(tmpDir('dmi-srv'), 'server.pem')
+    writeFileSync(file, got.stdout)
+    assert.equal(openssl(['verify', '-CAfile', ca, file], '/').toString().trim(), `${file}: OK`)
+    assert.match(openssl(['x509', '-in', file, '-noout', '-text'], '/').toString(), /Signature Algorithm: sha256WithRSAEncryption/)
+  }
+
+  test('regenerate-certs of the imported machine issues from docker-machine\'s RSA CA: its own client certificate still works', async () => {
+    const r = await berth(['regenerate-certs', '-f', 'dm1'], {env: store2})
+    assert.equal(r.code, 0, r.stderr)
+    await checkServerCert('dm1', store2, path.join(dm, 'certs', 'ca.pem'))
+    // docker-machine's files, untouched, against the re-issued engine; then berth's copies in both stores.
+    const dmEnv = {DOCKER_HOST: `tcp://${ip}:2376`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: machine}
+    const info = docker(['info', '--format', '{{.Name}} {{.Swarm.LocalNodeState}}'], dmEnv)
+    assert.equal(info.stdout.trim(), 'dmhost active', info.stderr)
+    for (const s of [store2, store3]) assert.equal(docker(['info', '--format', '{{.Name}}'], await dockerEnv('dm1', s)).stdout.trim(), 'dmhost')
+    assert.deepEqual(snapshot(dm), before0, 'the docker-machine store is unchanged')
+  })
+
+  test('MACHINE_TLS_* with docker-machine\'s RSA CA: a new machine trusts it and docker --tlsverify with docker-machine\'s client certificate works', async () => {
+    const c = path.join(dm, 'certs')
+    const tlsEnv = {...store4, MACHINE_TLS_CA_CERT: path.join(c, 'ca.pem'), MACHINE_TLS_CA_KEY: path.join(c, 'ca-key.pem'), MACHINE_TLS_CLIENT_CERT: path.join(c, 'cert.pem'), MACHINE_TLS_CLIENT_KEY: path.join(c, 'key.pem')}
+    const r = await berth(['create', 'tlsm'], {env: tlsEnv})
+    assert.equal(r.code, 0, r.stderr)
+    ids.push(JSON.parse(readFileSync(path.join(store4.BERTH_STORAGE_PATH, 'machines', 'tlsm', 'config.json'), 'utf8')).id)
+    assert.match(r.stderr, /note: the store takes the CA and client certificate of /)
+    await checkServerCert('tlsm', store4, path.join(c, 'ca.pem'))
+    const tip = (await berth(['ip', 'tlsm'], {env: store4})).stdout.trim()
+    const tlsArgs = ['--tlsverify', '--tlscacert', path.join(c, 'ca.pem'), '--tlscert', path.join(c, 'cert.pem'), '--tlskey', path.join(c, 'key.pem'), '-H', `tcp://${tip}:2376`]
+    const info = docker([...tlsArgs, 'info', '--format', '{{.Name}}'], {})
+    assert.equal(info.code, 0, info.stderr)
+    assert.equal(info.stdout.trim(), 'tlsm')
+    // The engine trusts that CA only: the client certificate of another store is refused.
+    const other = docker(['info'], {DOCKER_HOST: `tcp://${tip}:2376`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: path.join(lab.BERTH_STORAGE_PATH, 'machines', 'dmhost')})
+    assert.notEqual(other.code, 0)
+    // And keeps issuing from it.
+    const regen = await berth(['regenerate-certs', '-f', 'tlsm'], {env: store4})
+    assert.equal(regen.code, 0, regen.stderr)
+    assert.equal(docker([...tlsArgs, 'version', '--format', '{{.Server.Os}}'], {}).stdout.trim(), 'linux')
+    const rm = await berth(['rm', '-y', 'tlsm'], {env: store4})
+    assert.equal(rm.code, 0, rm.stderr)
+    assert.deepEqual(snapshot(dm), before0, 'the docker-machine store is unchanged')
   })
 
   test('rm forgets an imported machine and leaves its host as it is', async () => {
