@@ -43,7 +43,9 @@ export async function adoptAzure(h: DockerMachineHost): Promise<AdoptedHost<Azur
       sshUser: text(d.SSHUser) ?? 'docker-user', vnetGroup, vnet, subnet: text(d.SubnetName) ?? 'docker-machine',
       subnetPrefix: text(d.SubnetPrefix) ?? '192.168.0.0/16', openPorts: [], openCidr: '*',
       usePrivateIp: noPublicIp || d.UsePrivateIP === true, noPublicIp, staticPublicIp: d.StaticPublicIP === true, dnsLabel: text(d.DNSLabel),
-      clientId: text(d.ClientID), clientSecretFile, environment: env, endpoint: cloud.endpoint, authorityHost: cloud.authorityHost,
+      // docker-machine knew clouds by Environment only; an ARM endpoint of another cloud (Azure Stack
+      // Hub) comes, as for create, from AZURE_RESOURCE_MANAGER_ENDPOINT at import time.
+      clientId: text(d.ClientID), clientSecretFile, environment: env, endpoint: process.env.AZURE_RESOURCE_MANAGER_ENDPOINT?.replace(/\/+$/, '') || cloud.endpoint, authorityHost: cloud.authorityHost,
       stopMode: 'deallocate', swarm: false,
       names: {vm: n, computer: n, nic: `${n}-nic`, pip: `${n}-ip`, nsg: `${n}-firewall`, disk: `${n}-os-disk`},
       made: ['nsg', ...(noPublicIp ? [] : ['pip']), 'nic', 'vm'],

@@ -4,6 +4,7 @@
  * integration tests (core-commands, env_shell, inspect_format, engine-options, certs-extra-san,
  * regenerate-certs, scp) on two real lab hosts, reused across the tests.
  */
+/* eslint-disable no-control-regex -- the terminal's escape sequences are what the progress test checks */
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFile, execFileSync, spawn} from 'node:child_process'
