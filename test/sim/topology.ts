@@ -115,11 +115,6 @@ export class CloudNetwork {
     })
   }
 
-  /** The private address a public one maps to now. */
-  target(pub: string): string | undefined {
-    return this.binds.get(pub)
-  }
-
   /** Every public address still leased goes back (the simulator closes). */
   async close(): Promise<void> {
     for (const pub of [...this.leases.keys()]) await this.release(pub).catch(() => {})
