@@ -4,11 +4,14 @@
  * mapped 1:1 to their private addresses), two ConoHa servers made with `-d conoha` and seed 004's
  * flags (their address on the ext-* network, which is the internet), one swarm over all of them:
  * each member advertises what the others reach (the public addresses, since they span clouds).
+ * and an OpenStack server on a tenant network behind its router, reached at its floating IP.
  * Beside it, a swarm of two more Azure VMs alone in their vnet advertises their private addresses.
  */
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
+import {existsSync, readdirSync} from 'node:fs'
+import {bridgeName} from '../../drivers/lab/network.js'
 import {berth, busyboxTar, docker, dockerEnv, isRoot, labLeftovers, sleep, tmpDir} from '../helpers.js'
 import {startAzureSim, type AzureSim} from '../sim/azure.js'
 import {OpenStackSim} from '../sim/openstack.js'
@@ -16,7 +19,8 @@ import {inLabSubnet} from '../sim/openstack.js'
 
 const INTERNET = '172.30.205.0/24'
 const VNET = '172.30.206.0/24'
-const HYBRID = ['head', 'az1', 'az2', 'tyo1', 'tyo2']
+const TENANT = '172.30.207.0/24'
+const HYBRID = ['head', 'az1', 'az2', 'tyo1', 'tyo2', 'os1']
 const INSIDE = ['in1', 'in2']
 
 async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
@@ -33,15 +37,17 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 describe('hybrid swarm across clouds: lab head on the internet, Azure and ConoHa behind their networks', {skip: !isRoot() && 'needs root', concurrency: false}, () => {
   let az: AzureSim
   let os: OpenStackSim
+  let gen: OpenStackSim
   let env: Record<string, string>
   let denv: Record<string, string>
   const inspect = async (n: string) => JSON.parse((await berth(['inspect', n], {env})).stdout)
   const addr = (n: string, e = denv) => docker(['node', 'inspect', n, '--format', '{{.Status.Addr}}'], e).stdout.trim()
 
   before(async () => {
-    ;[az, os] = await Promise.all([
+    ;[az, os, gen] = await Promise.all([
       startAzureSim({labRoot: tmpDir('hyaz'), topology: {internet: INTERNET, subnet: VNET}, retryAfter: 0}),
       OpenStackSim.start({boot: 'lab', subnet: INTERNET, topology: {internet: INTERNET}, profile: 'conoha-v2', labRoot: tmpDir('hyos')}),
+      OpenStackSim.start({boot: 'lab', subnet: TENANT, topology: {internet: INTERNET, subnet: TENANT}, profile: 'generic', labRoot: tmpDir('hygen')}),
     ])
     env = {
       ...az.env(), AZURE_LOCATION: 'japaneast', AZURE_SUBNET_PREFIX: VNET,
@@ -52,37 +58,42 @@ describe('hybrid swarm across clouds: lab head on the internet, Azure and ConoHa
 
   after(async () => {
     await berth(['rm', '-f', ...HYBRID, ...INSIDE], {env})
-    const ids = [...(os?.hostIds ?? []), ...(az?.hosts() ?? []).map(h => h.id)]
-    await Promise.all([az?.close(), os?.close()])
+    const ids = [...(os?.hostIds ?? []), ...(gen?.hostIds ?? []), ...(az?.hosts() ?? []).map(h => h.id)]
+    await Promise.all([az?.close(), os?.close(), gen?.close()])
     assert.deepEqual(labLeftovers(ids), [])
   })
 
   test('one swarm forms across the internet, each member advertising the address the others reach', async () => {
     const head = await berth(['create', '--swarm', 'hybrid', '--swarm-strategy', 'spread', 'head'], {env})
     assert.equal(head.code, 0, head.stderr)
-    const [azr, osr, inr] = await Promise.all([
+    const [azr, osr, inr, genr] = await Promise.all([
       berth(['create', '-d', 'azure', '--azure-location', 'japaneast', '--swarm', 'hybrid', 'az1', 'az2'], {env}),
       // Seed 004's flags, under the conoha driver's names.
       berth(['create', '-d', 'conoha', '--conoha-region', 'tyo1', '--conoha-flavor-name', 'g-1gb', '--conoha-image-name', 'vmi-ubuntu-14.04-amd64',
         '--conoha-sec-groups', 'default,gncs-ipv4-all', '--swarm', 'hybrid', 'tyo1', 'tyo2'], {env}),
       berth(['create', '-d', 'azure', '--azure-location', 'japaneast', '--swarm', 'inside', ...INSIDE], {env}),
+      berth(['create', '-d', 'openstack', '--openstack-flavor-name', 'm1.small', '--openstack-image-name', 'ubuntu-24.04', '--openstack-net-name', 'private',
+        '--openstack-floatingip-pool', 'public', '--swarm', 'hybrid', 'os1'], {env: {...env, OS_AUTH_URL: gen.authUrl('3'), OS_DOMAIN_NAME: 'Default'}}),
     ])
     assert.equal(azr.code, 0, azr.stderr)
     assert.equal(osr.code, 0, osr.stderr)
     assert.equal(inr.code, 0, inr.stderr)
+    assert.equal(genr.code, 0, genr.stderr)
     const sw = JSON.parse((await berth(['swarm', 'ls', '--json'], {env})).stdout)
     const hybrid = sw.find((s: {name: string}) => s.name === 'hybrid')
     assert.deepEqual(hybrid.managers, ['head'])
-    assert.deepEqual(hybrid.workers, ['az1', 'az2', 'tyo1', 'tyo2'])
+    assert.deepEqual(hybrid.workers, ['az1', 'az2', 'os1', 'tyo1', 'tyo2'])
     denv = await dockerEnv('head', env)
     assert.deepEqual(docker(['node', 'ls', '--format', '{{.Hostname}}'], denv).stdout.trim().split('\n').sort(), [...HYBRID].sort())
 
     // Azure: the public IP on the internet, the private one on the vnet, both on record; the VM
     // itself holds only the private one (the router maps the public one to it).
-    for (const n of ['az1', 'az2', ...INSIDE]) {
+    // OpenStack alike: the floating IP on the internet, the fixed one on the tenant network.
+    for (const [n, net] of [['az1', VNET], ['az2', VNET], ['in1', VNET], ['in2', VNET], ['os1', TENANT]]) {
       const d = (await inspect(n)).Driver
+      d.publicIp ??= d.floatingIp.address
       assert.ok(inLabSubnet(d.publicIp, INTERNET), `${n} public ${d.publicIp}`)
-      assert.ok(inLabSubnet(d.privateIp, VNET), `${n} private ${d.privateIp}`)
+      assert.ok(inLabSubnet(d.privateIp, net), `${n} private ${d.privateIp}`)
       assert.equal((await berth(['ip', n], {env})).stdout.trim(), d.publicIp)
       const own = (await berth(['ssh', n, 'ip -4 -o addr show'], {env})).stdout
       assert.ok(own.includes(` ${d.privateIp}/`) && !own.includes(` ${d.publicIp}/`), own)
@@ -129,14 +140,20 @@ describe('hybrid swarm across clouds: lab head on the internet, Azure and ConoHa
     assert.match(got, /^[0-9a-f]{12}$/)
   })
 
-  test('rm of every machine empties both clouds and takes the vnet\'s router and public IPs with it', async () => {
+  test('rm of every machine empties the three clouds and takes their routers and public IPs with it', async () => {
     const r = await berth(['rm', '-y', ...HYBRID, ...INSIDE], {env})
     assert.equal(r.code, 0, r.stderr)
     await az.settle()
-    await os.settle()
     assert.deepEqual(az.inventory(), [])
-    const inv = await os.inventory()
-    assert.deepEqual(Object.fromEntries(Object.entries(inv).filter(([, v]) => v.length)), {})
-    assert.doesNotMatch(execFileSync('ip', ['netns', 'list']).toString(), new RegExp(az.network!.netns))
+    for (const sim of [os, gen]) {
+      await sim.settle()
+      const inv = await sim.inventory()
+      assert.deepEqual(Object.fromEntries(Object.entries(inv).filter(([, v]) => v.length)), {})
+    }
+    const netns = execFileSync('ip', ['netns', 'list']).toString()
+    for (const router of [az.network!.netns, gen.network!.netns]) assert.ok(!netns.includes(router), `router ${router} left`)
+    // Nothing holds an address on the internet any more: no public IP, router or host.
+    const leases = `/var/lib/berth-lab/leases/${bridgeName(INTERNET)}`
+    assert.deepEqual(existsSync(leases) ? readdirSync(leases) : [], [])
   })
 })
