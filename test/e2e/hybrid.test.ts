@@ -113,6 +113,12 @@ describe('hybrid swarm across clouds: lab head on the internet, Azure and ConoHa
       assert.equal(d.privateIp, undefined, 'a ConoHa server has one address, on ext-*')
       assert.equal(JSON.parse(docker(['node', 'inspect', n, '--format', '{{json .Spec.Labels}}'], denv).stdout)['berth.driver'], 'conoha')
     }
+    // Every swarm port between every pair, for real, through the routers' 1:1 NAT.
+    const doc = await berth(['swarm', 'doctor', 'hybrid', '--json'], {env})
+    const report = JSON.parse(doc.stdout)
+    assert.deepEqual(report.paths.filter((p: {ok: boolean}) => !p.ok), [], doc.stdout)
+    assert.equal(report.paths.length, HYBRID.length * (HYBRID.length - 1) * 4)
+    assert.equal(doc.code, 0, doc.stderr)
     // Inside one vnet: the private addresses.
     const ienv = await dockerEnv('in1', env)
     for (const n of INSIDE) assert.equal(addr(n, ienv), (await inspect(n)).Driver.privateIp, `${n}: node address inside the vnet`)
