@@ -54,6 +54,8 @@ export interface AzureData {
   made: string[]
   /** The Standard (always static) public IP, as its create answered: read once, not on every command. */
   publicIp?: string
+  /** Its address on the virtual network's subnet (what the NIC says once the VM holds it). */
+  privateIp?: string
 }
 
 const str = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : String(v))

@@ -253,6 +253,9 @@ const driver: Driver<AzureData, AzureSecrets> = {
       const ip = await publicIp(c, d).catch(() => undefined)
       if (ip) await ledger.record({publicIp: ip})
     }
+    // Both addresses on record: swarm members of one vnet reach each other on the private one.
+    const priv = await privateIp(c, d).catch(() => undefined)
+    if (priv) await ledger.record({privateIp: priv})
     await ledger.save()
     return {...d}
   },
@@ -378,6 +381,14 @@ const driver: Driver<AzureData, AzureSecrets> = {
 
   async sshEndpoint(m) {
     return {host: await this.ip(m), port: 22, user: m.data.sshUser}
+  },
+
+  addressing(m) {
+    const d = m.data
+    return {
+      ...(d.usePrivateIp ? {} : {public: d.publicIp}), ...(d.privateIp ? {private: d.privateIp} : {}),
+      network: `azure:${d.subscriptionId}/${d.vnetGroup}/${d.vnet}`.toLowerCase(),
+    }
   },
 
   labels(m) {

@@ -40,6 +40,11 @@ export interface LabNet {
   behindNat?: string
   /** A default route through this box, MASQUERADE on the bridge (--lab-nat). */
   nat?: boolean
+  /**
+   * This box takes no address on the network: only its router reaches it, as only a cloud's
+   * router reaches the cloud's private network (the simulators' vnet and tenant networks).
+   */
+  sealed?: boolean
 }
 
 /** Two networks share an address when they agree on the shorter prefix. */
@@ -205,7 +210,7 @@ export async function joinNetwork(h: {subnet: string; bridge: string; dir: strin
     const ip = await leaseIn(root, net, h.bridge, h.dir, topOf(net))
     await forgetNeighbour(root, h.bridge, ip)
     if (spec.name) await fs.writeFile(path.join(root, `${h.bridge}.name`), spec.name + '\n', {mode: 0o600})
-    await makeBridge(net, h.bridge)
+    await makeBridge(net, h.bridge, spec.sealed)
     if (spec.behindNat) return {ip, gateway: (await ensureRouter(root, net, h.bridge, spec.behindNat)).inside}
     if (spec.nat) {
       if (!await fs.access(path.join(root, `${h.bridge}.nat`)).then(() => true, () => false)) {
@@ -272,10 +277,10 @@ export async function ensureBridge(subnet: string, bridge: string, root = LEASES
   await withLeases(root, () => makeBridge(subnet, bridge))
 }
 
-async function makeBridge(subnet: string, bridge: string): Promise<void> {
+async function makeBridge(subnet: string, bridge: string, sealed = false): Promise<void> {
   if (await linkExists(bridge)) return
   const {prefix} = parseSubnet(subnet)
-  await run('ip', ['-batch', '-'], `link add ${bridge} type bridge\naddr add ${ipAt(subnet, 1)}/${prefix} dev ${bridge}\nlink set ${bridge} up\n`)
+  await run('ip', ['-batch', '-'], `link add ${bridge} type bridge\n${sealed ? '' : `addr add ${ipAt(subnet, 1)}/${prefix} dev ${bridge}\n`}link set ${bridge} up\n`)
   // With br_netfilter loaded, bridged traffic crosses the host's FORWARD chain; a DROP policy there
   // (dockerd on the host sets one) would cut hosts off from each other.
   await run('iptables', ['-I', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT']).catch(() => {})

@@ -47,6 +47,9 @@ export interface OpenStackData {
   floatingIp?: {description: string; id?: string; address?: string}
   ip?: string
   addresses?: string[]
+  /** The fixed address behind a floating one, and the name of its (tenant) network. */
+  privateIp?: string
+  network?: string
 }
 
 
@@ -178,9 +181,9 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
         await ledger.record({floatingIp: {description, id: fip.id, address: fip.floating_ip_address}})
         server = (await cloud.server(serverId)) ?? server
       }
-      const {ip, all} = addressesOf(server, {ipVersion: spec.ipVersion, floatingAddress: data.floatingIp?.address})
+      const {ip, all, privateIp, network} = addressesOf(server, {ipVersion: spec.ipVersion, floatingAddress: data.floatingIp?.address})
       if (!ip) throw new UserError(`nova server ${serverId} has no IPv${spec.ipVersion} address: check --openstack-net-name or --openstack-ip-version`)
-      await ledger.record({ip, addresses: all})
+      await ledger.record({ip, addresses: all, ...(privateIp ? {privateIp, network} : {})})
       return {...data}
     },
 
@@ -281,6 +284,13 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       return {host: await this.ip(m), port: spec.sshPort, user: spec.sshUser, privateKeyPath: spec.privateKeyFile}
     },
 
+    addressing(m) {
+      const {ip, privateIp, network, cloud} = m.data
+      // A tenant network is one project's: its name is unique only within the cloud, region and project.
+      const project = cloud.projectId ?? cloud.projectName ?? ''
+      return {public: ip, ...(privateIp && network ? {private: privateIp, network: `openstack:${cloud.url}|${cloud.region ?? ''}|${project}|${network}`} : {})}
+    },
+
     labels(m) {
       const c = m.data.cloud
       return {provider: c.preset ?? 'openstack', ...(c.region ? {region: c.region} : {})}
@@ -300,9 +310,10 @@ async function mustServer(cloud: Cloud, m: Handle): Promise<Server> {
 /** After a start the fixed address may have changed: record what the server says now. */
 async function refresh(m: Handle, s: Server): Promise<void> {
   const data = m.data
-  const {ip, all} = addressesOf(s, {ipVersion: data.spec.ipVersion, floatingAddress: data.floatingIp?.address})
-  if (ip && (ip !== data.ip || all.join() !== (data.addresses ?? []).join())) {
-    await m.save({...data, ip, addresses: all})
+  const {ip, all, privateIp, network} = addressesOf(s, {ipVersion: data.spec.ipVersion, floatingAddress: data.floatingIp?.address})
+  if (ip && (ip !== data.ip || all.join() !== (data.addresses ?? []).join() || privateIp !== data.privateIp)) {
+    const {privateIp: _p, network: _n, ...rest} = data
+    await m.save({...rest, ip, addresses: all, ...(privateIp ? {privateIp, network} : {})})
   }
 }
 

@@ -2,21 +2,26 @@
 import type {MachineState} from '../../src/sdk/index.js'
 import type {Server} from './schemas.js'
 
-/** The address clients use (floating first, else fixed, of the IP version wanted), and every address (for certificate SANs). */
-export function addressesOf(s: Server, o: {ipVersion: 4 | 6; floatingAddress?: string}): {ip?: string; all: string[]} {
+/**
+ * The address clients use (floating first, else fixed, of the IP version wanted), every address
+ * (for certificate SANs), and the fixed one with its network's name when a floating one is in
+ * front of it (the private address: a ConoHa server's fixed address on ext-* is its public one).
+ */
+export function addressesOf(s: Server, o: {ipVersion: 4 | 6; floatingAddress?: string}): {ip?: string; all: string[]; privateIp?: string; network?: string} {
   const all = new Set<string>()
-  let fixed: string | undefined
+  let fixed: {addr: string; network: string} | undefined
   let floating: string | undefined
-  for (const addrs of Object.values(s.addresses)) {
+  for (const [network, addrs] of Object.entries(s.addresses)) {
     for (const a of addrs) {
       all.add(a.addr)
       if (a.version !== o.ipVersion) continue
       if (a['OS-EXT-IPS:type'] === 'floating') floating ??= a.addr
-      else fixed ??= a.addr
+      else fixed ??= {addr: a.addr, network}
     }
   }
   if (o.floatingAddress) all.add(o.floatingAddress)
-  return {ip: o.floatingAddress ?? floating ?? fixed, all: [...all]}
+  const ip = o.floatingAddress ?? floating ?? fixed?.addr
+  return {ip, all: [...all], ...(fixed && fixed.addr !== ip ? {privateIp: fixed.addr, network: fixed.network} : {})}
 }
 
 export function mapState(s: Server | undefined): MachineState {

@@ -130,6 +130,12 @@ export interface Driver<Data extends object = object, Secrets = unknown> {
   swarmAddress?(m: MachineHandle<Data>): Promise<string>
   /** daemon.json keys the host needs (e.g. a cgroup parent of its own). */
   engineDefaults?(m: MachineHandle<Data>): Record<string, unknown>
+  /**
+   * Where the host sits, from its record: its public and private address and the network the
+   * private one is on. Swarm members on one network advertise their private addresses to each
+   * other, members spanning networks the public ones. Absent: ip() is the one address.
+   */
+  addressing?(m: MachineHandle<Data>): HostAddressing | undefined
   /** Labels describing where the host lives (provider, region...), set as engine and swarm node labels. */
   labels?(m: MachineHandle<Data>): Record<string, string>
   /** Seconds to wait for SSH by default (cloud VMs need longer than lab hosts). */
@@ -140,6 +146,16 @@ export interface Driver<Data extends object = object, Secrets = unknown> {
    * their docker-machine hosts adopted by the generic driver's.
    */
   adoptDockerMachine?(host: DockerMachineHost): Promise<AdoptedHost<Data>>
+}
+
+/** A host's addresses as its driver recorded them (`Driver.addressing`). */
+export interface HostAddressing {
+  /** What the user and other networks reach (what ip() answers). */
+  public?: string
+  /** Its address on its cloud network, when that is not the public one. */
+  private?: string
+  /** Names the cloud network the private address is on: same name, private addresses reach each other. */
+  network?: string
 }
 
 /** One docker-machine host as `berth import --docker-machine` hands it to a driver. */

@@ -5,6 +5,7 @@ import {acquireLock, mkdirPrivate} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
 import {CorruptRecord} from '../store/index.js'
+import type {SwarmMember} from './address.js'
 
 export async function members(ctx: Ctx, swarm: string): Promise<MachineRecord[]> {
   const all = await ctx.store.loadAll()
@@ -61,4 +62,11 @@ export async function swarmIp(ctx: Ctx, record: MachineRecord): Promise<string> 
   const driver = await loadDriver(ctx, record.driver)
   const h = handleFor(ctx, record)
   return (await driver.swarmAddress?.(h)) ?? driver.ip(h)
+}
+
+/** A machine as the address choice sees it: what its driver recorded, and (withAddress) its public swarm address. */
+export async function swarmMember(ctx: Ctx, record: MachineRecord, withAddress = true): Promise<SwarmMember> {
+  const driver = await loadDriver(ctx, record.driver)
+  const addressing = driver.addressing?.(handleFor(ctx, record))
+  return {name: record.name, address: withAddress ? await swarmIp(ctx, record) : '', ...(addressing ? {addressing} : {})}
 }

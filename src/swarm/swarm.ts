@@ -11,7 +11,8 @@ import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
 import type {MachineRecord, SwarmMembership} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
 import type {Lock} from '../core/index.js'
-import {members, reachableManager, swarmInfo, swarmIp, swarmLock} from './members.js'
+import {members, reachableManager, swarmInfo, swarmIp, swarmLock, swarmMember} from './members.js'
+import {addressFrom, advertiseAddress} from './address.js'
 import {checkBeforeJoin} from './doctor.js'
 import {checkPorts} from './ports.js'
 
@@ -133,8 +134,11 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
   const say = (m: string) => ctx.progress?.(record.name, m)
   const driver = await loadDriver(ctx, record.driver)
   const patience = opts.patienceMs ?? 60_000
-  // Not always ip(): a local VM's engine is forwarded to 127.0.0.1, its swarm traffic goes over its own segment.
-  const advertise = opts.advertiseAddr ?? await swarmIp(ctx, record)
+  // Not always ip(): a local VM's engine is forwarded to 127.0.0.1, its swarm traffic goes over its own
+  // segment; a cloud VM advertises its private address only when every member shares its network.
+  const self = await swarmMember(ctx, record)
+  const others = await Promise.all((await members(ctx, opts.name)).filter(r => r.name !== record.name).map(r => swarmMember(ctx, r, false)))
+  const advertise = opts.advertiseAddr ?? advertiseAddress(self, others)
   if (opts.initialiser && opts.initialiser !== record.name) await waitForInitialiser(ctx, opts.name, opts.initialiser)
   const engine = await engineFor(ctx, record)
   let lock: Lock | undefined
@@ -164,7 +168,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       joined = true
       role = true
     } else {
-      const managerIp = await swarmIp(ctx, manager.record)
+      const managerIp = addressFrom(self, await swarmMember(ctx, manager.record))
       say(`checking swarm paths to and from ${manager.record.name}`)
       await checkBeforeJoin(ctx, opts.name, record, manager.record, session, patience)
       say(`checking swarm ports of ${manager.record.name}`)

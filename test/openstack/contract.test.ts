@@ -141,6 +141,16 @@ test('server samples: address and state as berth reads them', () => {
   assert.equal(mapState(undefined), 'NotFound')
 })
 
+test('a floating IP in front of the fixed address: the fixed one is recorded as the private one, with its network', () => {
+  const active = S.ServerShow.parse(sample('nova/server-show-active-response.json')).server
+  const [net, list] = Object.entries(active.addresses)[0]
+  const floating = {...list[0], addr: '203.0.113.9', 'OS-EXT-IPS:type': 'floating'}
+  const withFip = {...active, addresses: {[net]: [...list, floating]}}
+  assert.deepEqual(addressesOf(withFip, {ipVersion: 4}), {ip: '203.0.113.9', all: ['192.168.1.30', '203.0.113.9'], privateIp: '192.168.1.30', network: net})
+  // One address (a ConoHa server on ext-*): it is the public one, no private one.
+  assert.equal(addressesOf(active, {ipVersion: 4}).privateIp, undefined)
+})
+
 test('Neutron samples: a rule request may carry port numbers as strings; rule answers carry integers', () => {
   const req = S.SecurityGroupRuleCreateRequest.parse(sample('neutron/security-group-rule-create-request.json'))
   assert.equal(req.security_group_rule.port_range_min, '80')

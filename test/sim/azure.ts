@@ -15,6 +15,7 @@ import {issue, makeCA} from '../../src/certs/certs.js'
 import {bootHost, destroyHost, killHost, startHost, stopHost, type LabHost} from '../../drivers/lab/host.js'
 import {prepareAdmin, runCustomData} from './azure-vm.js'
 import {slots} from './slots.js'
+import {CloudNetwork, type TopologyOptions} from './topology.js'
 
 export const SIM_SUBNET = '172.30.91.0/24'
 
@@ -22,6 +23,12 @@ export interface AzureSimOptions {
   /** Folder for the lab hosts' files (a temp folder of the test). */
   labRoot: string
   labSubnet?: string
+  /**
+   * Real topology (test/sim/topology.ts): VMs on a vnet of their own behind a router, public IPs
+   * on the internet subnet mapped 1:1 to the private addresses. Absent: one flat lab subnet
+   * where a VM's public and private IP are its one address.
+   */
+  topology?: TopologyOptions & {subnet: string}
   subscriptionId?: string
   tenantId?: string
   clientId?: string
@@ -151,8 +158,11 @@ export class AzureSim {
   /** Lab hosts booting at once (the rest stay Creating). */
   private readonly boots = slots(8)
   private readonly t0 = Date.now()
+  /** The vnet and its router, with the real topology. */
+  readonly network?: CloudNetwork
 
   constructor(readonly opts: AzureSimOptions) {
+    if (opts.topology) this.network = new CloudNetwork(opts.topology)
     this.subscriptionId = opts.subscriptionId ?? '00000000-1111-2222-3333-444444444444'
     this.tenantId = opts.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47'
     this.clientId = opts.clientId ?? 'b0b0b0b0-0000-4000-8000-000000000001'
@@ -243,6 +253,7 @@ export class AzureSim {
   async close(): Promise<void> {
     await this.settle()
     for (const h of this.hosts()) await destroyHost(h).catch(() => {})
+    await this.network?.close()
     this.server?.closeAllConnections()
     await new Promise<void>(resolve => (this.server ? this.server.close(() => resolve()) : resolve()))
     if (this.caFile) await fs.rm(path.dirname(this.caFile), {recursive: true, force: true})
@@ -590,6 +601,14 @@ export class AzureSim {
         props.idleTimeoutInMinutes ??= 4
         props.resourceGuid = randomUUID()
         if (props.dnsSettings?.domainNameLabel) props.dnsSettings.fqdn = `${props.dnsSettings.domainNameLabel}.${location}.cloudapp.azure.com`
+        // A static IP is allocated with the resource (a dynamic one when its VM starts), and keeps it across updates.
+        if (this.network && props.publicIPAllocationMethod === 'Static') {
+          const net = this.network
+          const known = existing?.properties.ipAddress
+          work = async () => {
+            props.ipAddress = known ?? await net.allocate()
+          }
+        }
         break
       case 'networkInterfaces': {
         if (!props.ipConfigurations?.length) throw new ArmError(400, 'NetworkInterfaceMustHaveIpConfiguration', 'A network interface must have at least one IP configuration.')
@@ -666,33 +685,53 @@ export class AzureSim {
     r.vm = {power: 'starting', adminUser: os.adminUsername, keys: keys.join('\n'), customData}
     void b
     return async () => {
-      const h = await this.boots(() => bootHost({id: vmId.replace(/-/g, ''), hostname: os.computerName ?? r.name, authorizedKeys: r.vm!.keys, subnet: this.opts.labSubnet ?? SIM_SUBNET, root: this.opts.labRoot}))
+      const where = this.network?.boot() ?? {subnet: this.opts.labSubnet ?? SIM_SUBNET}
+      const h = await this.boots(() => bootHost({id: vmId.replace(/-/g, ''), hostname: os.computerName ?? r.name, authorizedKeys: r.vm!.keys, ...where, root: this.opts.labRoot}))
       r.vm!.host = h
       await prepareAdmin(h, r.vm!.adminUser)
       if (customData) await runCustomData(h, Buffer.from(customData, 'base64'))
+      await this.attachAddresses(r)
       r.vm!.power = 'running'
-      this.attachAddresses(r)
     }
   }
 
-  /** Public and private IP of a running VM: the lab host's address. */
-  private attachAddresses(vm: Resource): void {
+  /** The public IPs a VM's NIC holds. */
+  private pipsOf(vm: Resource): Resource[] {
+    const nic = this.res.get(String(vm.properties.networkProfile?.networkInterfaces?.[0]?.id).toLowerCase())
+    return (nic?.properties.ipConfigurations ?? []).flatMap((c: any) => {
+      const pip = c.properties.publicIPAddress ? this.res.get(c.properties.publicIPAddress.id.toLowerCase()) : undefined
+      return pip ? [pip] : []
+    })
+  }
+
+  /**
+   * Private and public IP of a running VM. Flat: both are the lab host's one address. Real
+   * topology: the private one is the host's on the vnet, the public one leased on the internet
+   * (at attach when dynamic, as Azure does) and mapped to it by the vnet's router.
+   */
+  private async attachAddresses(vm: Resource): Promise<void> {
     const nic = this.res.get(String(vm.properties.networkProfile.networkInterfaces[0].id).toLowerCase())
     const ip = vm.vm?.host?.ip
     if (!nic || !ip) return
-    for (const c of nic.properties.ipConfigurations ?? []) {
-      c.properties.privateIPAddress = ip
-      const pip = c.properties.publicIPAddress ? this.res.get(c.properties.publicIPAddress.id.toLowerCase()) : undefined
-      if (pip) pip.properties.ipAddress = ip
+    for (const c of nic.properties.ipConfigurations ?? []) c.properties.privateIPAddress = ip
+    for (const pip of this.pipsOf(vm)) {
+      if (!this.network) {
+        pip.properties.ipAddress = ip
+        continue
+      }
+      pip.properties.ipAddress ??= await this.network.allocate()
+      await this.network.bind(pip.properties.ipAddress, ip)
     }
   }
 
-  /** Deallocation releases a dynamic public IP; a static one stays. */
-  private releaseDynamic(vm: Resource): void {
-    const nic = this.res.get(String(vm.properties.networkProfile.networkInterfaces[0].id).toLowerCase())
-    for (const c of nic?.properties.ipConfigurations ?? []) {
-      const pip = c.properties.publicIPAddress ? this.res.get(c.properties.publicIPAddress.id.toLowerCase()) : undefined
-      if (pip && pip.properties.publicIPAllocationMethod !== 'Static') delete pip.properties.ipAddress
+  /** Deallocation releases a dynamic public IP; a static one stays (mapped to nothing meanwhile). */
+  private async releaseDynamic(vm: Resource): Promise<void> {
+    for (const pip of this.pipsOf(vm)) {
+      const addr = pip.properties.ipAddress
+      if (addr) await this.network?.unbind(addr)
+      if (pip.properties.publicIPAllocationMethod === 'Static') continue
+      delete pip.properties.ipAddress
+      if (addr) await this.network?.release(addr)
     }
   }
 
@@ -767,6 +806,7 @@ export class AzureSim {
   /** Remove a resource for good (VMs: their lab host, OS disk per deleteOption, NIC reservation). */
   private async drop(r: Resource): Promise<void> {
     if (r.vm) {
+      for (const pip of this.pipsOf(r)) if (pip.properties.ipAddress) await this.network?.unbind(pip.properties.ipAddress)
       if (r.vm.host) await destroyHost(r.vm.host)
       r.vm.host = undefined
       const disk = r.properties.storageProfile?.osDisk
@@ -785,6 +825,7 @@ export class AzureSim {
         }
       }
     }
+    if (r.type.endsWith('publicIPAddresses') && r.properties.ipAddress) await this.network?.release(r.properties.ipAddress)
     this.res.delete(r.id.toLowerCase())
   }
 
@@ -821,8 +862,8 @@ export class AzureSim {
           vm.power = 'starting'
           await startHost(h!)
           await prepareAdmin(h!, vm.adminUser)
+          await this.attachAddresses(r)
           vm.power = 'running'
-          this.attachAddresses(r)
         }, 'async')
       case 'restart':
         if (vm.power !== 'running') throw new ArmError(409, 'OperationNotAllowed', `Cannot restart VM '${name}' because it is not running.`)
@@ -843,7 +884,7 @@ export class AzureSim {
           vm.power = 'deallocating'
           await stopHost(h!, 3000)
           vm.power = 'deallocated'
-          this.releaseDynamic(r)
+          await this.releaseDynamic(r)
         }, 'location')
       default:
         throw new ArmError(404, 'InvalidResourceType', `The resource type could not be found: ${action}`)

@@ -18,13 +18,14 @@ import {promises as fs} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {bootHost, destroyHost, type LabHost, startHost, stopHost} from '../../drivers/lab/host.js'
-import {parseSubnet} from '../../drivers/lab/network.js'
+import {type LabNet, parseSubnet} from '../../drivers/lab/network.js'
 import {
   FloatingIpCreateRequest, FloatingIpUpdateRequest, KeypairCreateRequest, SecurityGroupCreateRequest, SecurityGroupRuleCreateRequest,
   ServerAction, ServerCreateRequest, V2AuthRequest, V3AuthRequest, VolumeCreateRequest,
 } from '../../drivers/openstack/schemas.js'
 import {iso, shaped, templates} from './openstack-shapes.js'
 import {slots} from './slots.js'
+import {CloudNetwork, type TopologyOptions} from './topology.js'
 
 export type SimProfile = 'generic' | 'conoha-v2' | 'conoha-v3'
 export type FaultKind = 500 | 503 | 429 | 'timeout'
@@ -43,6 +44,13 @@ export interface SimOptions {
   volumeDelayMs?: number
   rateLimit?: {perSecond: number; burst: number; retryAfterSec?: number}
   quota?: {instances?: number; volumes?: number; floatingIps?: number}
+  /**
+   * Real topology (test/sim/topology.ts). generic: servers on the tenant network (`subnet`) behind
+   * a router, floating IPs leased on the internet subnet and mapped 1:1 to the fixed addresses.
+   * ConoHa: servers get their address on the ext-* network directly, which is the internet subnet.
+   * Absent: one flat lab subnet (`subnet`), floating IPs added to the server's own interface.
+   */
+  topology?: TopologyOptions
   /** Turn security group rules into iptables rules in each lab host (ingress only). */
   enforceSecurityGroups?: boolean
   log?: (line: string) => void
@@ -190,6 +198,8 @@ export class OpenStackSim {
   private fakeNext = 10
   /** Lab hosts booting at once (the rest stay in BUILD). */
   private readonly boots = slots(8)
+  /** The tenant network and its router, with the real topology of the generic profile. */
+  readonly network?: CloudNetwork
 
   readonly flavors: {id: string; name: string; ram: number; vcpus: number; disk: number}[] = []
   readonly images: {id: string; name: string; minDisk: number}[] = []
@@ -208,6 +218,7 @@ export class OpenStackSim {
     this.region = this.profile === 'conoha-v2' ? 'tyo1' : this.profile === 'conoha-v3' ? 'c3j1' : 'RegionOne'
     this.opts = {boot: 'lab', subnet: '172.30.90.0/24', tokenTtlSec: 3600, buildDelayMs: 100, deleteDelayMs: 100, volumeDelayMs: 150, ...o}
     if (this.opts.boot === 'lab') parseSubnet(this.opts.subnet)
+    if (o.topology && this.profile === 'generic') this.network = new CloudNetwork({...o.topology, subnet: o.topology.subnet ?? this.opts.subnet})
     this.bucket.tokens = o.rateLimit?.burst ?? 0
     this.seed()
   }
@@ -307,6 +318,13 @@ export class OpenStackSim {
     await new Promise<void>(resolve => this.server.close(() => resolve()))
     await this.settle()
     for (const s of this.servers.values()) if (s.host) await destroyHost(s.host).catch(() => {})
+    await this.network?.close()
+  }
+
+  /** Where a server's lab host boots: the tenant network, the internet (ConoHa's ext-*), or the flat subnet. */
+  private where(): {subnet: string; net?: LabNet} {
+    if (this.network) return this.network.boot()
+    return {subnet: this.opts.topology?.internet ?? this.opts.subnet}
   }
 
   // ---- seed data ----
@@ -323,10 +341,10 @@ export class OpenStackSim {
     const images = this.profile === 'generic' ? ['cirros-0.3.2-x86_64-disk', 'ubuntu-24.04']
       : this.profile === 'conoha-v2' ? ['vmi-ubuntu-14.04-amd64', 'vmi-ubuntu-16.04-amd64-unified'] : ['vmi-ubuntu-24.04-amd64', 'vmi-docker-27.1-ubuntu-24.04-amd64']
     for (const name of images) this.images.push({id: randomUUID(), name, minDisk: this.profile === 'conoha-v3' ? 30 : 0})
-    const labCidr = this.opts.boot === 'lab' ? this.opts.subnet : '10.0.0.0/24'
+    const labCidr = this.opts.boot !== 'lab' ? '10.0.0.0/24' : this.network?.subnet ?? this.opts.topology?.internet ?? this.opts.subnet
     if (this.profile === 'generic') {
       this.networks.push({id: randomUUID(), name: 'private', external: false, subnetId: randomUUID(), cidr: labCidr, shared: false})
-      this.networks.push({id: randomUUID(), name: 'public', external: true, subnetId: randomUUID(), cidr: this.opts.boot === 'lab' ? labCidr : '172.24.4.0/24', shared: true})
+      this.networks.push({id: randomUUID(), name: 'public', external: true, subnetId: randomUUID(), cidr: this.opts.boot === 'lab' ? this.network?.internet ?? labCidr : '172.24.4.0/24', shared: true})
     } else {
       this.networks.push({id: randomUUID(), name: this.profile === 'conoha-v2' ? 'ext-133-130-0-0-23' : 'ext-160-251-0-0-21', external: false, subnetId: randomUUID(), cidr: labCidr, shared: true})
     }
@@ -811,7 +829,7 @@ export class OpenStackSim {
     try {
       if (this.opts.boot === 'lab') {
         this.hostIds.push(s.plannedHostId)
-        s.host = await this.boots(() => bootHost({id: s.plannedHostId, hostname: s.name, authorizedKeys: publicKey ?? '', subnet: this.opts.subnet, root: this.opts.labRoot}))
+        s.host = await this.boots(() => bootHost({id: s.plannedHostId, hostname: s.name, authorizedKeys: publicKey ?? '', ...this.where(), root: this.opts.labRoot}))
         s.fixedIp = s.host.ip
       } else {
         s.fixedIp = `10.0.0.${this.fakeNext++}`
@@ -835,7 +853,11 @@ export class OpenStackSim {
       await sleep(this.opts.deleteDelayMs)
       if (s.host) await destroyHost(s.host)
       for (const p of [...this.ports.values()].filter(x => x.deviceId === s.id)) {
-        for (const f of this.fips.values()) if (f.portId === p.id) f.portId = null
+        for (const f of this.fips.values()) {
+          if (f.portId !== p.id) continue
+          f.portId = null
+          await this.network?.unbind(f.address)
+        }
         this.ports.delete(p.id)
       }
       for (const id of s.volumeIds) {
@@ -1012,6 +1034,7 @@ export class OpenStackSim {
         const f = get(c)
         await this.associate(f, null)
         this.fips.delete(f.id)
+        await this.network?.release(f.address)
         return {status: 204}
       }}
     }
@@ -1123,7 +1146,7 @@ export class OpenStackSim {
       if (!this.ports.has(req.port_id)) throw new HttpError(404, 'PortNotFound', `Port ${req.port_id} could not be found.`)
       if ([...this.fips.values()].some(f => f.portId === req.port_id)) throw new HttpError(409, 'FloatingIPPortAlreadyAssociated', `Cannot associate floating IP with port ${req.port_id}: it already has a floating IP.`)
     }
-    const address = this.freeFloatingAddress(net)
+    const address = this.network ? await this.network.allocate() : this.freeFloatingAddress(net)
     if (!address) throw new HttpError(409, 'IpAddressGenerationFailure', `No more IP addresses available on network ${net.id}.`)
     const f: SimFip = {id: randomUUID(), address, networkId: net.id, portId: null, description: req.description ?? '', projectId, created: Date.now()}
     this.fips.set(f.id, f)
@@ -1144,6 +1167,7 @@ export class OpenStackSim {
 
   private async associate(f: SimFip, portId: string | null): Promise<void> {
     if (f.portId === portId) return
+    if (this.network) return this.mapFloating(f, portId)
     const hostOf = (pid: string | null) => {
       const port = pid ? this.ports.get(pid) : undefined
       return port ? this.servers.get(port.deviceId)?.host : undefined
@@ -1156,6 +1180,15 @@ export class OpenStackSim {
     const host = hostOf(portId)
     // The floating address lands on the host's interface: clients reach the host through it for real.
     if (host) await run('ip', ['-n', host.netns, 'addr', 'add', `${f.address}/${prefix}`, 'dev', 'eth0'])
+  }
+
+  /** Real topology: the router maps the floating address to the port's fixed one (and nothing, disassociated). */
+  private async mapFloating(f: SimFip, portId: string | null): Promise<void> {
+    const port = portId ? this.ports.get(portId) : undefined
+    if (portId && !port) throw new HttpError(404, 'PortNotFound', `Port ${portId} could not be found.`)
+    f.portId = portId
+    if (port) await this.network!.bind(f.address, port.ip)
+    else await this.network!.unbind(f.address)
   }
 
   // ---- Cinder ----
