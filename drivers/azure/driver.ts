@@ -10,6 +10,7 @@ import {errorMessage, Ledger, poll, settleAll, sleep, undo, UserError} from '../
 import {clientSecret, makeClients, type Clients} from './arm.js'
 import {parseOptions, securityRules, type AzureData} from './config.js'
 import {armFailure, mapArmError} from './errors.js'
+import {nsgFirewall} from './firewall.js'
 
 const TAG = {'berth-created': 'true'}
 const LRO_DEADLINE_MS = Number(process.env.BERTH_AZURE_DEADLINE_MS) || 15 * 60_000
@@ -378,6 +379,13 @@ const driver: Driver<AzureData, AzureSecrets> = {
 
   async sshEndpoint(m) {
     return {host: await this.ip(m), port: 22, user: m.data.sshUser}
+  },
+
+  async firewall(m, req) {
+    const d = m.data
+    if (!d.made?.includes('nsg')) return
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    await step(d, `update network security group ${d.names.nsg}`, () => nsgFirewall(c, d, req, {abortSignal: deadline(m.signal)}))
   },
 
   labels(m) {

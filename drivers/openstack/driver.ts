@@ -10,6 +10,7 @@ import {Cloud} from './api.js'
 import {resolveConfig} from './config.js'
 import {deleteGroup, waitGone, waitServer, waitVolume, waitVolumeFree} from './waits.js'
 import {ensureSwarmGroup, resetSwarmGroups, securityRules} from './groups.js'
+import {firewall} from './firewall.js'
 import {resolveNames} from './lookup.js'
 import type {Server} from './schemas.js'
 import type {Interface} from './catalog.js'
@@ -280,6 +281,8 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       const {spec} = m.data
       return {host: await this.ip(m), port: spec.sshPort, user: spec.sshUser, privateKeyPath: spec.privateKeyFile}
     },
+
+    firewall,
 
     labels(m) {
       const c = m.data.cloud

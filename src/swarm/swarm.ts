@@ -14,6 +14,7 @@ import type {Lock} from '../core/index.js'
 import {members, reachableManager, swarmInfo, swarmIp, swarmLock} from './members.js'
 import {checkBeforeJoin} from './doctor.js'
 import {checkPorts} from './ports.js'
+import {admitJoiner, afterJoin, afterLeave} from './firewall.js'
 
 
 export interface JoinOptions {
@@ -165,6 +166,8 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       role = true
     } else {
       const managerIp = await swarmIp(ctx, manager.record)
+      // Clouds' firewalls first: the manager's must let the joiner in for the check and the join.
+      await admitJoiner(ctx, opts.name, record)
       say(`checking swarm paths to and from ${manager.record.name}`)
       await checkBeforeJoin(ctx, opts.name, record, manager.record, session, patience)
       say(`checking swarm ports of ${manager.record.name}`)
@@ -203,6 +206,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     engine.close()
     manager?.engine.close()
     await lock?.release()
+    await afterJoin(ctx, opts.name, record)
   }
 }
 
@@ -277,6 +281,7 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
     manager?.engine.close()
     await lock?.release()
   }
+  await afterLeave(ctx, name, record)
 }
 
 /**
