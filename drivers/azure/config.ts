@@ -1,6 +1,6 @@
 /** Options -> the machine's Azure data: pure, so it is tested without a cloud. */
 import {promises as fs} from 'node:fs'
-import {ENGINE_PORT, parseCidr, SWARM_PORTS, UserError} from '../../src/sdk/index.js'
+import {ENGINE_PORT, parseCidr, UserError} from '../../src/sdk/index.js'
 
 export interface Cloud {
   endpoint: string
@@ -145,8 +145,8 @@ export async function parseOptions(o: Record<string, unknown>, machine: {machine
   }
 }
 
-/** NSG rules: SSH and the engine, extra ports, and the swarm ports between members. */
-export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swarm'>, enginePort = ENGINE_PORT): Record<string, unknown>[] {
+/** NSG rules: SSH and the engine, and extra ports, from --azure-open-cidr. */
+export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts'>, enginePort = ENGINE_PORT): Record<string, unknown>[] {
   const from = d.openCidr === '*' ? {sourceAddressPrefix: '*'} : {sourceAddressPrefix: d.openCidr}
   const rules: Record<string, unknown>[] = []
   let priority = 300
@@ -157,10 +157,6 @@ export function securityRules(d: Pick<AzureData, 'openCidr' | 'openPorts' | 'swa
   add('berth-ssh', 22, 'Tcp', from)
   add('berth-docker', enginePort, 'Tcp', from)
   for (const p of d.openPorts) add(`berth-port-${p.port}-${p.protocol.toLowerCase()}`, p.port, p.protocol, from)
-  if (d.swarm) {
-    // Members in this network reach each other privately; those elsewhere come from --azure-open-cidr.
-    const members = d.openCidr === '*' ? {sourceAddressPrefix: '*'} : {sourceAddressPrefixes: ['VirtualNetwork', d.openCidr]}
-    for (const p of SWARM_PORTS) add(`berth-swarm-${p.key}${p.key === 'gossip' ? `-${p.proto}` : ''}`, p.port, p.proto === 'tcp' ? 'Tcp' : 'Udp', members)
-  }
+  // The swarm ports are not here: berth admits each member by address as the swarm changes (firewall.ts).
   return rules
 }

@@ -10,6 +10,7 @@ import {errorMessage, Ledger, poll, settleAll, sleep, undo, UserError} from '../
 import {clientSecret, makeClients, type Clients} from './arm.js'
 import {parseOptions, securityRules, type AzureData} from './config.js'
 import {armFailure, mapArmError} from './errors.js'
+import {nsgFirewall} from './firewall.js'
 
 const TAG = {'berth-created': 'true'}
 const LRO_DEADLINE_MS = Number(process.env.BERTH_AZURE_DEADLINE_MS) || 15 * 60_000
@@ -389,6 +390,13 @@ const driver: Driver<AzureData, AzureSecrets> = {
       ...(d.usePrivateIp ? {} : {public: d.publicIp}), ...(d.privateIp ? {private: d.privateIp} : {}),
       network: `azure:${d.subscriptionId}/${d.vnetGroup}/${d.vnet}`.toLowerCase(),
     }
+  },
+
+  async firewall(m, req) {
+    const d = m.data
+    if (!d.made?.includes('nsg')) return
+    const c = await step(d, 'Azure sign-in', () => clients(d))
+    await step(d, `update network security group ${d.names.nsg}`, () => nsgFirewall(c, d, req, {abortSignal: deadline(m.signal)}))
   },
 
   labels(m) {

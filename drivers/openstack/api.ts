@@ -14,7 +14,7 @@ const enc = encodeURIComponent
 export interface RuleSpec {
   direction: 'ingress' | 'egress'
   ethertype: 'IPv4' | 'IPv6'
-  protocol: 'tcp' | 'udp' | 'icmp' | null
+  protocol: 'tcp' | 'udp' | 'icmp' | 'esp' | null
   portMin?: number
   portMax?: number
   remoteIpPrefix?: string
@@ -138,6 +138,20 @@ export class Cloud {
 
   async deleteSecurityGroup(id: string): Promise<boolean> {
     return this.delete('network', `/security-groups/${enc(id)}`, [204])
+  }
+
+  async securityGroup(id: string): Promise<SecurityGroup | undefined> {
+    try {
+      return (await this.req('network', 'GET', `/security-groups/${enc(id)}`, {schema: SecurityGroupShow})).data.security_group
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw err
+    }
+  }
+
+  /** False when it was already gone. */
+  async deleteRule(id: string): Promise<boolean> {
+    return this.delete('network', `/security-group-rules/${enc(id)}`, [204])
   }
 
   async createRule(groupId: string, r: RuleSpec): Promise<void> {

@@ -10,6 +10,7 @@ import {Cloud} from './api.js'
 import {resolveConfig} from './config.js'
 import {deleteGroup, waitGone, waitServer, waitVolume, waitVolumeFree} from './waits.js'
 import {ensureSwarmGroup, resetSwarmGroups, securityRules} from './groups.js'
+import {firewall} from './firewall.js'
 import {resolveNames} from './lookup.js'
 import type {Server} from './schemas.js'
 import type {Interface} from './catalog.js'
@@ -290,6 +291,8 @@ export function makeDriver(name: 'openstack' | 'conoha'): Driver<OpenStackData, 
       const project = cloud.projectId ?? cloud.projectName ?? ''
       return {public: ip, ...(privateIp && network ? {private: privateIp, network: `openstack:${cloud.url}|${cloud.region ?? ''}|${project}|${network}`} : {})}
     },
+
+    firewall,
 
     labels(m) {
       const c = m.data.cloud

@@ -1,14 +1,16 @@
 /** Security groups berth makes: a machine's own (SSH and the engine from a CIDR) or its swarm's. */
-import {ENGINE_PORT, SWARM_PORTS} from '../../src/sdk/index.js'
+import {ENGINE_PORT} from '../../src/sdk/index.js'
 import type {Cloud, RuleSpec} from './api.js'
 import {parseCidr} from './config.js'
 
 /** In-process creation of a swarm's security group, so parallel members make it once. */
 const swarmGroups = new Map<string, Promise<string>>()
 
-const SWARM_RULE = {manager: 'swarm management', gossip: 'swarm gossip', vxlan: 'swarm overlay (VXLAN)'}
-
-/** The swarm ports between members, and SSH and the engine from the user's CIDR. */
+/**
+ * SSH and the engine from the user's CIDR, and between the group's members. The swarm ports are
+ * not here: berth admits each member by address as the swarm's membership changes (firewall.ts),
+ * members in other clouds included.
+ */
 export function securityRules(openCidr: string | undefined, selfGroupId: string | undefined, sshPort = 22): RuleSpec[] {
   const rules: RuleSpec[] = []
   if (openCidr) {
@@ -18,10 +20,7 @@ export function securityRules(openCidr: string | undefined, selfGroupId: string 
     }
   }
   if (selfGroupId) {
-    const swarm: [RuleSpec['protocol'], number, string][] = [
-      ['tcp', sshPort, 'ssh between members'], ['tcp', ENGINE_PORT, 'docker engine between members'],
-      ...SWARM_PORTS.map((p): [RuleSpec['protocol'], number, string] => [p.proto, p.port, SWARM_RULE[p.key]]),
-    ]
+    const swarm: [RuleSpec['protocol'], number, string][] = [['tcp', sshPort, 'ssh between members'], ['tcp', ENGINE_PORT, 'docker engine between members']]
     for (const [protocol, port, description] of swarm) {
       rules.push({direction: 'ingress', ethertype: 'IPv4', protocol, portMin: port, portMax: port, remoteGroupId: selfGroupId, description})
     }
@@ -39,7 +38,7 @@ export async function ensureSwarmGroup(cloud: Cloud, name: string, openCidr: str
   if (!p) {
     p = (async () => {
       const existing = (await cloud.securityGroupsNamed(name)).sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? '') || a.id.localeCompare(b.id))
-      const g = existing[0] ?? await cloud.createSecurityGroup(name, `berth swarm ${name.replace(/^berth-swarm-/, '')}: swarm ports between members, SSH and Docker from ${openCidr ?? 'members only'}`)
+      const g = existing[0] ?? await cloud.createSecurityGroup(name, `berth swarm ${name.replace(/^berth-swarm-/, '')}: swarm ports from its members, SSH and Docker from ${openCidr ?? 'members only'}`)
       const have = new Set(g.security_group_rules.map(r => `${r.direction}|${r.protocol}|${r.port_range_min}|${r.remote_ip_prefix ?? ''}|${r.remote_group_id ?? ''}`))
       for (const r of securityRules(openCidr, g.id, sshPort)) {
         if (have.has(`${r.direction}|${r.protocol}|${r.portMin}|${r.remoteIpPrefix ?? ''}|${r.remoteGroupId ?? ''}`)) continue

@@ -100,6 +100,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
     else if (record.swarmJoin) await (await swarmMod()).abandonJoin({...ctx, signal: undefined}, record).catch(() => {})
     const left = await rollback(ctx, record, driver)
+    // The members' firewalls stop admitting what never became one of them.
+    if (opts.swarm) await (await swarmMod()).afterLeave({...ctx, signal: undefined}, opts.swarm.name)
     if (left.length) {
       record.status = 'error'
       record.error = `create failed (${errorMessage(err)}); could not remove: ${left.join('; ')}`
@@ -185,6 +187,8 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
   })
   try {
     const forgetOnly = Boolean(record.adopted) && !opts.removeHost
+    // A leave updates the others' firewalls; an unfinished join or no leave at all leaves that to the end.
+    const joining = record.swarmJoin?.name
     if (record.swarm && opts.swarmGoes && !record.swarm.manager) {
       // The whole swarm is being removed: a worker's drain and leave would only move tasks onto
       // nodes about to go. Its managers still go after it, one at a time.
@@ -232,6 +236,9 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
       return left
     }
     await store.remove(name)
+    // The others' firewalls stop admitting it (after a leave, again: a cheap no-op; a whole swarm going needs none).
+    const unsynced = record.swarm?.name ?? joining
+    if (unsynced && !opts.swarmGoes) await (await swarmMod()).afterLeave(ctx, unsynced)
     return left
   } finally {
     await lock?.release().catch(() => {})

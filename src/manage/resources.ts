@@ -11,6 +11,7 @@ import {engineMessage} from '../engine/index.js'
 import type {ContainerConfig} from '../placement/index.js'
 import {readBody, sendJson, type Req, type Res} from './http.js'
 import {combinedError} from './stream.js'
+import {overlayOptions} from './overlay.js'
 
 interface NetworkBody {Id: string; Name: string; Scope?: string; Driver?: string; Containers?: Record<string, unknown>}
 interface VolumeBody {Name: string; Driver?: string; Labels?: Record<string, string> | null; Options?: Record<string, string> | null; Mountpoint?: string; Scope?: string; CreatedAt?: string}
@@ -95,7 +96,7 @@ export class Resources {
   }
 
   async createNetwork(req: Req, res: Res, version: string | undefined): Promise<void> {
-    const body = JSON.parse((await readBody(req)).toString() || '{}') as {Name?: string; Driver?: string; Attachable?: boolean}
+    const body = JSON.parse((await readBody(req)).toString() || '{}') as {Name?: string; Driver?: string; Attachable?: boolean; Options?: Record<string, string> | null}
     if (!body.Name) throw new ClusterError('no network name given', 400)
     const {machine, name} = splitNode(body.Name, await this.machines())
     if ((await this.findNetwork(body.Name)).length) throw new ClusterError(`network with name ${name} already exists`, 409)
@@ -104,10 +105,12 @@ export class Resources {
     const driver = manager && (!body.Driver || body.Driver === 'bridge') ? 'overlay' : body.Driver || 'bridge'
     if (driver === 'overlay') {
       if (!manager) throw new ClusterError(`an overlay network needs the machines in swarm mode (create them with --swarm), or create "${name}" with -d bridge on each machine`, 400)
-      const r = await manager.engine.call<{Id: string}>('POST', `${this.v(version, manager.machine)}/networks/create`, {...body, Name: name, Driver: 'overlay', Attachable: true, CheckDuplicate: true})
+      const {options, note} = overlayOptions(body.Options, await this.cluster.records())
+      const r = await manager.engine.call<{Id: string; Warning?: string}>('POST', `${this.v(version, manager.machine)}/networks/create`, {...body, Options: options, Name: name, Driver: 'overlay', Attachable: true, CheckDuplicate: true})
       if (r.status >= 300) throw new ClusterError(`${manager.machine}: ${engineMessage(r)}`, r.status)
-      this.log(`network ${name}: attachable overlay, made on ${manager.machine}`)
-      return sendJson(res, 201, r.body)
+      this.log(`network ${name}: attachable overlay, made on ${manager.machine}${note ? `; ${note}` : ''}`)
+      // The docker CLI prints the answer's Warning: the user sees why the network is encrypted.
+      return sendJson(res, 201, {...r.body, Warning: [r.body.Warning, note && `berth: ${name}: ${note}`].filter(Boolean).join('\n')})
     }
     // A local driver: that machine's, or one of that name on each machine (reachable by name only on the same one).
     const targets = machine ? [await this.cluster.connFor(machine)] : await Promise.all((await this.cluster.records()).map(r => this.cluster.conn(r)))

@@ -42,6 +42,26 @@ export interface SwarmHints {
   manager: boolean
 }
 
+/** A port the swarm's members must reach on one another, or ESP (IPsec: encrypted overlays), which has none. */
+export type FirewallPort = {port: number; proto: 'tcp' | 'udp'} | {proto: 'esp'}
+
+/**
+ * What a machine's cloud firewall is to admit of its swarm (Driver.firewall): exactly these
+ * peers' addresses on exactly these ports, nothing more of the swarm's, replacing what berth
+ * admitted before.
+ */
+export interface FirewallRequest {
+  swarm: string
+  /** False once the machine left: it then admits none of the swarm (a firewall shared with members still admits them). */
+  member: boolean
+  /** This machine's own addresses as the lifecycle counts a member's (a firewall it shares with members admits them too). */
+  addresses: string[]
+  /** Every other member (one about to join included), with every address its packets may come from. */
+  peers: Array<{name: string; addresses: string[]}>
+  /** The swarm's ports (2377/tcp, 7946/tcp+udp, 4789/udp and ESP; or a mesh's one UDP port). */
+  ports: FirewallPort[]
+}
+
 /** The store's folders a driver may write in. */
 export interface DriverPlace {
   /** The machine's folder, for its own files (disks, logs, a secrets file). */
@@ -138,6 +158,12 @@ export interface Driver<Data extends object = object, Secrets = unknown> {
   addressing?(m: MachineHandle<Data>): HostAddressing | undefined
   /** Labels describing where the host lives (provider, region...), set as engine and swarm node labels. */
   labels?(m: MachineHandle<Data>): Record<string, string>
+  /**
+   * Make the machine's cloud firewall (security group, NSG) admit exactly `req`: called for every
+   * member after each join, leave and rm in its swarm. Idempotent (called again with the same
+   * request it changes nothing); what it added goes with the machine's own resources on remove.
+   */
+  firewall?(m: MachineHandle<Data>, req: FirewallRequest): Promise<void>
   /** Seconds to wait for SSH by default (cloud VMs need longer than lab hosts). */
   readonly sshTimeout?: number
   /**

@@ -15,6 +15,7 @@ import {members, reachableManager, swarmInfo, swarmIp, swarmLock, swarmMember} f
 import {addressFrom, advertiseAddress} from './address.js'
 import {checkBeforeJoin} from './doctor.js'
 import {checkPorts} from './ports.js'
+import {admitJoiner, afterJoin, afterLeave} from './firewall.js'
 
 
 export interface JoinOptions {
@@ -169,6 +170,8 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       role = true
     } else {
       const managerIp = addressFrom(self, await swarmMember(ctx, manager.record))
+      // Clouds' firewalls first: the manager's must let the joiner in for the check and the join.
+      await admitJoiner(ctx, opts.name, record)
       say(`checking swarm paths to and from ${manager.record.name}`)
       await checkBeforeJoin(ctx, opts.name, record, manager.record, session, patience)
       say(`checking swarm ports of ${manager.record.name}`)
@@ -207,6 +210,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     engine.close()
     manager?.engine.close()
     await lock?.release()
+    await afterJoin(ctx, opts.name, record)
   }
 }
 
@@ -281,6 +285,7 @@ export async function leaveSwarm(ctx: Ctx, record: MachineRecord, opts: {force?:
     manager?.engine.close()
     await lock?.release()
   }
+  await afterLeave(ctx, name, record)
 }
 
 /**

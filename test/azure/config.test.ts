@@ -73,13 +73,9 @@ test('resource names: the machine name for people, its id for uniqueness', () =>
   assert.deepEqual(n, {vm: 'web1-a1b2c3d4', computer: 'web1', nic: 'web1-a1b2c3d4-nic', pip: 'web1-a1b2c3d4-ip', nsg: 'web1-a1b2c3d4-nsg', disk: 'web1-a1b2c3d4-osdisk'})
 })
 
-test('NSG rules: SSH and engine from --azure-open-cidr, open ports, swarm ports only with --swarm', () => {
-  const base = {openCidr: '198.51.100.0/24', openPorts: [{port: 80, protocol: 'Tcp' as const}], swarm: false}
+test('NSG rules: SSH and engine from --azure-open-cidr and open ports; the swarm ports are the firewall hook\'s', () => {
+  const base = {openCidr: '198.51.100.0/24', openPorts: [{port: 80, protocol: 'Tcp' as const}]}
   const rules = securityRules(base)
   assert.deepEqual(rules.map(r => `${r.protocol}/${r.destinationPortRange}/${r.sourceAddressPrefix}`), ['Tcp/22/198.51.100.0/24', 'Tcp/2376/198.51.100.0/24', 'Tcp/80/198.51.100.0/24'])
   assert.equal(new Set(rules.map(r => r.priority)).size, rules.length, 'priorities are unique')
-  const swarm = securityRules({...base, swarm: true})
-  const extra = swarm.slice(rules.length).map(r => `${r.protocol}/${r.destinationPortRange}`)
-  assert.deepEqual(extra, ['Tcp/2377', 'Tcp/7946', 'Udp/7946', 'Udp/4789'])
-  for (const r of swarm.slice(rules.length)) assert.deepEqual(r.sourceAddressPrefixes, ['VirtualNetwork', '198.51.100.0/24'])
 })

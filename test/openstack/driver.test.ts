@@ -205,7 +205,7 @@ test('rm without credentials says so instead of failing five times', async () =>
   assert.deepEqual(await driver.remove(handle(m)), [])
 })
 
-test('swarm: one security group for the swarm, with the swarm ports between members and SSH/Docker from the CIDR', async () => {
+test('swarm: one security group for the swarm, SSH/Docker from the CIDR and between members, the swarm ports from each member by address (firewall)', async () => {
   const swarm = {name: 'blue', manager: true}
   const o = options(sim, {'openstack-open-cidr': '198.51.100.0/24'})
   const [a, b] = await Promise.all([create(o, {swarm}), create(o, {swarm: {...swarm, manager: false}})])
@@ -216,11 +216,32 @@ test('swarm: one security group for the swarm, with the swarm ports between memb
   const g = groups[0]
   const rules = [...sim.rules.values()].filter(r => r.groupId === g.id && r.direction === 'ingress')
     .map(r => `${r.protocol}/${r.min} from ${r.remoteGroupId === g.id ? 'members' : r.prefix}`).sort()
-  assert.deepEqual(rules, [
-    'tcp/22 from 198.51.100.0/24', 'tcp/22 from members', 'tcp/2376 from 198.51.100.0/24', 'tcp/2376 from members',
-    'tcp/2377 from members', 'tcp/7946 from members', 'udp/4789 from members', 'udp/7946 from members',
-  ])
+  const ingress = () => [...sim.rules.values()].filter(r => r.groupId === g.id && r.direction === 'ingress')
+    .map(r => `${r.protocol}/${r.min} from ${r.remoteGroupId === g.id ? 'members' : r.prefix}`).sort()
+  assert.deepEqual(rules, ['tcp/22 from 198.51.100.0/24', 'tcp/22 from members', 'tcp/2376 from 198.51.100.0/24', 'tcp/2376 from members'])
   for (const m of [a, b]) assert.ok(sim.servers.get(m.data.server!.id!)!.groupIds.includes(g.id))
+  // Each member admits the others and itself (the group is shared): both ask for the same set.
+  const ports = [{port: 7946, proto: 'tcp' as const}, {port: 4789, proto: 'udp' as const}]
+  const ipA = a.data.ip!
+  const ipB = b.data.ip!
+  const azure = {name: 'az1', addresses: ['203.0.113.9']}
+  await Promise.all([
+    driver.firewall!(handle(a), {swarm: 'blue', member: true, addresses: [ipA], peers: [{name: 'b', addresses: [ipB]}, azure], ports}),
+    driver.firewall!(handle(b), {swarm: 'blue', member: true, addresses: [ipB], peers: [{name: 'a', addresses: [ipA]}, azure], ports}),
+  ])
+  const peers = (...ips: string[]) => ips.flatMap(ip => [`tcp/7946 from ${ip}/32`, `udp/4789 from ${ip}/32`])
+  const base = ['tcp/22 from 198.51.100.0/24', 'tcp/22 from members', 'tcp/2376 from 198.51.100.0/24', 'tcp/2376 from members']
+  assert.deepEqual(ingress(), [...base, ...peers(ipA, ipB, '203.0.113.9')].sort())
+  // Unchanged: one read, no write.
+  sim.calls.clear()
+  await driver.firewall!(handle(a), {swarm: 'blue', member: true, addresses: [ipA], peers: [{name: 'b', addresses: [ipB]}, azure], ports})
+  assert.equal(sim.calls.get('neutron.rules.create') ?? 0, 0)
+  assert.equal(sim.calls.get('neutron.rules.delete') ?? 0, 0)
+  // az1 leaves: both admit only each other; b leaves too: a admits itself only, as b's own call (no member) says.
+  await driver.firewall!(handle(a), {swarm: 'blue', member: true, addresses: [ipA], peers: [{name: 'b', addresses: [ipB]}], ports})
+  assert.deepEqual(ingress(), [...base, ...peers(ipA, ipB)].sort())
+  await driver.firewall!(handle(b), {swarm: 'blue', member: false, addresses: [ipB], peers: [{name: 'a', addresses: [ipA]}], ports})
+  assert.deepEqual(ingress(), [...base, ...peers(ipA)].sort())
   // The group stays while a member uses it, and goes with the last one.
   assert.deepEqual(await driver.remove(handle(a)), [])
   assert.equal(sim.groups.has(g.id), true)

@@ -12,6 +12,8 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import {issue, makeCA} from '../../src/certs/certs.js'
+import {defaultSecurityRules, nsgFilter} from './azure-nsg.js'
+import {HostFirewalls} from './firewall.js'
 import {bootHost, destroyHost, killHost, startHost, stopHost, type LabHost} from '../../drivers/lab/host.js'
 import {prepareAdmin, runCustomData} from './azure-vm.js'
 import {slots} from './slots.js'
@@ -39,6 +41,8 @@ export interface AzureSimOptions {
   pollsBeforeDone?: number
   /** How long a NIC stays reserved after its VM is deleted (Azure lets go lazily). */
   nicReservationMs?: number
+  /** NSGs become iptables rules in each VM's lab host (firewall.ts); false leaves every VM open. */
+  enforceNsgs?: boolean
   /** ARM's subscription throttling (off when absent); ARM_LIMITS are the published defaults. */
   throttle?: ArmLimits
 }
@@ -160,6 +164,7 @@ export class AzureSim {
   private readonly t0 = Date.now()
   /** The vnet and its router, with the real topology. */
   readonly network?: CloudNetwork
+  private readonly firewalls = new HostFirewalls(line => console.error(line))
 
   constructor(readonly opts: AzureSimOptions) {
     if (opts.topology) this.network = new CloudNetwork(opts.topology)
@@ -469,6 +474,8 @@ export class AzureSim {
       try {
         if (asyncFault) throw new ArmError(asyncFault.status ?? 400, asyncFault.code, asyncFault.message)
         await work()
+        // What the operation changed is enforced before ARM calls it done.
+        await this.applyFirewalls()
         op.status = 'Succeeded'
       } catch (err) {
         op.status = 'Failed'
@@ -588,7 +595,7 @@ export class AzureSim {
         for (const s of props.securityRules ?? []) {
           if (!s.name || !s.properties?.priority || !s.properties?.direction || !s.properties?.access || !s.properties?.protocol) throw new ArmError(400, 'SecurityRuleInvalid', `Security rule ${s.name ?? ''} is missing a required property.`)
         }
-        props.defaultSecurityRules = [{name: 'AllowVnetInBound', properties: {access: 'Allow', direction: 'Inbound', priority: 65000, protocol: '*', sourceAddressPrefix: 'VirtualNetwork', destinationAddressPrefix: 'VirtualNetwork', sourcePortRange: '*', destinationPortRange: '*'}}]
+        props.defaultSecurityRules = defaultSecurityRules()
         break
       case 'virtualNetworks':
         if (!props.addressSpace?.addressPrefixes?.length) throw new ArmError(400, 'InvalidAddressSpace', 'The virtual network must have an address space.')
@@ -807,7 +814,10 @@ export class AzureSim {
   private async drop(r: Resource): Promise<void> {
     if (r.vm) {
       for (const pip of this.pipsOf(r)) if (pip.properties.ipAddress) await this.network?.unbind(pip.properties.ipAddress)
-      if (r.vm.host) await destroyHost(r.vm.host)
+      if (r.vm.host) {
+        await destroyHost(r.vm.host)
+        this.firewalls.forget(r.vm.host.netns)
+      }
       r.vm.host = undefined
       const disk = r.properties.storageProfile?.osDisk
       if (disk?.managedDisk?.id && disk.deleteOption === 'Delete') this.res.delete(disk.managedDisk.id.toLowerCase())
@@ -827,6 +837,17 @@ export class AzureSim {
     }
     if (r.type.endsWith('publicIPAddresses') && r.properties.ipAddress) await this.network?.release(r.properties.ipAddress)
     this.res.delete(r.id.toLowerCase())
+  }
+
+  /** Every running VM's NSGs as iptables rules in its lab host (firewall.ts; only hosts whose filter changed). */
+  private async applyFirewalls(): Promise<void> {
+    if (this.opts.enforceNsgs === false) return
+    const get = (id: string) => this.res.get(id.toLowerCase())
+    await Promise.all([...this.res.values()].filter(r => r.vm?.host && r.vm.power === 'running').map(r => {
+      const nic = get(String(r.properties.networkProfile.networkInterfaces[0].id))
+      const ip = nic?.properties.ipConfigurations?.[0]?.properties?.privateIPAddress
+      return nic && ip ? this.firewalls.apply(r.vm!.host!.netns, ip, nsgFilter(nic, get, this.res.values())) : undefined
+    }))
   }
 
   private vmAction(method: string, id: string, action: string, u: URL) {

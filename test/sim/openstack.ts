@@ -26,6 +26,8 @@ import {
 import {iso, shaped, templates} from './openstack-shapes.js'
 import {slots} from './slots.js'
 import {CloudNetwork, type TopologyOptions} from './topology.js'
+import {HostFirewalls} from './firewall.js'
+import {securityGroupFilter} from './openstack-sg.js'
 
 export type SimProfile = 'generic' | 'conoha-v2' | 'conoha-v3'
 export type FaultKind = 500 | 503 | 429 | 'timeout'
@@ -51,7 +53,10 @@ export interface SimOptions {
    * Absent: one flat lab subnet (`subnet`), floating IPs added to the server's own interface.
    */
   topology?: TopologyOptions
-  /** Turn security group rules into iptables rules in each lab host (ingress only). */
+  /**
+   * Security groups become iptables rules in each lab host (ingress and egress, firewall.ts):
+   * on by default where servers are lab hosts; false leaves every port open.
+   */
   enforceSecurityGroups?: boolean
   log?: (line: string) => void
 }
@@ -851,7 +856,10 @@ export class OpenStackSim {
     s.taskState = 'deleting'
     this.enqueue(s, async () => {
       await sleep(this.opts.deleteDelayMs)
-      if (s.host) await destroyHost(s.host)
+      if (s.host) {
+        await destroyHost(s.host)
+        this.firewalls.forget(s.host.netns)
+      }
       for (const p of [...this.ports.values()].filter(x => x.deviceId === s.id)) {
         for (const f of this.fips.values()) {
           if (f.portId !== p.id) continue
@@ -1110,6 +1118,7 @@ export class OpenStackSim {
     if (users.length || pending.length) throw new HttpError(409, 'SecurityGroupInUse', `Security Group ${g.id} in use.`)
     for (const r of [...this.rules.values()]) if (r.groupId === g.id || r.remoteGroupId === g.id) this.rules.delete(r.id)
     this.groups.delete(g.id)
+    await this.applyFirewalls()
     return {status: 204}
   }
 
@@ -1180,6 +1189,8 @@ export class OpenStackSim {
     const host = hostOf(portId)
     // The floating address lands on the host's interface: clients reach the host through it for real.
     if (host) await run('ip', ['-n', host.netns, 'addr', 'add', `${f.address}/${prefix}`, 'dev', 'eth0'])
+    // A floating address is one more address of its port's groups' members.
+    await this.applyFirewalls()
   }
 
   /** Real topology: the router maps the floating address to the port's fixed one (and nothing, disassociated). */
@@ -1189,6 +1200,7 @@ export class OpenStackSim {
     f.portId = portId
     if (port) await this.network!.bind(f.address, port.ip)
     else await this.network!.unbind(f.address)
+    await this.applyFirewalls()
   }
 
   // ---- Cinder ----
@@ -1259,36 +1271,14 @@ export class OpenStackSim {
 
   // ---- Security groups on the lab hosts ----
 
-  private firewallChain = Promise.resolve()
+  private readonly firewalls = new HostFirewalls(line => this.opts.log?.(line))
 
-  /** Rewrite each lab host's ingress filter from its groups' rules; one rewrite at a time. */
-  private applyFirewalls(): Promise<void> {
-    if (!this.opts.enforceSecurityGroups || this.opts.boot !== 'lab') return Promise.resolve()
-    this.firewallChain = this.firewallChain.then(() => this.writeFirewalls()).catch(err => this.opts.log?.(`sim: firewall: ${(err as Error).message}`))
-    return this.firewallChain
-  }
-
-  /** Remote groups resolve to their members' addresses, as Neutron's agents do. */
-  private async writeFirewalls(): Promise<void> {
-    const members = (groupId: string) => [...this.ports.values()].filter(p => p.groupIds.includes(groupId)).flatMap(p => {
-      const fips = [...this.fips.values()].filter(f => f.portId === p.id).map(f => f.address)
-      return [p.ip, ...fips]
-    })
-    for (const s of this.servers.values()) {
-      if (!s.host || s.deleting) continue
-      const lines = ['*filter', ':BERTH-SG - [0:0]', '-F BERTH-SG', '-A BERTH-SG -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT']
-      for (const r of this.rules.values()) {
-        if (!s.groupIds.includes(r.groupId) || r.direction !== 'ingress' || r.ethertype !== 'IPv4') continue
-        const proto = r.protocol ? `-p ${r.protocol}` : ''
-        const ports = r.min !== null && r.protocol && ['tcp', 'udp'].includes(r.protocol) ? `--dport ${r.min}:${r.max ?? r.min}` : ''
-        const sources = r.remoteGroupId ? members(r.remoteGroupId) : [r.prefix ?? '0.0.0.0/0']
-        for (const src of sources) lines.push(`-A BERTH-SG ${proto} -s ${src} ${ports} -j ACCEPT`.replace(/ +/g, ' '))
-      }
-      lines.push('-A BERTH-SG -j DROP', 'COMMIT', '')
-      // -w: the host's own dockerd edits its tables too.
-      await run('ip', ['netns', 'exec', s.host.netns, 'iptables-restore', '-w', '10', '--noflush'], lines.join('\n'))
-      await run('ip', ['netns', 'exec', s.host.netns, 'sh', '-c', 'iptables -w 10 -C INPUT -i eth0 -j BERTH-SG 2>/dev/null || iptables -w 10 -I INPUT -i eth0 -j BERTH-SG'])
-    }
+  /** Rewrite every lab host's filter from its port's groups' rules (only hosts whose filter changed). */
+  private async applyFirewalls(): Promise<void> {
+    if (this.opts.enforceSecurityGroups === false || this.opts.boot !== 'lab') return
+    // Remote groups resolve to their members' addresses, fixed and floating, as Neutron's agents do.
+    const members = (groupId: string) => [...this.ports.values()].filter(p => p.groupIds.includes(groupId)).flatMap(p => [p.ip, ...[...this.fips.values()].filter(f => f.portId === p.id).map(f => f.address)])
+    await Promise.all([...this.servers.values()].filter(s => s.host && !s.deleting && s.fixedIp).map(s => this.firewalls.apply(s.host!.netns, s.fixedIp!, securityGroupFilter(s.groupIds, this.rules.values(), members))))
   }
 }
 
