@@ -1,7 +1,9 @@
 /**
  * Classic cluster mode (issue 14, seed 004's own model): a head behind a home NAT and two workers
- * on another network, none of them in swarm mode, grouped by `create --swarm S --swarm-mode
- * classic` and placed by `berth swarm manage`, which dials out to each engine over mutual TLS.
+ * with public addresses on the shared "internet" (as cloud VMs), none of them in swarm mode,
+ * grouped by `create --swarm S --swarm-mode classic` and placed by `berth swarm manage`, which
+ * runs ON the NAT'd head (in its network namespace, as seed 004 ran the master on the local
+ * machine) and dials out to each engine over mutual TLS through the home router's MASQUERADE.
  * Nothing listens on a swarm port and nothing can reach the head from the workers' side, yet
  * plain `docker run -d` spreads over all three, binpacks onto one and follows a constraint.
  * The hosts are shared by every subtest; `rm` of the group leaves nothing.
@@ -18,9 +20,7 @@ import {dropTagged} from '../../drivers/lab/nat.js'
 const GROUP = 'c4'
 const PUBLIC = '172.30.200.0/24'
 const HOME = '172.30.201.0/24'
-const CLOUD = '172.30.202.0/24'
 const HOME_NET = 'clhome'
-const CLOUD_NET = 'clcloud'
 const WORKERS = ['cw1', 'cw2']
 const ALL = ['head', ...WORKERS]
 const SLEEP = ['sleep', '100000']
@@ -35,10 +35,15 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
   const ids: string[] = []
   let manage: {proc: ChildProcess; stderr: string; exit: Promise<number | null>} | undefined
   let denv: Record<string, string> = {}
+  /** The head's network namespace: the endpoint and the docker CLI pointed at it run there. */
+  let headNs = ''
 
-  /** Starts the endpoint; `berth env --swarm S` (no --manage: the group is classic) then points at it. */
+  /**
+   * Starts the endpoint inside the head's network namespace (its loopback, its NAT'd way out);
+   * `berth env --swarm S` (no --manage: the group is classic) then points at it.
+   */
   async function startManage(): Promise<void> {
-    const proc = spawn(process.execPath, [BIN, 'swarm', 'manage', GROUP, '--listen', '127.0.0.1:0'], {env: {...process.env, BERTH_DEBUG: '', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+    const proc = spawn('ip', ['netns', 'exec', headNs, process.execPath, BIN, 'swarm', 'manage', GROUP, '--listen', '127.0.0.1:0'], {env: {...process.env, BERTH_DEBUG: '', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
     const m = {proc, stderr: '', exit: new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))}
     proc.stderr!.on('data', d => (m.stderr += d))
     proc.stdout!.resume()
@@ -53,20 +58,30 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     throw new Error(`berth swarm manage did not start: ${m.stderr}`)
   }
 
-  const machineOf = (id: string) => docker(['inspect', '--format', '{{.Node.Name}}', id], denv).stdout.trim()
-  const dockerRun = (args: string[]) => docker(['run', '-d', ...args], denv)
+  /** The stock docker CLI on the head's side of the NAT, pointed at the endpoint there. */
+  const viaHead = (args: string[]) => {
+    try {
+      const stdout = execFileSync('ip', ['netns', 'exec', headNs, 'docker', ...args], {env: {...process.env, ...denv}, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000}).toString()
+      return {code: 0, stdout, stderr: ''}
+    } catch (err) {
+      const e = err as {status?: number; stdout?: Buffer; stderr?: Buffer}
+      return {code: e.status ?? 1, stdout: e.stdout?.toString() ?? '', stderr: e.stderr?.toString() ?? ''}
+    }
+  }
+  const machineOf = (id: string) => viaHead(['inspect', '--format', '{{.Node.Name}}', id]).stdout.trim()
+  const dockerRun = (args: string[]) => viaHead(['run', '-d', ...args])
   const clean = () => {
-    const found = docker(['ps', '-aq'], denv).stdout.trim().split('\n').filter(Boolean)
-    if (found.length) assert.equal(docker(['rm', '-f', ...found], denv).code, 0)
+    const found = viaHead(['ps', '-aq']).stdout.trim().split('\n').filter(Boolean)
+    if (found.length) assert.equal(viaHead(['rm', '-f', ...found]).code, 0)
   }
   const tcp = async (host: string, ip: string, port: number) => (await run(['ssh', host, `timeout 3 bash -c '</dev/tcp/${ip}/${port}' 2>/dev/null && echo open || echo closed`])).stdout.trim()
 
   before(async () => {
-    // The head first: docker-machine's --swarm-master, behind a home router. The workers join
-    // the existing group by name alone (its mode is the group's), in parallel.
+    // The head first: docker-machine's --swarm-master, behind a home router. The workers, public
+    // hosts on the "internet", join the existing group by name alone (its mode is the group's).
     const head = await run(['create', '--swarm', GROUP, '--swarm-mode', 'classic', '--swarm-master', '--lab-network', HOME_NET, '--lab-behind-nat', '--lab-subnet', HOME, 'head'])
     assert.equal(head.code, 0, head.stderr)
-    const workers = await run(['create', '--swarm', GROUP, '--swarm-label', 'disk=ssd', '--lab-network', CLOUD_NET, '--lab-subnet', CLOUD, ...WORKERS])
+    const workers = await run(['create', '--swarm', GROUP, '--swarm-label', 'disk=ssd', '--lab-subnet', PUBLIC, ...WORKERS])
     assert.equal(workers.code, 0, workers.stderr)
     const tar = busyboxTar()
     await Promise.all(ALL.map(async n => {
@@ -74,6 +89,7 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
       ips[n] = (await run(['ip', n])).stdout.trim()
       ids.push(JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'machines', n, 'config.json'), 'utf8')).id)
     }))
+    headNs = `berth-${JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'machines', 'head', 'config.json'), 'utf8')).id}`
     for (const n of ALL) {
       const imp = docker(['import', '-', 'bb:v1'], direct[n], tar)
       assert.equal(imp.code, 0, imp.stderr)
@@ -88,13 +104,13 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     }
     await run(['rm', '-f', '-y', ...ALL, 'bad1', 'bad2'])
     // Whatever a failed rm would leave of this file's networks: routers, bridges, tagged rules.
-    execFileSync('sh', ['-c', `ip netns del ${routerNs(HOME_NET)} 2>/dev/null; for b in ${networkBridge(HOME_NET)} ${networkBridge(CLOUD_NET)}; do ip link del $b 2>/dev/null; done; true`])
-    for (const b of [networkBridge(HOME_NET), networkBridge(CLOUD_NET), bridgeName(PUBLIC)]) await dropTagged(b)
+    execFileSync('sh', ['-c', `ip netns del ${routerNs(HOME_NET)} 2>/dev/null; ip link del ${networkBridge(HOME_NET)} 2>/dev/null; ip link del ${bridgeName(PUBLIC)} 2>/dev/null; true`])
+    for (const b of [networkBridge(HOME_NET), bridgeName(PUBLIC)]) await dropTagged(b)
   })
 
   test('the group is classic: no engine is in swarm mode, no swarm port listens, nothing reaches the NAT\'d head', async () => {
     assert.match(ips.head, /^172\.30\.201\./)
-    for (const w of WORKERS) assert.match(ips[w], /^172\.30\.202\./)
+    for (const w of WORKERS) assert.match(ips[w], /^172\.30\.200\./)
     for (const n of ALL) assert.equal(docker(['info', '--format', '{{.Swarm.LocalNodeState}}'], direct[n]).stdout.trim(), 'inactive', n)
     const listening = await Promise.all(ALL.map(async n => (await run(['ssh', n, 'ss -Hlntu'])).stdout))
     for (const [i, l] of listening.entries()) {
@@ -112,7 +128,7 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     assert.equal(inspect.mode, 'classic')
     assert.deepEqual(inspect.managers, ['head'])
     assert.deepEqual(inspect.nodes.map((n: {machine: string; state: string}) => `${n.machine}:${n.state}`), ['cw1:ready', 'cw2:ready', 'head:ready'])
-    const info = docker(['info'], denv)
+    const info = viaHead(['info'])
     assert.equal(info.code, 0, info.stderr)
     assert.match(info.stdout, /Role: primary/)
     assert.match(info.stdout, /Nodes: 3/)
@@ -120,13 +136,25 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     assert.match(info.stdout, /└ Labels: berth\.driver=lab, berth\.machine=cw1, berth\.region=lab, disk=ssd/)
   })
 
-  test('three docker run -d through the endpoint land on three machines (spread)', () => {
+  test('three docker run -d through the endpoint on the NAT\'d head land on three machines (spread), dialled out through its NAT', async () => {
     const placed = [0, 1, 2].map(() => {
       const r = dockerRun(['bb:v1', ...SLEEP])
       assert.equal(r.code, 0, r.stderr)
       return machineOf(r.stdout.trim())
     })
     assert.deepEqual(placed.sort(), ALL.slice().sort())
+    // Each worker's engine sees the endpoint's connections coming from the home router's public
+    // address: `docker events` through the endpoint holds one open to every engine meanwhile.
+    const routerPublic = sh(`ip -n ${routerNs(HOME_NET)} -4 -o addr show wan`).split(/\s+/)[3].split('/')[0]
+    const events = spawn('ip', ['netns', 'exec', headNs, 'docker', 'events'], {env: {...process.env, ...denv}, stdio: 'ignore'})
+    await sleep(1500)
+    const seen = await Promise.all(WORKERS.map(async w => (await run(['ssh', w, 'ss -Htn state established \'( sport = :2376 )\''])).stdout)).finally(() => events.kill())
+    for (const [i, w] of WORKERS.entries()) {
+      const peers = seen[i]
+      // dockerd listens on both families: IPv4 peers show as [::ffff:a.b.c.d].
+      assert.match(peers, new RegExp(`\\s(\\[::ffff:)?${routerPublic.replace(/\./g, '\\.')}\\]?:\\d+\\s*$`, 'm'), `${w}: ${peers}`)
+      assert.doesNotMatch(peers, new RegExp(ips.head.replace(/\./g, '\\.')), 'the head\'s own address never shows outside its NAT')
+    }
   })
 
   test('binpack (berth run) fills one machine; berth ps lists the containers as machine/name', async () => {
@@ -180,7 +208,7 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     clean()
     const rm1 = await run(['rm', '-y', 'cw2'])
     assert.equal(rm1.code, 0, rm1.stderr)
-    assert.match(docker(['info'], denv).stdout, /Nodes: 2/)
+    assert.match(viaHead(['info']).stdout, /Nodes: 2/)
     const two = [0, 1].map(() => machineOf(dockerRun(['bb:v1', ...SLEEP]).stdout.trim()))
     assert.deepEqual(two.sort(), ['cw1', 'head'])
     manage!.proc.kill('SIGTERM')
@@ -194,7 +222,7 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     assert.deepEqual(existsSync(swarms) ? readdirSync(swarms).filter(f => f.startsWith(GROUP)) : [], [])
     assert.deepEqual(labLeftovers(ids), [])
     assert.doesNotMatch(sh('ip netns list'), new RegExp(routerNs(HOME_NET)))
-    assert.doesNotMatch(sh('ip -o link'), new RegExp(`${networkBridge(HOME_NET)}|${networkBridge(CLOUD_NET)}`))
-    assert.doesNotMatch(sh('iptables-save'), new RegExp(`berth-lab-(${networkBridge(HOME_NET)}|${networkBridge(CLOUD_NET)})`))
+    assert.doesNotMatch(sh('ip -o link'), new RegExp(networkBridge(HOME_NET)))
+    assert.doesNotMatch(sh('iptables-save'), new RegExp(`berth-lab-${networkBridge(HOME_NET)}`))
   })
 })
