@@ -20,7 +20,7 @@ import {type CreateOptions, createMachine, power, type PowerAction, regenerateCe
 import {type UpgradeReport, upgradeMachine} from './upgrade.js'
 import {listRows, type MachineRow} from './inventory.js'
 import {removeMachines} from './removal.js'
-import {describeClassic, type GroupMode, type GroupOptions, type GroupSummary, groupMode, isClassic, joinClassic, leaveClassic, resolveMode} from './classic.js'
+import {describeClassic, dropGroupIfEmpty, type GroupMode, type GroupOptions, type GroupSummary, groupMode, isClassic, joinClassic, leaveClassic, resolveMode} from './classic.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
 const swarmMod = () => import('../swarm/index.js')
@@ -138,6 +138,7 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       dissolve: async swarm => {
         if (await groupMode(ctx, swarm) !== 'classic') return (await swarmMod()).dissolve(ctx, swarm)
         for (const r of await (await swarmMod()).members(ctx, swarm)) await withLock(ctx, r.name, record => leaveClassic(ctx, record))
+        await dropGroupIfEmpty(ctx, swarm)
       },
       doctor: async swarm => {
         if (await groupMode(ctx, swarm) === 'classic') throw new UserError(`"${swarm}" is a classic group: it needs no swarm port (berth swarm manage dials each engine on its TLS port)`)

@@ -3,11 +3,12 @@
  * engines are NOT in swarm mode. Nothing is initialised or joined and no swarm port is opened:
  * `berth swarm manage` dials out to each engine over mutual TLS and places containers itself, so
  * a head behind NAT takes no inbound connection from the workers. The group lives in the store as
- * its members' records (`swarm.mode: 'classic'`), as a swarm-mode swarm does.
+ * a group record (its mode, from its first member to its last) and its members' records
+ * (`swarm.mode: 'classic'`), as a swarm-mode swarm lives in its members' records.
  */
 import {ConflictError, parallel, UserError} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, loadDriver} from '../host/index.js'
-import {CorruptRecord, type MachineRecord} from '../store/index.js'
+import {CorruptRecord, ensureGroup, loadGroup, type MachineRecord, removeGroup} from '../store/index.js'
 import type {JoinOptions, SwarmNodeRow, SwarmSummary} from '../swarm/index.js'
 
 export type GroupMode = 'swarm' | 'classic'
@@ -18,8 +19,13 @@ export type GroupSummary = SwarmSummary & {mode: GroupMode}
 
 export const isClassic = (r: MachineRecord | undefined): boolean => r?.swarm?.mode === 'classic'
 
-/** The mode a group's members record (a pending swarm join counts as swarm mode); undefined: no such group. */
+/**
+ * A group's mode: its group record's, else what its members record (a pending swarm join counts
+ * as swarm mode); undefined: no such group.
+ */
 export async function groupMode(ctx: Ctx, name: string, exclude?: string): Promise<GroupMode | undefined> {
+  const group = await loadGroup(ctx.store.root, name)
+  if (group) return group.mode
   for (const r of await ctx.store.loadAll()) {
     if (r instanceof CorruptRecord || r.name === exclude) continue
     if (r.swarm?.name === name) return r.swarm.mode ?? 'swarm'
@@ -72,8 +78,11 @@ export async function joinClassic(ctx: Ctx, record: MachineRecord, opts: GroupOp
   const driver = await loadDriver(ctx, record.driver)
   const {nodeLabels} = await import('../swarm/index.js')
   const labels = nodeLabels(record, driver.labels?.(handleFor(ctx, record)) ?? {}, opts.labels)
-  // The head (docker-machine's --swarm-master): asked for, or the first machine of a new group.
-  const head = opts.manager || opts.initialiser === record.name || !await groupMode(ctx, opts.name, record.name)
+  // The head (docker-machine's --swarm-master): asked for, the first name of the create that made
+  // the group, or (joined later) whoever comes while the group has none.
+  const {members} = await import('../swarm/index.js')
+  const head = opts.manager || (opts.initialiser ? opts.initialiser === record.name : !(await members(ctx, opts.name)).some(r => r.name !== record.name && r.swarm!.manager))
+  await ensureGroup(ctx.store.root, {name: opts.name, mode: 'classic', createdAt: new Date().toISOString(), ...(opts.strategy ? {strategy: opts.strategy} : {})})
   record.swarm = {name: opts.name, manager: head, mode: 'classic', labels, ...(opts.strategy ? {strategy: opts.strategy} : {})}
   await ctx.store.save(record)
   ctx.progress?.(record.name, `in the classic group ${opts.name}${head ? ' (head)' : ''}: no swarm mode, no swarm port`)
@@ -81,8 +90,16 @@ export async function joinClassic(ctx: Ctx, record: MachineRecord, opts: GroupOp
 
 /** Leaving a classic group only forgets the membership: there is no swarm to leave. */
 export async function leaveClassic(ctx: Ctx, record: MachineRecord): Promise<void> {
+  const name = record.swarm!.name
   delete record.swarm
   await ctx.store.save(record)
+  await dropGroupIfEmpty(ctx, name)
+}
+
+/** The group record goes with the group's last member (an rm, a leave, swarm rm). */
+export async function dropGroupIfEmpty(ctx: Ctx, name: string): Promise<void> {
+  const {members} = await import('../swarm/index.js')
+  if (!(await members(ctx, name)).length) await removeGroup(ctx.store.root, name)
 }
 
 /** A classic group as its engines say: each answers (ready) or not (down); none is in swarm mode. */

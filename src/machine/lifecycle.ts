@@ -11,7 +11,7 @@ import {caDirFor, type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine,
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
 import {SCHEMA_VERSION, validateName} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
-import {type GroupOptions, isClassic, joinClassic, resolveMode} from './classic.js'
+import {dropGroupIfEmpty, type GroupOptions, isClassic, joinClassic, resolveMode} from './classic.js'
 
 // Certificates, SSH and the provisioner load only when a command needs them: ls and env stay fast.
 const certs = () => import('../certs/index.js')
@@ -114,6 +114,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     } else {
       await store.remove(name)
     }
+    // A group this failed create made (its first member) goes with it.
+    if (classic) await dropGroupIfEmpty(ctx, opts.swarm!.name).catch(() => {})
     throw err
   } finally {
     session?.close()
@@ -240,6 +242,7 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
       return left
     }
     await store.remove(name)
+    if (isClassic(record)) await dropGroupIfEmpty(ctx, record.swarm!.name)
     return left
   } finally {
     await lock?.release().catch(() => {})
