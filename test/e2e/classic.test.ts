@@ -129,6 +129,8 @@ describe('classic cluster mode: a NAT\'d head and two workers, no swarm mode (se
     assert.equal(JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'groups', `${GROUP}.json`), 'utf8')).mode, 'classic')
     assert.deepEqual(inspect.managers, ['head'])
     assert.deepEqual(inspect.nodes.map((n: {machine: string; state: string}) => `${n.machine}:${n.state}`), ['cw1:ready', 'cw2:ready', 'head:ready'])
+    assert.deepEqual(JSON.parse((await run(['env', '--swarm', GROUP, '--manage', '--json'])).stdout), denv, 'env --swarm S and --swarm S --manage agree for a classic group')
+    assert.match(denv.DOCKER_HOST, /^tcp:\/\/127\.0\.0\.1:\d+$/)
     const info = viaHead(['info'])
     assert.equal(info.code, 0, info.stderr)
     assert.match(info.stdout, /Role: primary/)
