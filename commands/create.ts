@@ -22,6 +22,7 @@ export default class Create extends BerthCommand<typeof Create> {
     '<%= config.bin %> create -d generic --generic-ip-address 203.0.113.10 --generic-ssh-user ubuntu web1',
     '<%= config.bin %> create --swarm lab3 m1 w1 w2',
     '<%= config.bin %> create --swarm lab3 --swarm-manager --swarm-label tier=front m2 m3',
+    '<%= config.bin %> create --swarm home --swarm-mode classic --swarm-master head && <%= config.bin %> create --swarm home w1 w2',
   ]
   static override strict = false
   static override args = {name: Args.string({description: 'Machine name(s)', required: true})}

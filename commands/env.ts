@@ -20,7 +20,7 @@ export default class Env extends BerthCommand<typeof Env> {
     'no-proxy': Flags.boolean({summary: 'Add the machine\'s IP to NO_PROXY, so a proxy in HTTP_PROXY is not used for it'}),
     json: Flags.boolean({summary: 'The variables as JSON'}),
     'docker-context': Flags.boolean({summary: 'Also write a docker context "berth-NAME" and select it with DOCKER_CONTEXT'}),
-    swarm: Flags.string({summary: 'Point at a reachable manager of this swarm (the next one when the first is down)'}),
+    swarm: Flags.string({summary: 'Point at a reachable manager of this swarm (the next one when the first is down); for a classic group, at its "berth swarm manage" endpoint'}),
     manage: Flags.boolean({summary: 'With --swarm: point at the swarm\'s "berth swarm manage" endpoint, which places plain docker run', dependsOn: ['swarm']}),
   }
 
@@ -43,6 +43,8 @@ export default class Env extends BerthCommand<typeof Env> {
     if (this.flags.swarm) {
       if (name) throw new UserError('give either a machine or --swarm, not both', 'usage')
       if (!(await berth.swarm.members(this.flags.swarm)).length) throw new NotFoundError(`swarm "${this.flags.swarm}" does not exist`)
+      // A classic group's manager is its endpoint, as `docker-machine env --swarm` pointed at classic Swarm's.
+      if (await berth.swarm.mode(this.flags.swarm) === 'classic') return this.manageEnv(berth.store, shell, hint)
       const m = await berth.swarm.manager(this.flags.swarm)
       if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
       name = m.name

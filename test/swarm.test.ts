@@ -39,3 +39,14 @@ test('node labels name the machine, its driver and where it lives; user labels w
   const rec = {name: 'n1', driver: 'lab'} as MachineRecord
   assert.deepEqual(nodeLabels(rec, {region: 'tyo1'}, {tier: 'web'}), {'berth.machine': 'n1', 'berth.driver': 'lab', 'berth.region': 'tyo1', tier: 'web'})
 })
+
+test('--swarm-mode classic: docker-machine\'s switch names a classic group, the note says so; the mode needs --swarm', () => {
+  const {argv, note} = rewriteLegacySwarmArgv(['--swarm', '--swarm-master', '--swarm-mode', 'classic', '--swarm-discovery', 'token://0123456789abcdef', 'head'])
+  assert.match(argv[0], /^--swarm=swarm-[0-9a-f]{8}$/)
+  assert.match(note!, /berth makes the classic group "swarm-[0-9a-f]{8}"/)
+  assert.match(rewriteLegacySwarmArgv(['--swarm', 'head']).note ?? '', /^$/)
+  assert.match(rewriteLegacySwarmArgv(['--swarm', '--swarm-master', 'head']).note!, /add --swarm-mode classic/)
+  assert.equal(swarmJoinOptions({swarm: 's', 'swarm-mode': 'classic'})?.mode, 'classic')
+  assert.equal(swarmJoinOptions({swarm: 's'})?.mode, undefined)
+  assert.throws(() => swarmJoinOptions({'swarm-mode': 'classic'}), /--swarm-mode needs --swarm NAME/)
+})

@@ -3,7 +3,7 @@ import {BerthCommand} from '../_command.js'
 import {NotFoundError} from '../../src/core/index.js'
 
 export default class SwarmInspect extends BerthCommand<typeof SwarmInspect> {
-  static override summary = 'Show a swarm\'s nodes (role, state, availability, reachability, labels) as JSON'
+  static override summary = 'Show a swarm\'s (or classic group\'s) mode and nodes (role, state, availability, reachability, labels) as JSON'
   static override examples = ['<%= config.bin %> swarm inspect lab3']
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
 

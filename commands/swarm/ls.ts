@@ -4,7 +4,7 @@ import {table} from '../../src/core/index.js'
 import {parallel} from '../../src/core/index.js'
 
 export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
-  static override summary = 'List swarms: managers, workers, leader, reachability, engine versions'
+  static override summary = 'List swarms and classic groups: mode, managers, workers, leader, reachability, engine versions'
   static override examples = ['<%= config.bin %> swarm ls', '<%= config.bin %> swarm ls --json']
   static override flags = {
     json: Flags.boolean({summary: 'Machine-readable output'}),
@@ -17,8 +17,9 @@ export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
     const res = await parallel(names, 8, n => swarm.describe(n, this.flags.timeout * 1000))
     const swarms = res.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []))
     if (this.flags.json) return this.json(swarms)
-    this.log(table(['SWARM', 'MANAGERS', 'WORKERS', 'LEADER', 'REACHABLE', 'ENGINES'], swarms.map(s => [
-      s.name, s.managers.join(','), s.workers.join(','), s.leader || '-', s.reachable ? `yes (via ${s.via})` : 'no',
+    // A classic group's MANAGERS are its heads (docker-machine's --swarm-master); it has no leader.
+    this.log(table(['SWARM', 'MODE', 'MANAGERS', 'WORKERS', 'LEADER', 'REACHABLE', 'ENGINES'], swarms.map(s => [
+      s.name, s.mode, s.managers.join(','), s.workers.join(','), s.leader || '-', s.reachable ? `yes (via ${s.via})` : 'no',
       [...new Set(s.nodes.map(n => n.engine))].join(','),
     ])))
     for (const s of swarms) if (s.advice) process.stderr.write(`warning: swarm ${s.name}: ${s.advice}\n`)

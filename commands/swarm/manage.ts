@@ -8,7 +8,7 @@ import {pidAlive, poll, UserError} from '../../src/core/index.js'
 import {STRATEGY_NAMES} from '../../src/placement/index.js'
 
 export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
-  static override summary = 'Serve a Docker API endpoint that places plain `docker run` across a swarm\'s machines'
+  static override summary = 'Serve a Docker API endpoint that places plain `docker run` across a swarm\'s (or classic group\'s) machines'
   static override description = 'As classic Swarm\'s manager did: mutual TLS with the store\'s CA; `docker run` is placed by strategy and filters (-e constraint:key==value, -e affinity:container!=web, -p host ports), ps/images/info cover every machine, and container commands (inspect, logs, stop, start, rm, exec) go to the machine that holds the container. An image missing on the chosen machine is pulled there (a registry) or copied from a member that has it; pull, tag and rmi reach every machine, build runs on one the strategy picks; networks are attachable overlays, a volume is made where its first container lands, so docker-compose up/down works. Runs in the foreground until Ctrl-C or SIGTERM. The default strategy is the one given at `create --swarm-strategy`, else spread.'
   static override examples = [
     '<%= config.bin %> swarm manage lab3',
@@ -51,7 +51,8 @@ export default class SwarmManage extends BerthCommand<typeof SwarmManage> {
       log: line => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     })
     await writeManageState(ctx.store, {swarm, pid: process.pid, host: ep.host, port: ep.port, url: ep.url, strategy, startedAt: new Date().toISOString()})
-    this.log(`swarm ${swarm}: ${strategy} over ${recs.map(r => r.name).join(', ')}, listening on ${ep.url} (mutual TLS, the store's CA)`)
+    const kind = recs.some(r => r.swarm?.mode === 'classic') ? 'classic group' : 'swarm'
+    this.log(`${kind} ${swarm}: ${strategy} over ${recs.map(r => r.name).join(', ')}, listening on ${ep.url} (mutual TLS, the store's CA)`)
     this.log(`point docker at it: eval $(berth env --swarm ${swarm} --manage)`)
     await new Promise<void>(resolve => {
       if (this.abort.signal.aborted) resolve()

@@ -103,11 +103,13 @@ export class Cluster {
 
   /** Swarm node labels by machine name, read from a reachable manager; empty when none answers. */
   private async nodeLabels(records: readonly MachineRecord[]): Promise<Map<string, Record<string, string>>> {
-    const swarms = [...new Set(records.map(r => r.swarm?.name).filter((s): s is string => Boolean(s)))]
-    if (!swarms.length) return new Map()
+    // A classic group's labels are on its records: no swarm node carries them, no manager is asked.
+    const classic = new Map(records.filter(r => r.swarm?.mode === 'classic').map(r => [r.name, {...r.swarm!.labels}]))
+    const swarms = [...new Set(records.filter(r => r.swarm?.mode !== 'classic').map(r => r.swarm?.name).filter((s): s is string => Boolean(s)))]
+    if (!swarms.length) return classic
     if (this.swarmLabels && Date.now() - this.swarmLabels.at < this.infoTtlMs) return this.swarmLabels.labels
     const {reachableManager} = await import('../swarm/index.js')
-    const out = new Map<string, Record<string, string>>()
+    const out = new Map<string, Record<string, string>>(classic)
     await Promise.all(swarms.map(async s => {
       const m = await reachableManager(this.ctx, s, {timeoutMs: Math.min(3000, this.timeoutMs)}).catch(() => undefined)
       if (!m) return

@@ -11,7 +11,8 @@
  */
 import type {DriverLoaders} from '../sdk/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
-import type {DoctorReport, JoinOptions, SwarmSummary} from '../swarm/index.js'
+import type {DoctorReport} from '../swarm/index.js'
+import {ConflictError, UserError} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
 import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -19,6 +20,7 @@ import {type CreateOptions, createMachine, power, type PowerAction, regenerateCe
 import {type UpgradeReport, upgradeMachine} from './upgrade.js'
 import {listRows, type MachineRow} from './inventory.js'
 import {removeMachines} from './removal.js'
+import {describeClassic, dropGroupIfEmpty, type GroupMode, type GroupOptions, type GroupSummary, groupMode, isClassic, joinClassic, leaveClassic, resolveMode} from './classic.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
 const swarmMod = () => import('../swarm/index.js')
@@ -57,13 +59,15 @@ export interface Berth {
   swarm: {
     names(): Promise<string[]>
     members(swarm: string): Promise<MachineRecord[]>
+    /** swarm mode or a classic group (undefined: no such group). */
+    mode(swarm: string): Promise<GroupMode | undefined>
     /** The first manager whose engine answers (a ping: /info blocks during an election). */
     manager(swarm: string): Promise<MachineRecord | undefined>
-    /** Join (or initialise) a swarm; with `ssh`, the joiner probes the manager's ports itself. */
-    join(machine: string, opts: JoinOptions, o?: {ssh?: boolean}): Promise<void>
+    /** Join (or initialise) a swarm, or enter a classic group; with `ssh`, the joiner probes the manager's ports itself. */
+    join(machine: string, opts: GroupOptions, o?: {ssh?: boolean}): Promise<void>
     leave(machine: string, opts?: {force?: boolean}): Promise<void>
     setRole(machine: string, manager: boolean): Promise<void>
-    describe(swarm: string, timeoutMs?: number): Promise<SwarmSummary>
+    describe(swarm: string, timeoutMs?: number): Promise<GroupSummary>
     dissolve(swarm: string): Promise<void>
     /** Every swarm port between every pair of members, probed over their SSH sessions. */
     doctor(swarm: string): Promise<DoctorReport>
@@ -93,7 +97,10 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
     swarm: {
       names: async () => (await swarmMod()).swarmNames(ctx),
       members: async swarm => (await swarmMod()).members(ctx, swarm),
+      mode: swarm => groupMode(ctx, swarm),
       manager: async swarm => {
+        // A classic group has no manager node: its endpoint is `berth swarm manage`.
+        if (await groupMode(ctx, swarm) === 'classic') return undefined
         const m = await (await swarmMod()).reachableManager(ctx, swarm, {pingOnly: true})
         m?.engine.close()
         return m?.record
@@ -101,6 +108,8 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       join: async (machine, o, j) => {
         const {joinSwarm} = await swarmMod()
         await withLock(ctx, machine, async record => {
+          if (await resolveMode(ctx, o, record.name) === 'classic') return joinClassic(ctx, record, o)
+          if (isClassic(record)) throw new ConflictError(`machine "${machine}" is in the classic group ${record.swarm!.name}: run "berth swarm leave ${machine}" first`)
           if (!j?.ssh) return joinSwarm(ctx, record, o)
           const session = await openSSH(ctx, record)
           try {
@@ -113,15 +122,28 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       },
       leave: async (machine, o) => {
         const {leaveSwarm} = await swarmMod()
-        await withLock(ctx, machine, record => leaveSwarm(ctx, record, o))
+        await withLock(ctx, machine, record => (isClassic(record) ? leaveClassic(ctx, record) : leaveSwarm(ctx, record, o)))
       },
       setRole: async (machine, manager) => {
         const {setRole} = await swarmMod()
-        await withLock(ctx, machine, record => setRole(ctx, record, manager))
+        await withLock(ctx, machine, record => {
+          if (isClassic(record)) throw new UserError(`machine "${machine}" is in the classic group ${record.swarm!.name}, which has no swarm roles to change`)
+          return setRole(ctx, record, manager)
+        })
       },
-      describe: async (swarm, timeoutMs) => (await swarmMod()).describeSwarm(ctx, swarm, timeoutMs),
-      dissolve: async swarm => (await swarmMod()).dissolve(ctx, swarm),
-      doctor: async swarm => (await swarmMod()).swarmDoctor(ctx, swarm),
+      describe: async (swarm, timeoutMs) => {
+        if (await groupMode(ctx, swarm) === 'classic') return describeClassic(ctx, swarm, timeoutMs)
+        return {...await (await swarmMod()).describeSwarm(ctx, swarm, timeoutMs), mode: 'swarm'}
+      },
+      dissolve: async swarm => {
+        if (await groupMode(ctx, swarm) !== 'classic') return (await swarmMod()).dissolve(ctx, swarm)
+        for (const r of await (await swarmMod()).members(ctx, swarm)) await withLock(ctx, r.name, record => leaveClassic(ctx, record))
+        await dropGroupIfEmpty(ctx, swarm)
+      },
+      doctor: async swarm => {
+        if (await groupMode(ctx, swarm) === 'classic') throw new UserError(`"${swarm}" is a classic group: it needs no swarm port (berth swarm manage dials each engine on its TLS port)`)
+        return (await swarmMod()).swarmDoctor(ctx, swarm)
+      },
     },
   }
 }

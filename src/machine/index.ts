@@ -1,4 +1,5 @@
 export * from './berth.js'
+export type {GroupOptions} from './classic.js'
 export * from './dockerenv.js'
 export * from './inventory.js'
 export * from './lifecycle.js'

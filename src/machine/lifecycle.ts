@@ -10,8 +10,8 @@ import {ConflictError, errorMessage, ExistsError, UserError, writeFileAtomic} fr
 import {caDirFor, type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
 import {SCHEMA_VERSION, validateName} from '../store/index.js'
-import type {JoinOptions} from '../swarm/index.js'
 import type {SSHSession} from '../ssh/index.js'
+import {dropGroupIfEmpty, type GroupOptions, isClassic, joinClassic, resolveMode} from './classic.js'
 
 // Certificates, SSH and the provisioner load only when a command needs them: ls and env stay fast.
 const certs = () => import('../certs/index.js')
@@ -27,8 +27,8 @@ export interface CreateOptions {
   sshTimeoutSec?: number
   /** Seconds to wait for the engine over TLS once provisioned (default 60). */
   engineTimeoutSec?: number
-  /** Join (or initialise) this swarm once the engine answers. */
-  swarm?: JoinOptions
+  /** Join (or initialise) this swarm, or (mode classic) enter this classic group, once the engine answers. */
+  swarm?: GroupOptions
   /** Set by `berth up`: the cluster file and group the machine belongs to. */
   origin?: MachineRecord['origin']
 }
@@ -41,6 +41,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   const {store} = ctx
   const id = store.newId()
   const say = (m: string) => ctx.progress?.(name, m)
+  // A group has one mode: asking for the other one is refused before anything is made.
+  const classic = opts.swarm ? await resolveMode(ctx, opts.swarm) === 'classic' : false
   // Validate everything before the first thing is made: bad input leaves nothing behind.
   // Secrets stay in this process: they go to create, never into the record.
   const {data: data0, secrets} = await driver.preCreate(opts.driverOptions, {machineName: name, machineId: id, warn: m => ctx.warn?.(m)}).catch(err => {
@@ -72,7 +74,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     record.driverData = await driver.create({
       machineName: name, machineId: id, machineDir: dir, driverDir: h.driverDir, sshPublicKey: keys.publicKey, secrets,
       signal: ctx.signal ?? new AbortController().signal,
-      swarm: opts.swarm ? {name: opts.swarm.name, manager: opts.swarm.manager} : undefined,
+      // A classic member needs no swarm port in its cloud's firewall: the driver is told of no swarm.
+      swarm: opts.swarm && !classic ? {name: opts.swarm.name, manager: opts.swarm.manager} : undefined,
       save: h.save, log: say, debug: h.debug, warn: m => ctx.warn?.(m),
     }, data0) as DriverData
     await store.save(record)
@@ -83,7 +86,9 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     // A joiner trusts the swarm's registries and takes its mirrors before its engine first starts.
     if (opts.swarm) await (await registryMod()).trustOnJoin(ctx, record, opts.swarm.name, session, {reload: false})
     await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
-    if (opts.swarm) {
+    if (opts.swarm && classic) {
+      await joinClassic(ctx, record, opts.swarm)
+    } else if (opts.swarm) {
       // A busy box answers slowly: the join waits on the manager as long as SSH may take, at least a minute.
       const patienceMs = opts.swarm.patienceMs ?? Math.max(60_000, 2000 * (opts.sshTimeoutSec ?? driver.sshTimeout ?? 60))
       await (await swarmMod()).joinSwarm(ctx, record, {...opts.swarm, patienceMs}, session)
@@ -97,11 +102,12 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     session?.close()
     session = undefined
     say(`failed: ${errorMessage(err)}; rolling back`)
-    if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
+    if (isClassic(record)) delete record.swarm
+    else if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
     else if (record.swarmJoin) await (await swarmMod()).abandonJoin({...ctx, signal: undefined}, record).catch(() => {})
     const left = await rollback(ctx, record, driver)
     // The members' firewalls stop admitting what never became one of them.
-    if (opts.swarm) await (await swarmMod()).afterLeave({...ctx, signal: undefined}, opts.swarm.name)
+    if (opts.swarm && !classic) await (await swarmMod()).afterLeave({...ctx, signal: undefined}, opts.swarm.name)
     if (left.length) {
       record.status = 'error'
       record.error = `create failed (${errorMessage(err)}); could not remove: ${left.join('; ')}`
@@ -110,6 +116,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     } else {
       await store.remove(name)
     }
+    // A group this failed create made (its first member) goes with it.
+    if (classic) await dropGroupIfEmpty(ctx, opts.swarm!.name).catch(() => {})
     throw err
   } finally {
     session?.close()
@@ -189,7 +197,9 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
     const forgetOnly = Boolean(record.adopted) && !opts.removeHost
     // A leave updates the others' firewalls; an unfinished join or no leave at all leaves that to the end.
     const joining = record.swarmJoin?.name
-    if (record.swarm && opts.swarmGoes && !record.swarm.manager) {
+    if (isClassic(record)) {
+      // A classic group's engine is in no swarm: its membership goes with the record.
+    } else if (record.swarm && opts.swarmGoes && !record.swarm.manager) {
       // The whole swarm is being removed: a worker's drain and leave would only move tasks onto
       // nodes about to go. Its managers still go after it, one at a time.
     } else if (record.swarm && record.status === 'ready' && !forgetOnly) {
@@ -236,9 +246,12 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
       return left
     }
     await store.remove(name)
-    // The others' firewalls stop admitting it (after a leave, again: a cheap no-op; a whole swarm going needs none).
-    const unsynced = record.swarm?.name ?? joining
-    if (unsynced && !opts.swarmGoes) await (await swarmMod()).afterLeave(ctx, unsynced)
+    if (isClassic(record)) await dropGroupIfEmpty(ctx, record.swarm!.name)
+    else {
+      // The others' firewalls stop admitting it (after a leave, again: a cheap no-op; a whole swarm going needs none).
+      const unsynced = record.swarm?.name ?? joining
+      if (unsynced && !opts.swarmGoes) await (await swarmMod()).afterLeave(ctx, unsynced)
+    }
     return left
   } finally {
     await lock?.release().catch(() => {})

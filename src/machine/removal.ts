@@ -18,7 +18,8 @@ export async function removeMachines(ctx: Ctx, names: string[], opts: RemoveOpti
   // A manager's swarm, or the swarm a killed create was joining as one.
   const managerOf = (n: string) => {
     const r = records.get(n)
-    return r?.swarm?.manager ? r.swarm.name : r?.swarmJoin?.manager ? r.swarmJoin.name : undefined
+    // A classic group's head has no Raft to keep: it goes with the workers, side by side.
+    return r?.swarm?.manager && r.swarm.mode !== 'classic' ? r.swarm.name : r?.swarmJoin?.manager ? r.swarmJoin.name : undefined
   }
   // Swarms every member of which is being removed: their workers need not leave first.
   const wanted = new Set(names)

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import * as Flags from '@oclif/core/flags'
 import {UserError} from '../core/index.js'
-import type {JoinOptions} from '../swarm/index.js'
+import type {GroupOptions} from '../machine/index.js'
 import {STRATEGY_NAMES} from '../placement/index.js'
 
 export const STRATEGIES = STRATEGY_NAMES
@@ -28,6 +28,7 @@ export const swarmCreateFlags = {
   'swarm-data-path-addr': Flags.string({summary: 'Address for overlay (data path) traffic', helpGroup: 'SWARM'}),
   'swarm-label': Flags.string({summary: 'Node label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'SWARM'}),
   'swarm-strategy': Flags.string({summary: 'Default placement strategy for `berth run` on this swarm', options: [...STRATEGIES], helpGroup: 'SWARM'}),
+  'swarm-mode': Flags.string({summary: 'swarm: a swarm-mode cluster (default for a new group); classic: classic Swarm\'s model, engines NOT in swarm mode placed by "berth swarm manage", which dials out to each (no inbound port on any member). Default: the group\'s own mode', options: ['swarm', 'classic'], helpGroup: 'SWARM'}),
   'swarm-discovery': Flags.string({summary: 'Accepted for docker-machine compatibility (classic Swarm discovery); not needed in swarm mode', helpGroup: 'SWARM'}),
   ...ignoredFlags(),
 }
@@ -37,8 +38,11 @@ export function ignoredSwarmNote(argv: string[], env: NodeJS.ProcessEnv): string
   const given = Object.keys(IGNORED_SWARM).filter(n => argv.some(a => a === `--${n}` || a.startsWith(`--${n}=`)))
   if (env.MACHINE_SWARM_IMAGE && argv.some(a => a === '--swarm' || a.startsWith('--swarm=')) && !given.includes('swarm-image')) given.push('swarm-image (MACHINE_SWARM_IMAGE)')
   if (!given.length) return undefined
-  return `${given.map(g => `--${g}`).join(', ')} ignored: classic Swarm's; berth forms a swarm-mode cluster, which needs no swarm image, agent or discovery`
+  const why = isClassic(argv) ? 'berth swarm manage is the classic group\'s manager, which needs no swarm image, agent or discovery' : 'berth forms a swarm-mode cluster, which needs no swarm image, agent or discovery'
+  return `${given.map(g => `--${g}`).join(', ')} ignored: classic Swarm's; ${why}`
 }
+
+const isClassic = (argv: string[]) => argv.some((a, j) => a === '--swarm-mode=classic' || (a === 'classic' && argv[j - 1] === '--swarm-mode'))
 
 /** A stable swarm name for docker-machine's token discovery, without showing the token. */
 function nameFromDiscovery(discovery: string | undefined): string | undefined {
@@ -60,11 +64,13 @@ export function rewriteLegacySwarmArgv(argv: string[]): {argv: string[]; note?: 
   if (i >= 0 && (next === undefined || next.startsWith('-') || discovery !== undefined)) {
     const name = nameFromDiscovery(discovery) ?? 'default'
     out.splice(i, 1, `--swarm=${name}`)
-    note = `--swarm as a switch is docker-machine's classic Swarm; berth forms a swarm-mode cluster named "${name}" instead${discovery ? ' (no discovery service is needed)' : ''}`
+    note = isClassic(argv)
+      ? `--swarm as a switch is docker-machine's classic Swarm: berth makes the classic group "${name}"${discovery ? ' (no discovery service is needed)' : ''}`
+      : `--swarm as a switch is docker-machine's classic Swarm; berth forms a swarm-mode cluster named "${name}" instead${discovery ? ' (no discovery service is needed)' : ''} (add --swarm-mode classic for classic Swarm's own model)`
   } else if (discovery !== undefined) {
     note = '--swarm-discovery is classic Swarm\'s; swarm mode needs no discovery service, so it is ignored'
   }
-  if (out.includes('--swarm-master') && !note) note = '--swarm-master means --swarm-manager in swarm mode'
+  if (out.includes('--swarm-master') && !note && !isClassic(argv)) note = '--swarm-master means --swarm-manager in swarm mode'
   return {argv: out, note}
 }
 
@@ -78,9 +84,9 @@ export function parseLabels(list: string[] | undefined, flag: string): Record<st
   return out
 }
 
-export function swarmJoinOptions(flags: Record<string, unknown>): JoinOptions | undefined {
+export function swarmJoinOptions(flags: Record<string, unknown>): GroupOptions | undefined {
   const name = flags.swarm as string | undefined
-  for (const k of ['swarm-manager', 'swarm-advertise-addr', 'swarm-data-path-addr', 'swarm-label', 'swarm-strategy'] as const) {
+  for (const k of ['swarm-manager', 'swarm-advertise-addr', 'swarm-data-path-addr', 'swarm-label', 'swarm-strategy', 'swarm-mode'] as const) {
     const v = flags[k]
     if (!name && v !== undefined && v !== false && !(Array.isArray(v) && !v.length)) throw new UserError(`--${k} needs --swarm NAME`)
   }
@@ -93,5 +99,6 @@ export function swarmJoinOptions(flags: Record<string, unknown>): JoinOptions | 
     dataPathAddr: flags['swarm-data-path-addr'] as string | undefined,
     labels: parseLabels(flags['swarm-label'] as string[] | undefined, 'swarm-label'),
     strategy: flags['swarm-strategy'] as string | undefined,
+    ...(flags['swarm-mode'] ? {mode: flags['swarm-mode'] as 'swarm' | 'classic'} : {}),
   }
 }

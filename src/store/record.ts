@@ -28,6 +28,12 @@ export const SwarmMembership = z.object({
   labels: z.record(z.string(), z.string()).default({}),
   strategy: z.string().optional(),
   nodeId: z.string().optional(),
+  /**
+   * 'classic': a group of engines NOT in swarm mode (classic Swarm's model), placed by `berth swarm
+   * manage` dialling out to each engine; `manager` then marks the head (docker-machine's
+   * --swarm-master). Absent: swarm mode. Additive: older records have none.
+   */
+  mode: z.literal('classic').optional(),
 })
 export type SwarmMembership = z.infer<typeof SwarmMembership>
 

@@ -39,7 +39,7 @@ export interface DoctorReport {
   paths: DoctorPath[]
 }
 
-export const OPTIONS_FOR_NAT = 'an encrypted mesh the NAT\'d machine dials out to (--swarm-mesh wireguard, not in berth yet), classic cluster mode (the endpoint dials out to each engine, no inbound port; not in berth yet), or a manager the others can reach (make a machine outside the NAT the manager and join this one as a worker)'
+export const OPTIONS_FOR_NAT = 'an encrypted mesh the NAT\'d machine dials out to (--swarm-mesh wireguard, not in berth yet), classic cluster mode (--swarm-mode classic: berth swarm manage dials out to each engine, no inbound port), or a manager the others can reach (make a machine outside the NAT the manager and join this one as a worker)'
 
 /** Where each member saw each other one come from: a source that is none of the sender's own addresses is NAT. */
 function natOf(obs: Observed[]): Map<string, string> {

@@ -89,6 +89,8 @@ async function run(ctx: Ctx, swarm: string, st: Pending, ports: FirewallPort[]):
     for (const r of all) {
       // A record being removed is no member, and its firewall is about to go with it.
       if (r.status === 'removing' || r.status === 'error') continue
+      // A classic group's engines are in no swarm: nothing to admit.
+      if (r.swarm?.mode === 'classic') continue
       if (r.swarm?.name === swarm || r.swarmJoin?.name === swarm) members.set(r.name, r)
     }
     for (const r of await joiners(ctx, swarm)) if (!members.has(r.name)) members.set(r.name, r)
