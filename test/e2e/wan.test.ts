@@ -18,7 +18,7 @@ const DC = '172.30.226.0/24'
 const CLOUD = '172.30.227.0/24'
 const HOME = '172.30.228.0/24'
 const NETS = ['wandc', 'wancloud', 'wanhome']
-const NAMES = ['m1', 'w1', 'w2', 'h1', 'bad']
+const NAMES = ['m1', 'w1', 'w2', 'h1', 'bad0', 'bad1', 'bad2', 'bad3', 'bad4', 'bad5']
 
 const sh = (cmd: string) => execFileSync('sh', ['-c', cmd]).toString()
 const id = (net: string) => networkBridge(net).slice(3)
@@ -130,8 +130,9 @@ describe('an emulated WAN between lab networks', {skip: !isRoot() && 'needs root
       [['--lab-network', 'wancloud', '--lab-wan-delay', '10ms'], /lab network wancloud's WAN is 75 ms each way, 0\.5 % loss each way/],
       [['--lab-network', 'wancloud', '--lab-nat'], /--lab-nat .*--lab-wan/],
     ]
-    for (const [args, re] of cases) {
-      const r = await run(['create', ...args, 'bad'])
+    const results = await Promise.all(cases.map(([args], i) => run(['create', ...args, `bad${i}`])))
+    for (const [i, [args, re]] of cases.entries()) {
+      const r = results[i]
       assert.notEqual(r.code, 0, args.join(' '))
       assert.match(r.stderr, re)
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
