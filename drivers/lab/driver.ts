@@ -3,6 +3,7 @@ import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
 import {checkSubnet, DEFAULT_SUBNET, type LabNet, namedNetwork, networkBridge, normaliseSubnet, subnetsOverlap} from './network.js'
+import {describeWan, sameWan, wanOption} from './wan.js'
 
 /** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
 type LabData = Partial<LabHost> & {subnet: string; root?: string}
@@ -23,25 +24,32 @@ function host(m: MachineHandle<LabData>): LabHost {
   return m.data
 }
 
-/** --lab-network, --lab-behind-nat and --lab-nat, checked against the network as it stands. */
+/** --lab-network, --lab-behind-nat, --lab-nat and --lab-wan-*, checked against the network as it stands. */
 async function labNet(options: Record<string, unknown>, given?: string): Promise<{spec: LabNet; subnet?: string}> {
   const name = options['lab-network'] ? String(options['lab-network']) : undefined
   const behind = Boolean(options['lab-behind-nat'])
+  const wan = wanOption(options)
   const spec: LabNet = {...(name ? {name} : {}), ...(options['lab-nat'] ? {nat: true} : {})}
   if (!name) {
     if (behind) throw new UserError('--lab-behind-nat puts a named network behind a router: give it one with --lab-network NAME')
+    if (wan) throw new UserError('--lab-wan-delay, --lab-wan-jitter and --lab-wan-loss put a WAN on a named network\'s router: give it one with --lab-network NAME')
     return {spec}
   }
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/i.test(name)) throw new UserError(`bad --lab-network "${name}": letters, digits, ".", "_" and "-", starting with a letter or digit`)
   const known = await namedNetwork(name)
   if (known && given && given !== known.subnet) throw new UserError(`lab network ${name} is on ${known.subnet}, not ${given}: leave out --lab-subnet (and BERTH_LAB_SUBNET) or pass --lab-subnet ${known.subnet}`)
   if (known && behind && !known.behindNat) throw new UserError(`lab network ${name} is not behind NAT (its hosts are on it already): use another --lab-network name for a network behind NAT`)
-  if (known?.behindNat || behind) {
-    if (spec.nat) throw new UserError(`--lab-nat routes a host out through this box; hosts on lab network ${name} go out through its router (--lab-behind-nat): drop one of them`)
+  if (known && wan && !known.behindNat && !known.routed) throw new UserError(`lab network ${name} has no router to put a WAN on (its hosts are on it already): use another --lab-network name for a network across a WAN`)
+  if (known && wan && !sameWan(known.wan, wan)) throw new UserError(`lab network ${name}'s WAN is ${known.wan ? describeWan(known.wan) : 'without delay or loss'}: leave out --lab-wan-* to join it as it is, or use another --lab-network name`)
+  const routed = known ? known.routed : Boolean(wan) && !behind
+  if (known?.behindNat || behind || routed) {
+    if (spec.nat) throw new UserError(`--lab-nat routes a host out through this box; hosts on lab network ${name} go out through its router (${routed ? '--lab-wan-*' : '--lab-behind-nat'}): drop one of them`)
     const pub = normaliseSubnet(String(options['lab-public-subnet']))
     const subnet = known?.subnet ?? given ?? DEFAULT_SUBNET
     if (subnetsOverlap(pub, subnet)) throw new UserError(`lab network ${name} (${subnet}) and its routers' public subnet ${pub} share addresses: use another --lab-public-subnet or --lab-subnet`)
-    spec.behindNat = pub
+    if (routed) spec.routed = pub
+    else spec.behindNat = pub
+    if (wan && !known) spec.wan = wan
   }
   return {spec, subnet: known?.subnet}
 }

@@ -9,6 +9,13 @@ import {run} from './run.js'
 export const tagOf = (bridge: string) => `berth-lab-${bridge}`
 export const routerNetns = (bridge: string) => `berth-rt-${bridge.slice(3)}`
 
+/** A WAN on a router's public leg, each way (wan.ts): one-way delay, its spread, and the share of packets dropped. */
+export interface WanSpec {
+  delayMs: number
+  jitterMs: number
+  lossPct: number
+}
+
 export interface RouterPlan {
   netns: string
   /** The router's address on the network it serves: the hosts' default gateway. */
@@ -19,6 +26,10 @@ export interface RouterPlan {
   public: string
   publicPrefix: number
   publicBridge: string
+  /** No NAT: the network's own addresses are routed, from every other router on the public bridge (wan.ts). */
+  routed?: boolean
+  /** The WAN emulator spliced into the public leg, and its process. */
+  wire?: WanSpec & {pid: number; start: number}
 }
 
 /*
@@ -43,6 +54,14 @@ COMMIT
 COMMIT
 `
 
+/** A routed network's router, as a cloud's or a data centre's: it forwards both ways and hides nothing. */
+const ROUTED_RULES = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+`
+
 export async function routerExists(r: {netns: string}): Promise<boolean> {
   return fs.access(`/run/netns/${r.netns}`).then(() => true, () => false)
 }
@@ -59,7 +78,7 @@ export async function makeRouter(r: RouterPlan): Promise<void> {
     `ip link set brp${id} master ${r.publicBridge} up`,
     `ip -n ${r.netns} -batch - <<'EOF'\naddr add ${r.inside}/${r.prefix} dev lan\naddr add ${r.public}/${r.publicPrefix} dev wan\nlink set lan up\nlink set wan up\nlink set lo up\nEOF`,
     `ip netns exec ${r.netns} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'`,
-    `ip netns exec ${r.netns} iptables-restore <<'EOF'\n${ROUTER_RULES}EOF`,
+    `ip netns exec ${r.netns} iptables-restore <<'EOF'\n${r.routed ? ROUTED_RULES : ROUTER_RULES}EOF`,
   ]
   try {
     await run('sh', ['-c', script.join('\n')])

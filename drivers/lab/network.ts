@@ -6,7 +6,8 @@ import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {acquireLock, ipString, maskOf, parseSubnet as parseNetwork, UserError} from '../../src/sdk/index.js'
-import {allowOut, dropRouter, dropTagged, guardNatted, makeRouter, routerExists, routerNetns, type RouterPlan, stopForwarding} from './nat.js'
+import {allowOut, dropRouter, dropTagged, guardNatted, makeRouter, routerExists, routerNetns, type RouterPlan, stopForwarding, type WanSpec} from './nat.js'
+import {linkRoutes, startWire, stopWire, unlinkRoutes, wants, wireAlive} from './wan.js'
 import {execFileP, run} from './run.js'
 
 export const DEFAULT_SUBNET = '172.30.77.0/24'
@@ -45,6 +46,10 @@ export interface LabNet {
    * router reaches the cloud's private network (the simulators' vnet and tenant networks).
    */
   sealed?: boolean
+  /** The subnet of the "internet" bridge a routed network's router sits on (no NAT: --lab-wan-*). */
+  routed?: string
+  /** Delay and loss on the router's public leg (wan.ts). */
+  wan?: WanSpec
 }
 
 /** Two networks share an address when they agree on the shorter prefix. */
@@ -84,6 +89,8 @@ async function liveLeases(ldir: string): Promise<number> {
 async function dropBridge(root: string, bridge: string): Promise<void> {
   const router = await readRouter(root, bridge)
   if (router) {
+    await unlinkRoutes(router, await otherRouters(root, bridge))
+    await stopWire(router)
     await dropRouter(router)
     await fs.rm(path.join(root, router.publicBridge, router.public), {force: true})
     await fs.rm(routerDir(root, bridge), {recursive: true, force: true})
@@ -107,16 +114,30 @@ async function readRouter(root: string, bridge: string): Promise<RouterPlan | un
   if (text) return JSON.parse(text) as RouterPlan
   // A crash between the namespace and its note: the name follows from the bridge.
   const netns = routerNetns(bridge)
-  if (await routerExists({netns})) await dropRouter({netns, bridge})
+  if (await routerExists({netns})) {
+    await stopWire({bridge})
+    await dropRouter({netns, bridge})
+  }
   return undefined
+}
+
+/** The routers of the other networks: a routed network is reached through each of them. */
+async function otherRouters(root: string, bridge: string): Promise<RouterPlan[]> {
+  const out: RouterPlan[] = []
+  for (const ent of await fs.readdir(root).catch(() => [] as string[])) {
+    if (!ent.endsWith('.router') || ent === `${bridge}.router`) continue
+    const text = await fs.readFile(path.join(root, ent, 'router.json'), 'utf8').catch(() => '')
+    if (text) out.push(JSON.parse(text) as RouterPlan)
+  }
+  return out
 }
 
 async function anyNat(root: string): Promise<boolean> {
   return (await fs.readdir(root).catch(() => [] as string[])).some(e => e.endsWith('.nat'))
 }
 
-/** The subnet and NAT-ness of a named network while it exists (it has hosts), else undefined. */
-export async function namedNetwork(name: string, root = LEASES): Promise<{subnet: string; behindNat: boolean} | undefined> {
+/** The subnet, NAT-ness and WAN of a named network while it exists (it has hosts), else undefined. */
+export async function namedNetwork(name: string, root = LEASES): Promise<{subnet: string; behindNat: boolean; routed: boolean; wan?: WanSpec} | undefined> {
   const bridge = networkBridge(name)
   return withLeases(root, async () => {
     const subnet = (await fs.readFile(path.join(root, `${bridge}.net`), 'utf8').catch(() => '')).trim()
@@ -125,7 +146,9 @@ export async function namedNetwork(name: string, root = LEASES): Promise<{subnet
       await dropBridge(root, bridge)
       return undefined
     }
-    return {subnet, behindNat: Boolean(await readRouter(root, bridge))}
+    const r = await readRouter(root, bridge)
+    const wan = r?.wire ? {delayMs: r.wire.delayMs, jitterMs: r.wire.jitterMs, lossPct: r.wire.lossPct} : undefined
+    return {subnet, behindNat: Boolean(r && !r.routed), routed: Boolean(r?.routed), ...(wan ? {wan} : {})}
   })
 }
 
@@ -211,7 +234,8 @@ export async function joinNetwork(h: {subnet: string; bridge: string; dir: strin
     await forgetNeighbour(root, h.bridge, ip)
     if (spec.name) await fs.writeFile(path.join(root, `${h.bridge}.name`), spec.name + '\n', {mode: 0o600})
     await makeBridge(net, h.bridge, spec.sealed)
-    if (spec.behindNat) return {ip, gateway: (await ensureRouter(root, net, h.bridge, spec.behindNat)).inside}
+    const pub = spec.behindNat ?? spec.routed
+    if (pub) return {ip, gateway: (await ensureRouter(root, net, h.bridge, pub, spec)).inside}
     if (spec.nat) {
       if (!await fs.access(path.join(root, `${h.bridge}.nat`)).then(() => true, () => false)) {
         await fs.writeFile(path.join(root, `${h.bridge}.nat`), net + '\n', {mode: 0o600})
@@ -235,10 +259,16 @@ async function forgetNeighbour(root: string, bridge: string, ip: string): Promis
   }
 }
 
-/** The network's home router, made by its first host: a public address leased on the shared bridge. */
-async function ensureRouter(root: string, net: string, bridge: string, publicSubnet: string): Promise<RouterPlan> {
+/**
+ * The network's router, made by its first host: a public address leased on the shared bridge, NAT
+ * (a home) or routed, and its WAN. A later host restarts a wire that died (its network was cut off).
+ */
+async function ensureRouter(root: string, net: string, bridge: string, publicSubnet: string, spec: LabNet): Promise<RouterPlan> {
   const known = await readRouter(root, bridge)
-  if (known && await routerExists(known)) return known
+  if (known && await routerExists(known)) {
+    if (!known.wire || await wireAlive(known)) return known
+    return writeRouter(root, await startWire(known, known.wire, routerDir(root, bridge)))
+  }
   const pub = normaliseSubnet(publicSubnet)
   const publicBridge = bridgeName(pub)
   const dir = routerDir(root, bridge)
@@ -246,11 +276,18 @@ async function ensureRouter(root: string, net: string, bridge: string, publicSub
   const r: RouterPlan = {
     netns: routerNetns(bridge), inside: topOf(net), prefix: parseSubnet(net).prefix, bridge,
     public: await leaseIn(root, pub, publicBridge, dir), publicPrefix: parseSubnet(pub).prefix, publicBridge,
+    ...(spec.routed && !spec.behindNat ? {routed: true} : {}),
   }
-  await fs.writeFile(path.join(dir, 'router.json'), JSON.stringify(r, null, 2), {mode: 0o600})
+  await writeRouter(root, r)
   await makeBridge(pub, publicBridge)
   await makeRouter(r)
-  await guardNatted(bridge)
+  if (!r.routed) await guardNatted(bridge)
+  await linkRoutes(r, await otherRouters(root, bridge))
+  return wants(spec.wan) ? writeRouter(root, await startWire(r, spec.wan, dir)) : r
+}
+
+async function writeRouter(root: string, r: RouterPlan): Promise<RouterPlan> {
+  await fs.writeFile(path.join(routerDir(root, r.bridge), 'router.json'), JSON.stringify(r, null, 2), {mode: 0o600})
   return r
 }
 

@@ -3,7 +3,7 @@
  * doctor-probe.ts), NAT told apart from a firewall, each blocked path explained with what to do.
  * The same probes guard a join: a manager its workers cannot reach is refused before the join.
  */
-import {NotFoundError, sleep, SWARM_PORTS, UserError} from '../core/index.js'
+import {NotFoundError, poll, SWARM_PORTS, UserError} from '../core/index.js'
 import {type Ctx, openSSH} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -152,28 +152,35 @@ const NEEDED = new Set(['2377/tcp', '7946/tcp', '7946/udp'])
  */
 export async function checkBeforeJoin(ctx: Ctx, swarm: string, joiner: MachineRecord, manager: MachineRecord, session?: SSHSession, patienceMs = 0): Promise<void> {
   const port = (p: DoctorPath) => `${p.port}/${p.proto}`
-  const deadline = Date.now() + patienceMs
-  let report: DoctorReport
-  let toManager: DoctorPath[]
-  let fatal: DoctorPath[]
-  for (let wait = 2000; ; wait = Math.min(wait * 2, 10_000)) {
-    report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms))
-    const broken = report.members.find(m => m.error)
-    if (broken) {
-      ctx.warn?.(`swarm ${swarm}: paths between ${joiner.name} and ${manager.name} not checked: ${broken.name}: ${broken.error}`)
-      return
-    }
-    toManager = report.paths.filter(p => p.from === joiner.name && !p.ok)
-    fatal = toManager.filter(p => NEEDED.has(port(p)))
-    if (!fatal.length || fatal.some(p => p.reason?.includes('behind NAT')) || Date.now() + wait > deadline) break
-    ctx.progress?.(joiner.name, `no way yet to ${manager.name} on ${fatal.map(port).join(', ')} (${fatal[0].reason}): checking again for up to ${Math.round((deadline - Date.now()) / 1000)} s`)
-    await sleep(wait, ctx.signal)
-  }
-  if (fatal.length) {
+  type Verdict = {report: DoctorReport; toManager: DoctorPath[]; fatal: DoctorPath[]; broken?: DoctorMember}
+  const refusal = ({fatal, toManager}: Verdict) => {
     const first = fatal[0]
     const nat = first.reason?.includes('behind NAT')
-    throw new UserError(`swarm ${swarm}: ${joiner.name} cannot reach manager ${manager.name} at ${first.address} on ${toManager.map(port).join(', ')}: ${first.reason}; nothing joined. ${nat ? `Choose ${OPTIONS_FOR_NAT}` : `Fix: ${first.fix}`}`)
+    return new UserError(`swarm ${swarm}: ${joiner.name} cannot reach manager ${manager.name} at ${first.address} on ${toManager.map(port).join(', ')}: ${first.reason}; nothing joined. ${nat ? `Choose ${OPTIONS_FOR_NAT}` : `Fix: ${first.fix}`}`)
   }
+  let last: Verdict | undefined
+  const deadline = Date.now() + patienceMs
+  const verdict = await poll(async () => {
+    const report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms))
+    const toManager = report.paths.filter(p => p.from === joiner.name && !p.ok)
+    const v: Verdict = {report, toManager, fatal: toManager.filter(p => NEEDED.has(port(p))), broken: report.members.find(m => m.error)}
+    if (v.broken || !v.fatal.length || v.fatal.some(p => p.reason?.includes('behind NAT'))) return v
+    last = v
+    const left = deadline - Date.now()
+    if (left > 0) ctx.progress?.(joiner.name, `no way yet to ${manager.name} on ${v.fatal.map(port).join(', ')} (${v.fatal[0].reason}): checking again for up to ${Math.round(left / 1000)} s`)
+    return undefined
+  }, {
+    timeoutMs: patienceMs, intervalMs: 2000, backoff: 2, maxIntervalMs: 10_000, signal: ctx.signal,
+    // An SSH session that fails is not a path that is still converging: it ends the check as it is.
+    fatal: () => true,
+    timeoutError: () => refusal(last!),
+  })
+  if (verdict.broken) {
+    ctx.warn?.(`swarm ${swarm}: paths between ${joiner.name} and ${manager.name} not checked: ${verdict.broken.name}: ${verdict.broken.error}`)
+    return
+  }
+  if (verdict.fatal.length) throw refusal(verdict)
+  const {report, toManager} = verdict
   const rest = [...toManager, ...report.paths.filter(p => p.from === manager.name && !p.ok)]
   for (const from of [joiner.name, manager.name]) {
     const ps = rest.filter(p => p.from === from)
