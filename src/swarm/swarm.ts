@@ -164,7 +164,8 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       joined = true
       role = true
     } else {
-      const managerIp = await swarmIp(ctx, manager.record)
+      // Over a mesh the manager is reached at its mesh address, through the tunnel.
+      const managerIp = manager.record.mesh?.address ?? await swarmIp(ctx, manager.record)
       say(`checking swarm paths to and from ${manager.record.name}`)
       await checkBeforeJoin(ctx, opts.name, record, manager.record, session, patience)
       say(`checking swarm ports of ${manager.record.name}`)
