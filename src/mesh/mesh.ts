@@ -129,7 +129,8 @@ export async function joinMesh(ctx: Ctx, record: MachineRecord, session: SSHSess
  * its file is rewritten when it starts (meshUp).
  */
 async function updatePeers(ctx: Ctx, record: MachineRecord, live: (other: MachineRecord) => string, what: string): Promise<void> {
-  const others = (await meshMembers(ctx, record.mesh!.swarm)).filter(r => r.name !== record.name && r.status === 'ready' && r.mesh!.publicKey)
+  // Those still creating count: with a key on record their interface is up, and they listed their peers before this one had a key.
+  const others = (await meshMembers(ctx, record.mesh!.swarm)).filter(r => r.name !== record.name && (r.status === 'ready' || r.status === 'creating') && r.mesh!.publicKey)
   const res = await parallel(others, 8, async o => {
     const s = await openSSH(ctx, o, {timeoutSec: 15})
     try {
