@@ -13,6 +13,7 @@ import type {DriverLoaders} from '../sdk/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
 import type {DoctorReport, JoinOptions, SwarmSummary} from '../swarm/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
+import {errorMessage} from '../core/index.js'
 import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
 import {type CreateOptions, createMachine, power, type PowerAction, regenerateCerts, type RemoveOptions, removeMachine, reprovision} from './lifecycle.js'
@@ -22,6 +23,7 @@ import {removeMachines} from './removal.js'
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
 const swarmMod = () => import('../swarm/index.js')
+const meshMod = () => import('../mesh/index.js')
 
 /** What a berth prints through: per-machine progress, debug lines, warnings; Ctrl-C's signal. */
 export interface BerthIO {
@@ -100,11 +102,17 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       },
       join: async (machine, o, j) => {
         const {joinSwarm} = await swarmMod()
+        const mesh = await (await meshMod()).meshFor(ctx, o.name)
         await withLock(ctx, machine, async record => {
-          if (!j?.ssh) return joinSwarm(ctx, record, o)
+          if (!j?.ssh && !mesh) return joinSwarm(ctx, record, o)
           const session = await openSSH(ctx, record)
           try {
-            await joinSwarm(ctx, record, o, session)
+            // A swarm on a mesh is joined over it: the machine enters the mesh first, and leaves it if the join fails.
+            const addr = mesh && await (await meshMod()).joinMesh(ctx, record, session, mesh, o.name)
+            await joinSwarm(ctx, record, {...o, ...(addr ? {advertiseAddr: addr, dataPathAddr: addr} : {})}, session).catch(async err => {
+              if (addr) await (await meshMod()).leaveMesh(ctx, record).catch(() => {})
+              throw err
+            })
             await (await import('../registry/index.js')).trustOnJoin(ctx, record, o.name, session, {reload: true})
           } finally {
             session.close()
@@ -113,14 +121,22 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       },
       leave: async (machine, o) => {
         const {leaveSwarm} = await swarmMod()
-        await withLock(ctx, machine, record => leaveSwarm(ctx, record, o))
+        await withLock(ctx, machine, async record => {
+          await leaveSwarm(ctx, record, o)
+          if (record.mesh) await (await meshMod()).leaveMesh(ctx, record)
+        })
       },
       setRole: async (machine, manager) => {
         const {setRole} = await swarmMod()
         await withLock(ctx, machine, record => setRole(ctx, record, manager))
       },
       describe: async (swarm, timeoutMs) => (await swarmMod()).describeSwarm(ctx, swarm, timeoutMs),
-      dissolve: async swarm => (await swarmMod()).dissolve(ctx, swarm),
+      dissolve: async swarm => {
+        await (await swarmMod()).dissolve(ctx, swarm)
+        // The mesh was the swarm's: it goes with it, member by member.
+        const {leaveMesh, meshMembers} = await meshMod()
+        for (const r of await meshMembers(ctx, swarm)) await leaveMesh(ctx, r).catch(err => ctx.warn?.(`mesh on ${r.name}: ${errorMessage(err)}`))
+      },
       doctor: async swarm => (await swarmMod()).swarmDoctor(ctx, swarm),
     },
   }

@@ -132,7 +132,7 @@ async function updatePeers(ctx: Ctx, record: MachineRecord, live: (other: Machin
   // Those still creating count: with a key on record their interface is up, and they listed their peers before this one had a key.
   const others = (await meshMembers(ctx, record.mesh!.swarm)).filter(r => r.name !== record.name && (r.status === 'ready' || r.status === 'creating') && r.mesh!.publicKey)
   const res = await parallel(others, 8, async o => {
-    const s = await openSSH(ctx, o, {timeoutSec: 15})
+    const s = await openSSH(ctx, o, {timeoutSec: 10})
     try {
       await s.writeFile(`${sh.DIR}/peers.conf`, sh.peersConf(o.mesh!.port, await peersOf(ctx, o)), 0o600)
       await s.run(live(o), {root: true, what: `${what} the WireGuard peer ${record.name}`})
@@ -162,7 +162,7 @@ export async function leaveMesh(ctx: Ctx, record: MachineRecord, opts: {host?: b
       record.status = prior
     }
     if (opts.host !== false) {
-      const s = await openSSH(ctx, record, {timeoutSec: 15}).catch(() => undefined)
+      const s = await openSSH(ctx, record, {timeoutSec: 5}).catch(() => undefined)
       if (s) await s.run(sh.TEARDOWN, {root: true, what: 'remove the mesh'}).catch(err => ctx.warn?.(`${record.name}: ${errorMessage(err)}`)).finally(() => s.close())
     }
     delete record.mesh
