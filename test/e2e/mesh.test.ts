@@ -14,7 +14,7 @@ import {dropTagged} from '../../drivers/lab/nat.js'
 
 const PUBLIC = '172.30.192.0/24'
 const HOME = '172.30.193.0/24'
-const NAMES = ['head', 'w1', 'w2', 'phead', 'pw']
+const NAMES = ['head', 'w1', 'w2', 'w3', 'phead', 'pw']
 const sh = (cmd: string) => execFileSync('sh', ['-c', cmd]).toString()
 const routerNs = `berth-rt-${networkBridge('mshome').slice(3)}`
 const KEY_FILE = '/etc/docker/berth-mesh/private.key'
@@ -60,6 +60,8 @@ describe('swarm over a WireGuard mesh across a NAT', {skip: !isRoot() && 'needs 
       run(['create', '--swarm', 'hy', '--swarm-mesh', 'wireguard', '--lab-network', 'mshome', '--lab-behind-nat', '--lab-subnet', HOME, 'head']),
       // The control: a manager behind the same NAT, no mesh.
       sleep(500).then(() => run(['create', '--swarm', 'plain', '--lab-network', 'mshome', 'phead'])),
+      // In no swarm yet: it joins the mesh swarm later with `berth swarm join`.
+      run(['create', '--lab-subnet', PUBLIC, 'w3']),
     ])
     for (const r of made) assert.equal(r.code, 0, r.stderr)
   })
@@ -81,7 +83,7 @@ describe('swarm over a WireGuard mesh across a NAT', {skip: !isRoot() && 'needs 
     assert.equal(grafted.stderr.trim().split('\n').length, 1, grafted.stderr)
     assert.match(grafted.stderr, /swarm plain was formed without a mesh \(phead\)/)
     const ls = JSON.parse((await run(['ls', '--json'])).stdout) as Array<{name: string}>
-    assert.deepEqual(ls.map(m => m.name).sort(), ['head', 'phead'])
+    assert.deepEqual(ls.map(m => m.name).sort(), ['head', 'phead', 'w3'])
     assert.equal((await run(['rm', '-y', 'phead'])).code, 0)
   })
 
@@ -171,6 +173,21 @@ describe('swarm over a WireGuard mesh across a NAT', {skip: !isRoot() && 'needs 
       assert.doesNotMatch(await ssh(h, 'cat /etc/docker/berth-mesh/peers.conf'), new RegExp(w2.replace(/[+/]/g, '\\$&')))
     }
     assert.equal((await peers('head')).length, 1)
+  })
+
+  test('berth swarm join of a mesh swarm enters the mesh; swarm leave takes the machine out of every peer', async () => {
+    const j = await run(['swarm', 'join', 'hy', 'w3'])
+    assert.equal(j.code, 0, j.stderr)
+    const w3 = await inspect('w3')
+    assert.match(w3.mesh!.address, /^10\.209\.0\.\d$/)
+    assert.equal(w3.swarm!.advertiseAddr, w3.mesh!.address)
+    assert.equal(docker(['node', 'inspect', 'w3', '--format', '{{.Status.State}} {{.Status.Addr}}'], denv).stdout.trim(), `ready ${w3.mesh!.address}`)
+    for (const h of ['head', 'w1']) assert.ok((await peers(h)).includes(w3.mesh!.publicKey), h)
+    const l = await run(['swarm', 'leave', 'w3'])
+    assert.equal(l.code, 0, l.stderr)
+    for (const h of ['head', 'w1']) assert.ok(!(await peers(h)).includes(w3.mesh!.publicKey), h)
+    assert.equal((await inspect('w3')).mesh, undefined)
+    assert.equal((await run(['ssh', 'w3', 'ip link show berth0 >/dev/null 2>&1 || test -e /etc/docker/berth-mesh || echo gone'])).stdout.trim(), 'gone')
   })
 
   test('no private key in any output, record or process argument', async () => {
