@@ -42,8 +42,10 @@ export function checkMeshSubnet(text: string): string {
  * anything is made: a swarm is all on the mesh or not at all.
  */
 export async function meshFor(ctx: Ctx, swarm: string, asked?: MeshOptions): Promise<Required<MeshOptions> | undefined> {
-  const inMesh = await meshMembers(ctx, swarm)
-  const swarmMembers = (await ctx.store.loadAll()).filter((r): r is MachineRecord => !(r instanceof CorruptRecord) && (r.swarm?.name === swarm || r.swarmJoin?.name === swarm))
+  // One read of the store: a 50-machine create asks this 50 times.
+  const all = (await ctx.store.loadAll()).filter((r): r is MachineRecord => !(r instanceof CorruptRecord))
+  const inMesh = all.filter(r => r.mesh?.swarm === swarm)
+  const swarmMembers = all.filter(r => r.swarm?.name === swarm || r.swarmJoin?.name === swarm)
   if (!inMesh.length) {
     if (!asked) return undefined
     const plain = swarmMembers.filter(r => !r.mesh)
