@@ -9,7 +9,7 @@ import {registry} from '../drivers/flags.js'
 import {exitCodeOf, UserError} from '../src/core/index.js'
 import {defaultParallel, type HostWeight, parallel} from '../src/core/index.js'
 import {validateName} from '../src/store/index.js'
-import {adoptStoreTls, ignoredSwarmNote, swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
+import {adoptStoreTls, ignoredSwarmNote, meshOptions, swarmCreateFlags, swarmJoinOptions, rewriteLegacySwarmArgv} from '../src/options/index.js'
 
 const HOST_WEIGHT: Record<string, HostWeight> = {lab: 'process', qemu: 'vm', virtualbox: 'vm'}
 
@@ -23,6 +23,7 @@ export default class Create extends BerthCommand<typeof Create> {
     '<%= config.bin %> create --swarm lab3 m1 w1 w2',
     '<%= config.bin %> create --swarm lab3 --swarm-manager --swarm-label tier=front m2 m3',
     '<%= config.bin %> create --swarm home --swarm-mode classic --swarm-master head && <%= config.bin %> create --swarm home w1 w2',
+    '<%= config.bin %> create --swarm hy --swarm-mesh wireguard head w1 w2',
   ]
   static override strict = false
   static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
@@ -57,6 +58,7 @@ export default class Create extends BerthCommand<typeof Create> {
       engine: engineOptions(flags),
       sshTimeoutSec: flags['ssh-timeout'] as number | undefined,
       swarm: swarmJoinOptions(flags),
+      mesh: meshOptions(flags),
     }
     const tlsNote = await adoptStoreTls(berth.store.certsDir)
     if (tlsNote) process.stderr.write(`note: ${tlsNote}\n`)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then echo "setup: run as root (lab hosts need network and mount namespaces)" >&2; exit 1; fi
 
-PKGS="openssh-server docker.io docker-registry busybox-static iproute2 iptables util-linux mount perl ca-certificates curl openssl qemu-system-x86 qemu-utils debootstrap e2fsprogs chromium docker-compose apt-cacher-ng"
+PKGS="openssh-server docker.io docker-registry busybox-static iproute2 iptables util-linux mount perl ca-certificates curl openssl qemu-system-x86 qemu-utils debootstrap e2fsprogs chromium docker-compose apt-cacher-ng wireguard-go wireguard-tools iperf3"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; done
 if [ -n "$missing" ]; then

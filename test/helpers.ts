@@ -46,7 +46,7 @@ export function berth(args: string[], opts: {env?: Record<string, string | undef
 }
 
 /** The environment `berth env NAME` prints, parsed, for running the stock docker CLI. */
-export async function dockerEnv(name: string, env: Record<string, string>): Promise<Record<string, string>> {
+export async function dockerEnv(name: string, env: Record<string, string | undefined>): Promise<Record<string, string>> {
   const r = await berth(['env', name, '--json'], {env})
   if (r.code !== 0) throw new Error(`berth env ${name}: ${r.stderr}`)
   return JSON.parse(r.stdout)

@@ -12,7 +12,7 @@
 import type {DriverLoaders} from '../sdk/index.js'
 import type {MachineRecord, Store} from '../store/index.js'
 import type {DoctorReport} from '../swarm/index.js'
-import {ConflictError, UserError} from '../core/index.js'
+import {ConflictError, errorMessage, UserError} from '../core/index.js'
 import {type Ctx, engineFor, handleFor, ipDrift, loadDriver, machineState, type MachineStatus, openSSH, withLock} from '../host/index.js'
 import type {Engine} from '../engine/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -24,6 +24,7 @@ import {describeClassic, dropGroupIfEmpty, type GroupMode, type GroupOptions, ty
 
 // Swarm formation loads only for swarm verbs: ls and env stay fast.
 const swarmMod = () => import('../swarm/index.js')
+const meshMod = () => import('../mesh/index.js')
 
 /** What a berth prints through: per-machine progress, debug lines, warnings; Ctrl-C's signal. */
 export interface BerthIO {
@@ -107,13 +108,19 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       },
       join: async (machine, o, j) => {
         const {joinSwarm} = await swarmMod()
+        const mesh = await (await meshMod()).meshFor(ctx, o.name)
         await withLock(ctx, machine, async record => {
           if (await resolveMode(ctx, o, record.name) === 'classic') return joinClassic(ctx, record, o)
           if (isClassic(record)) throw new ConflictError(`machine "${machine}" is in the classic group ${record.swarm!.name}: run "berth swarm leave ${machine}" first`)
-          if (!j?.ssh) return joinSwarm(ctx, record, o)
+          if (!j?.ssh && !mesh) return joinSwarm(ctx, record, o)
           const session = await openSSH(ctx, record)
           try {
-            await joinSwarm(ctx, record, o, session)
+            // A swarm on a mesh is joined over it: the machine enters the mesh first, and leaves it if the join fails.
+            const addr = mesh && await (await meshMod()).joinMesh(ctx, record, session, mesh, o.name)
+            await joinSwarm(ctx, record, {...o, ...(addr ? {advertiseAddr: addr, dataPathAddr: addr} : {})}, session).catch(async err => {
+              if (addr) await (await meshMod()).leaveMesh(ctx, record).catch(() => {})
+              throw err
+            })
             await (await import('../registry/index.js')).trustOnJoin(ctx, record, o.name, session, {reload: true})
           } finally {
             session.close()
@@ -122,7 +129,11 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
       },
       leave: async (machine, o) => {
         const {leaveSwarm} = await swarmMod()
-        await withLock(ctx, machine, record => (isClassic(record) ? leaveClassic(ctx, record) : leaveSwarm(ctx, record, o)))
+        await withLock(ctx, machine, async record => {
+          if (isClassic(record)) return leaveClassic(ctx, record)
+          await leaveSwarm(ctx, record, o)
+          if (record.mesh) await (await meshMod()).leaveMesh(ctx, record)
+        })
       },
       setRole: async (machine, manager) => {
         const {setRole} = await swarmMod()
@@ -136,7 +147,13 @@ export function createBerth(opts: {store: Store; drivers: DriverLoaders; io?: Be
         return {...await (await swarmMod()).describeSwarm(ctx, swarm, timeoutMs), mode: 'swarm'}
       },
       dissolve: async swarm => {
-        if (await groupMode(ctx, swarm) !== 'classic') return (await swarmMod()).dissolve(ctx, swarm)
+        if (await groupMode(ctx, swarm) !== 'classic') {
+          await (await swarmMod()).dissolve(ctx, swarm)
+          // The mesh was the swarm's: it goes with it, member by member.
+          const {leaveMesh, meshMembers} = await meshMod()
+          for (const r of await meshMembers(ctx, swarm)) await leaveMesh(ctx, r).catch(err => ctx.warn?.(`mesh on ${r.name}: ${errorMessage(err)}`))
+          return
+        }
         for (const r of await (await swarmMod()).members(ctx, swarm)) await withLock(ctx, r.name, record => leaveClassic(ctx, record))
         await dropGroupIfEmpty(ctx, swarm)
       },

@@ -10,6 +10,7 @@ import {ConflictError, errorMessage, ExistsError, UserError, writeFileAtomic} fr
 import {caDirFor, type Ctx, handleFor, ipDrift, loadDriver, openSSH, waitEngine, withLock} from '../host/index.js'
 import type {EngineOptions, MachineRecord, Store} from '../store/index.js'
 import {SCHEMA_VERSION, validateName} from '../store/index.js'
+import type {MeshOptions} from '../mesh/index.js'
 import type {SSHSession} from '../ssh/index.js'
 import {dropGroupIfEmpty, type GroupOptions, isClassic, joinClassic, resolveMode} from './classic.js'
 
@@ -19,6 +20,7 @@ const prov = () => import('../provision/index.js')
 const ssh = () => import('../ssh/index.js')
 const swarmMod = () => import('../swarm/index.js')
 const registryMod = () => import('../registry/index.js')
+const meshMod = () => import('../mesh/index.js')
 
 export interface CreateOptions {
   driver: string
@@ -29,6 +31,8 @@ export interface CreateOptions {
   engineTimeoutSec?: number
   /** Join (or initialise) this swarm, or (mode classic) enter this classic group, once the engine answers. */
   swarm?: GroupOptions
+  /** Form the swarm over an encrypted mesh (--swarm-mesh); a joiner of a mesh swarm is in it without asking. */
+  mesh?: MeshOptions
   /** Set by `berth up`: the cluster file and group the machine belongs to. */
   origin?: MachineRecord['origin']
 }
@@ -50,6 +54,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     throw err instanceof UserError && err.code !== 'interrupted' ? new UserError(err.message, 'precreate') : err
   })
   if (await store.exists(name)) throw new ExistsError(`Docker machine "${name}" already exists`)
+  const mesh = opts.swarm ? await (await meshMod()).meshFor(ctx, opts.swarm.name, opts.mesh) : undefined
   const dir = await store.reserve(name)
   const lock = await store.lock(name)
   const record: MachineRecord = {
@@ -91,7 +96,10 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     } else if (opts.swarm) {
       // A busy box answers slowly: the join waits on the manager as long as SSH may take, at least a minute.
       const patienceMs = opts.swarm.patienceMs ?? Math.max(60_000, 2000 * (opts.sshTimeoutSec ?? driver.sshTimeout ?? 60))
-      await (await swarmMod()).joinSwarm(ctx, record, {...opts.swarm, patienceMs}, session)
+      // Over a mesh the swarm's addresses are the mesh's: control, gossip and VXLAN all in the tunnel.
+      const addr = mesh && await (await meshMod()).joinMesh(ctx, record, session, mesh, opts.swarm.name)
+      await (await swarmMod()).joinSwarm(ctx, record, {...opts.swarm, patienceMs, ...(addr ? {advertiseAddr: addr, dataPathAddr: addr} : {})}, session)
+      if (mesh && record.swarm?.manager) await (await meshMod()).fitIngress(ctx, record)
     }
     record.status = 'ready'
     delete record.pid
@@ -105,6 +113,7 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     if (isClassic(record)) delete record.swarm
     else if (record.swarm) await (await swarmMod()).leaveSwarm({...ctx, signal: undefined}, record, {force: true}).catch(() => {})
     else if (record.swarmJoin) await (await swarmMod()).abandonJoin({...ctx, signal: undefined}, record).catch(() => {})
+    if (record.mesh) await (await meshMod()).leaveMesh({...ctx, signal: undefined}, record).catch(() => {})
     const left = await rollback(ctx, record, driver)
     // The members' firewalls stop admitting what never became one of them.
     if (opts.swarm && !classic) await (await swarmMod()).afterLeave({...ctx, signal: undefined}, opts.swarm.name)
@@ -214,6 +223,8 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
       // Killed right after asking to join: the node may be in the swarm with nothing else on record.
       await (await swarmMod()).abandonJoin(ctx, record).catch(() => {})
     }
+    // Every other member drops it as a peer (also when the swarm goes with it: a peer left behind would be stale).
+    if (record.mesh && !forgetOnly) await (await meshMod()).leaveMesh(ctx, record).catch(err => ctx.warn?.(`mesh on ${name}: ${errorMessage(err)}`))
     if (opts.deprovision && record.status === 'ready') {
       ctx.progress?.(name, 'deprovisioning')
       const session = await openSSH(ctx, record)
@@ -281,6 +292,8 @@ async function afterStart(ctx: Ctx, record: MachineRecord, driver: Driver): Prom
       ctx.progress?.(record.name, 'IP changed: re-issuing certificates')
       await reissueServerCert(ctx, record, driver, session)
     }
+    // The mesh before dockerd: the swarm's addresses are on it.
+    if (record.mesh) await (await meshMod()).meshUp(ctx, record, session)
     await (await prov()).ensureEngineRunning(session)
     await (await registryMod()).afterHostStart(ctx, record, session).catch(err => ctx.warn?.(`registries on ${record.name}: ${errorMessage(err)}`))
   } finally {

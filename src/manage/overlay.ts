@@ -2,8 +2,8 @@
  * Overlays across clouds are encrypted unless the user says otherwise: VXLAN carries containers'
  * traffic in the clear, and between clouds it crosses the internet. Docker's `--opt encrypted`
  * puts it in IPsec (ESP, IP protocol 50, which berth's firewall rules admit between members).
- * A swarm whose members share a WireGuard mesh needs no second layer (that mesh marks its
- * records; berth has none yet, so every swarm spanning drivers gets it).
+ * A swarm whose members share a WireGuard mesh (`--swarm-mesh`, marked in their records) needs no
+ * second layer: its overlays already travel inside the tunnels.
  */
 import type {MachineRecord} from '../store/index.js'
 
@@ -19,7 +19,7 @@ export function overlayOptions(given: Record<string, string> | null | undefined,
     return {options, note: 'not encrypted (encrypted=false): overlay traffic crosses the networks between machines in the clear'}
   }
   const clouds = [...new Set(records.map(r => r.driver))].sort()
-  if (clouds.length < 2) return {options}
+  if (clouds.length < 2 || records.some(r => r.mesh)) return {options}
   options.encrypted = ''
   return {options, note: `encrypted (IPsec) by default: the swarm spans ${clouds.join(', ')} and has no mesh; -o encrypted=false to turn it off`}
 }

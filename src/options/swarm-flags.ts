@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import * as Flags from '@oclif/core/flags'
 import {UserError} from '../core/index.js'
 import type {GroupOptions} from '../machine/index.js'
+import type {MeshOptions} from '../mesh/index.js'
 import {STRATEGY_NAMES} from '../placement/index.js'
 
 export const STRATEGIES = STRATEGY_NAMES
@@ -29,6 +30,9 @@ export const swarmCreateFlags = {
   'swarm-label': Flags.string({summary: 'Node label key=value (repeatable)', multiple: true, multipleNonGreedy: true, helpGroup: 'SWARM'}),
   'swarm-strategy': Flags.string({summary: 'Default placement strategy for `berth run` on this swarm', options: [...STRATEGIES], helpGroup: 'SWARM'}),
   'swarm-mode': Flags.string({summary: 'swarm: a swarm-mode cluster (default for a new group); classic: classic Swarm\'s model, engines NOT in swarm mode placed by "berth swarm manage", which dials out to each (no inbound port on any member). Default: the group\'s own mode', options: ['swarm', 'classic'], helpGroup: 'SWARM'}),
+  'swarm-mesh': Flags.string({summary: 'Form a new swarm over an encrypted mesh among its members (keys made on each host; a member behind NAT is reached through its own tunnels); joiners of a mesh swarm are in it without the flag', options: ['wireguard'], helpGroup: 'SWARM'}),
+  'swarm-mesh-subnet': Flags.string({summary: 'IPv4 network the mesh addresses come from, one per machine [default: 10.209.0.0/16]', helpGroup: 'SWARM'}),
+  'swarm-mesh-port': Flags.integer({summary: 'WireGuard UDP port on every member [default: 51820]', min: 1, max: 65535, helpGroup: 'SWARM'}),
   'swarm-discovery': Flags.string({summary: 'Accepted for docker-machine compatibility (classic Swarm discovery); not needed in swarm mode', helpGroup: 'SWARM'}),
   ...ignoredFlags(),
 }
@@ -82,6 +86,16 @@ export function parseLabels(list: string[] | undefined, flag: string): Record<st
     out[m[1]] = m[2]
   }
   return out
+}
+
+/** --swarm-mesh and its settings; the swarm's own mesh (if it has one) is checked against them at create. */
+export function meshOptions(flags: Record<string, unknown>): MeshOptions | undefined {
+  const kind = flags['swarm-mesh'] as string | undefined
+  for (const k of ['swarm-mesh-subnet', 'swarm-mesh-port'] as const) if (flags[k] !== undefined && !kind) throw new UserError(`--${k} needs --swarm-mesh wireguard`)
+  if (!kind) return undefined
+  if (!flags.swarm) throw new UserError('--swarm-mesh needs --swarm NAME')
+  if (flags['swarm-advertise-addr'] || flags['swarm-data-path-addr']) throw new UserError('--swarm-mesh puts the swarm\'s addresses on the mesh: leave out --swarm-advertise-addr and --swarm-data-path-addr')
+  return {kind: 'wireguard', subnet: flags['swarm-mesh-subnet'] as string | undefined, port: flags['swarm-mesh-port'] as number | undefined}
 }
 
 export function swarmJoinOptions(flags: Record<string, unknown>): GroupOptions | undefined {

@@ -1,6 +1,6 @@
 export * from './names.js'
 // Types only: the schemas (and zod) load when a record is validated, never for ls's cached records.
-export type {EngineOptions, MachineRecord, SwarmMembership} from './record.js'
+export type {EngineOptions, MachineRecord, MeshMembership, SwarmMembership} from './record.js'
 export * from './store.js'
 export {ensureGroup, type GroupRecord, loadGroup, removeGroup} from './groups.js'
 export {migrateRecord, SCHEMA_VERSION} from './migrate.js'

@@ -37,6 +37,24 @@ export const SwarmMembership = z.object({
 })
 export type SwarmMembership = z.infer<typeof SwarmMembership>
 
+/**
+ * The machine's place in its swarm's WireGuard mesh (--swarm-mesh wireguard): its mesh address,
+ * public key and underlay endpoint, what every peer is configured from. The private key stays on
+ * the host. Optional and additive: no schema bump.
+ */
+export const MeshMembership = z.object({
+  kind: z.literal('wireguard'),
+  swarm: z.string(),
+  subnet: z.string(),
+  address: z.string(),
+  port: z.number().int(),
+  mtu: z.number().int(),
+  publicKey: z.string().optional(),
+  endpoint: z.string().optional(),
+  impl: z.enum(['kernel', 'wireguard-go']).optional(),
+})
+export type MeshMembership = z.infer<typeof MeshMembership>
+
 /** The record as this berth writes it; older schemas are migrated (migrate.ts) before this check. */
 export const MachineRecord = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
@@ -62,6 +80,7 @@ export const MachineRecord = z.object({
     sans: z.array(z.string()),
   }).optional(),
   swarm: SwarmMembership.optional(),
+  mesh: MeshMembership.optional(),
   /** The cluster file (absolute path) and group this machine came from: `up`/`down` touch only these. */
   origin: z.object({file: z.string(), group: z.string()}).optional(),
   /**

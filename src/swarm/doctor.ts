@@ -10,6 +10,8 @@ import type {SSHSession} from '../ssh/index.js'
 import {members, swarmIp} from './members.js'
 import {type Observed, probe, type ProbeMember} from './doctor-probe.js'
 
+const meshMod = () => import('../mesh/index.js')
+
 export interface DoctorPath {
   from: string
   to: string
@@ -39,7 +41,7 @@ export interface DoctorReport {
   paths: DoctorPath[]
 }
 
-export const OPTIONS_FOR_NAT = 'an encrypted mesh the NAT\'d machine dials out to (--swarm-mesh wireguard, not in berth yet), classic cluster mode (--swarm-mode classic: berth swarm manage dials out to each engine, no inbound port), or a manager the others can reach (make a machine outside the NAT the manager and join this one as a worker)'
+export const OPTIONS_FOR_NAT = 'an encrypted mesh the NAT\'d machine dials out to (--swarm-mesh wireguard, on a new swarm), classic cluster mode (--swarm-mode classic: berth swarm manage dials out to each engine, no inbound port), or a manager the others can reach (make a machine outside the NAT the manager and join this one as a worker)'
 
 /** Where each member saw each other one come from: a source that is none of the sender's own addresses is NAT. */
 function natOf(obs: Observed[]): Map<string, string> {
@@ -115,13 +117,15 @@ export function judge(swarm: string, ms: Array<{name: string; address: string}>,
   return report
 }
 
-async function withSessions<T>(ctx: Ctx, recs: Array<{record: MachineRecord; session?: SSHSession}>, fn: (ms: ProbeMember[]) => Promise<T>): Promise<T> {
+type Member = ProbeMember & {record: MachineRecord}
+
+async function withSessions<T>(ctx: Ctx, recs: Array<{record: MachineRecord; session?: SSHSession}>, fn: (ms: Member[]) => Promise<T>): Promise<T> {
   const opened: SSHSession[] = []
   try {
     const ms = await Promise.all(recs.map(async ({record, session}) => {
       const s = session ?? await openSSH(ctx, record)
       if (!session) opened.push(s)
-      return {name: record.name, address: record.swarm?.advertiseAddr ?? await swarmIp(ctx, record), session: s}
+      return {name: record.name, address: record.mesh?.address ?? record.swarm?.advertiseAddr ?? await swarmIp(ctx, record), session: s, record}
     }))
     return await fn(ms)
   } finally {
@@ -133,7 +137,13 @@ export async function swarmDoctor(ctx: Ctx, swarm: string): Promise<DoctorReport
   const recs = await members(ctx, swarm)
   if (!recs.length) throw new NotFoundError(`swarm "${swarm}" does not exist`)
   if (recs.length < 2) return {swarm, ok: true, members: recs.map(r => ({name: r.name, address: r.swarm?.advertiseAddr ?? '', addresses: []})), paths: []}
-  return withSessions(ctx, recs.map(record => ({record})), ms => diagnose(swarm, ms))
+  return withSessions(ctx, recs.map(record => ({record})), async ms => {
+    const report = await diagnose(swarm, ms)
+    // Over a mesh the ports above travel in the tunnels: the tunnels' own UDP path is one more column.
+    if (!ms.some(m => m.record.mesh)) return report
+    const wg = await (await meshMod()).meshPaths(ms.filter(m => m.record.mesh))
+    return {...report, ok: report.ok && wg.every(p => p.ok), paths: [...report.paths, ...wg]}
+  })
 }
 
 /** Without these the join fails or leaves a node the swarm cannot manage; 4789/udp only cuts overlays. */

@@ -94,6 +94,9 @@ async function run(ctx: Ctx, swarm: string, st: Pending, ports: FirewallPort[]):
       if (r.swarm?.name === swarm || r.swarmJoin?.name === swarm) members.set(r.name, r)
     }
     for (const r of await joiners(ctx, swarm)) if (!members.has(r.name)) members.set(r.name, r)
+    // Over a mesh every swarm port travels inside the tunnels: the firewalls need only the mesh's own port.
+    const mesh = [...members.values()].find(r => r.mesh)?.mesh
+    if (mesh) ports = [{port: mesh.port, proto: 'udp'}]
     const drivers = new Map(await Promise.all([...new Set([...members.values(), ...left].map(r => r.driver))].map(async d => [d, await loadDriver(ctx, d)] as const)))
     const targets = [...[...members.values()].map(r => ({r, member: true})), ...left.filter(r => !members.has(r.name)).map(r => ({r, member: false}))]
       .filter(t => drivers.get(t.r.driver)?.firewall)

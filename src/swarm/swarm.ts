@@ -169,7 +169,8 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
       joined = true
       role = true
     } else {
-      const managerIp = addressFrom(self, await swarmMember(ctx, manager.record))
+      // Over a mesh the manager is reached at its mesh address, through the tunnel.
+      const managerIp = manager.record.mesh?.address ?? addressFrom(self, await swarmMember(ctx, manager.record))
       // Clouds' firewalls first: the manager's must let the joiner in for the check and the join.
       await admitJoiner(ctx, opts.name, record)
       say(`checking swarm paths to and from ${manager.record.name}`)
