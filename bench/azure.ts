@@ -57,7 +57,7 @@ interface Round {
 
 async function round(n: number): Promise<Round> {
   const {startAzureSim} = await import('../test/sim/azure.js')
-  const sim = await startAzureSim({labRoot: tmp('az'), retryAfter: 1, nicReservationMs: 1000})
+  const sim = await startAzureSim({labRoot: tmp('az'), labSubnet: '172.30.183.0/24', retryAfter: 1, nicReservationMs: 1000})
   try {
     const child = spawn(process.execPath, [SELF, '--worker', String(n)], {env: {...process.env, ...sim.env()}, stdio: ['pipe', 'pipe', 'inherit']})
     const lines: Record<string, any>[] = []

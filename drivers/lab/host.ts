@@ -151,9 +151,24 @@ export async function initAlive(h: LabHost): Promise<boolean> {
   }
 }
 
-async function startInit(h: LabHost): Promise<{pid: number; start: number}> {
+/** A host's network wiring failed because its bridge is not there (yet, or any more). */
+class BridgeMissing extends Error {}
+
+/**
+ * Start the host's init. `wiring` (shell, run first by the same process, exit 3 when the bridge
+ * is missing) lets a boot make its namespace and links and start its init with one spawn: every
+ * process Node spawns costs a fork of Node itself, the largest part of a lab host's CPU in berth.
+ */
+async function startInit(h: LabHost, wiring?: string): Promise<{pid: number; start: number}> {
   if (!h.image) for (const d of ['/etc/docker', '/var/lib/docker']) await fs.mkdir(d, {recursive: true, mode: 0o755})
-  const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, 'unshare', '--mount', '--uts', '--pid', '--fork', '/bin/sh', '-c', INIT_SCRIPT], {
+  const init = ['nsenter', `--net=/run/netns/${h.netns}`, 'unshare', '--mount', '--uts', '--pid', '--fork', '/bin/sh', '-c', INIT_SCRIPT] as const
+  const [cmd, args] = wiring
+    ? ['sh', ['-c', `{
+${wiring}
+} >&2
+exec ${init.slice(0, -1).join(' ')} "$1"`, 'sh', INIT_SCRIPT]] as const
+    : [init[0], init.slice(1)] as const
+  const child = spawn(cmd, args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', D: h.dir, BERTH_HOSTNAME: h.hostname, REAPER, ...(h.image ? {IMG: h.image} : {})},
@@ -172,7 +187,8 @@ async function startInit(h: LabHost): Promise<{pid: number; start: number}> {
     child.stderr.on('data', d => (err += d))
     child.on('exit', code => {
       clearTimeout(timer)
-      reject(new Error(`lab host ${h.hostname}: init failed (exit ${code}): ${err.trim()}`))
+      if (wiring && code === 3) reject(new BridgeMissing(`lab host ${h.hostname}: bridge ${h.bridge} is missing`))
+      else reject(new Error(`lab host ${h.hostname}: ${wiring ? 'wiring or ' : ''}init failed (exit ${code}): ${err.trim()}`))
     })
   })
   child.stdout.destroy()
@@ -226,8 +242,7 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
     h.ip = lease.ip
     if (lease.gateway) h.gateway = lease.gateway
     await fs.writeFile(path.join(dir, 'host.json'), JSON.stringify(h, null, 2), {mode: 0o600})
-    // One shell does all the wiring: every process Node spawns costs a fork of Node itself,
-    // which adds up when a dozen hosts boot at once. Exit 3: the bridge is missing.
+    // One shell does all the wiring and then becomes the host's init (startInit). Exit 3: the bridge is missing.
     const wire = [
       'set -e',
       `ip -batch - <<'EOF'\nnetns add ${h.netns}\nlink add ${h.veth} type veth peer name eth0 netns ${h.netns}\nEOF`,
@@ -238,16 +253,22 @@ export async function bootHost(opts: BootOptions, plan?: LabHost): Promise<LabHo
       // A previous host with this address may linger in this box's neighbour cache.
       `ip neigh flush to ${h.ip} dev ${bridge} || true`,
     ]
+    // The first hosts of a subnet would each spawn the wiring only to find no bridge: sysfs says
+    // so without a process (a hint only: the wiring's own check stays the word).
+    if (!await fs.access(`/sys/class/net/${bridge}`).then(() => true, () => false)) await ensureBridge(subnet, bridge)
+    let started: {pid: number; start: number}
     try {
-      await run('sh', ['-c', wire.join('\n')])
+      started = await startInit(h, wire.join('\n'))
     } catch (err) {
-      if (!/exit 3$/.test((err as Error).message)) throw err
+      if (!(err instanceof BridgeMissing)) throw err
       // Fast path above runs without the bridge lock; the first host (or a race with the last
       // other host's destroy) makes the bridge under the lock, then finishes the wiring.
       await ensureBridge(subnet, bridge)
-      await run('sh', ['-c', ['set -e', `ip link set ${h.veth} master ${bridge} up`, ...wire.slice(3)].join('\n')])
+      started = await startInit(h, ['set -e', `ip link set ${h.veth} master ${bridge} up`, ...wire.slice(3)].join('\n'))
     }
-    await startHost(h)
+    h.initPid = started.pid
+    h.initStart = started.start
+    await fs.writeFile(path.join(h.dir, 'host.json'), JSON.stringify(h, null, 2), {mode: 0o600})
     return h
   } catch (err) {
     await destroyHost(h).catch(() => {})

@@ -195,18 +195,25 @@ async function leaseIn(root: string, net: string, bridge: string, dir: string, s
   const ldir = path.join(root, bridge)
   await fs.mkdir(ldir, {recursive: true, mode: 0o700})
   await fs.writeFile(path.join(root, `${bridge}.net`), net + '\n', {mode: 0o600})
-  // Lowest free address first: simulators hand out the top of the subnet as floating IPs.
+  // Lowest free address first: simulators hand out the top of the subnet as floating IPs. The
+  // leases this process made itself are live without a look: the fiftieth host of one create
+  // would otherwise try, and check the owner of, each of the 49 addresses before it.
   const count = 2 ** (32 - prefix) - 3
+  const taken = new Set(await fs.readdir(ldir).catch(() => [] as string[]))
   for (let k = 0; k < count; k++) {
     const ip = ipAt(net, 2 + k)
     if (ip === skip) continue
     const file = path.join(ldir, ip)
-    try {
-      await fs.writeFile(file, dir, {flag: 'wx', mode: 0o600})
-      return ip
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    if (!taken.has(ip) || !mine.has(file)) {
+      try {
+        await fs.writeFile(file, dir, {flag: 'wx', mode: 0o600})
+        mine.add(file)
+        return ip
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      }
     }
+    if (mine.has(file)) continue
     // A lease whose host folder is gone was left by a crash: reclaim it.
     const owner = await fs.readFile(file, 'utf8').catch(() => '')
     if (owner && !await fs.access(owner).then(() => true, () => false)) {
@@ -291,10 +298,17 @@ async function writeRouter(root: string, r: RouterPlan): Promise<RouterPlan> {
   return r
 }
 
+/** Leases this process made and has not released (their hosts are its own, alive). */
+const mine = new Set<string>()
+
 /** Release by IP, or (a crash before the IP was recorded) by the host folder the lease names. */
 export async function releaseIp(h: {ip?: string; bridge: string; dir: string}, root = LEASES): Promise<void> {
   const ldir = path.join(root, h.bridge)
-  if (h.ip) return fs.rm(path.join(ldir, h.ip), {force: true})
+  if (h.ip) {
+    mine.delete(path.join(ldir, h.ip))
+    return fs.rm(path.join(ldir, h.ip), {force: true})
+  }
+  for (const f of mine) if (path.dirname(f) === ldir) mine.delete(f) // re-checked on the next lease
   for (const ip of await fs.readdir(ldir).catch(() => [] as string[])) {
     if (await fs.readFile(path.join(ldir, ip), 'utf8').catch(() => '') === h.dir) await fs.rm(path.join(ldir, ip), {force: true})
   }

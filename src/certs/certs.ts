@@ -87,11 +87,29 @@ const storeLock = async (certsDir: string) => {
   return acquireLock(path.join(certsDir, '.lock'), {timeoutMs: 120_000, what: 'the store certificates'})
 }
 
+/** One look (and at most one lock) per store at a time in this process, whatever the number of creates. */
+const ensuring = new Map<string, Promise<StoreCerts>>()
+
 /**
  * The store-wide CA and client certificate, made once. Parallel berth processes race here
- * on a fresh store, so creation is under a lock and every file is written atomically.
+ * on a fresh store, so creation is under a lock and every file is written atomically. A CA
+ * that exists is read without the lock; the lock is only taken to make one. The creates of one
+ * process share one look: a hundred of them each taking the lock in turn, behind a thread pool
+ * busy with their record writes, timed the last ones out (the 100-machine Azure create).
  */
-export async function ensureStoreCerts(certsDir: string): Promise<StoreCerts> {
+export function ensureStoreCerts(certsDir: string): Promise<StoreCerts> {
+  const key = path.resolve(certsDir)
+  let p = ensuring.get(key)
+  if (!p) {
+    p = ensureOnce(certsDir)
+    ensuring.set(key, p)
+    // Only while in flight: a later call looks again (the store may have been cleared since).
+    void p.finally(() => ensuring.delete(key)).catch(() => {})
+  }
+  return p
+}
+
+async function ensureOnce(certsDir: string): Promise<StoreCerts> {
   const p = storeCertPaths(certsDir)
   if (await exists(p.keyPath)) return p
   const lock = await storeLock(certsDir)

@@ -4,8 +4,12 @@ import path from 'node:path'
 import {ConflictError} from './errors.js'
 import {poll} from './poll.js'
 
-/** Write a file so readers see either the old or the new content, never a torn one. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/**
+ * Write a file so readers see either the old or the new content, never a torn one. `syncDir:
+ * false` leaves the folder's fsync to the caller's next atomic write into the same folder (one
+ * commit then makes both names durable): a machine's keys are followed by its record.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, opts: {syncDir?: boolean} = {}): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
   try {
@@ -20,6 +24,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fs.rm(tmp, {force: true})
     throw err
   }
+  if (opts.syncDir === false) return
   // The rename is durable only once the directory entry is on disk.
   const dir = await fs.open(path.dirname(file), 'r')
   try {

@@ -145,6 +145,9 @@ export class Engine {
   /** Poll /_ping until the engine answers over mutual TLS or the deadline passes. */
   async waitReady(deadlineMs: number, signal?: AbortSignal): Promise<void> {
     await poll(async left => {
+      // A plain connect first: an engine still starting refuses it, and a refused TLS attempt
+      // costs a TLS socket set up and torn down (most of berth's CPU while engines start).
+      await tcpOpen(this.host, this.port, Math.max(500, Math.min(5000, left)))
       await this.ping(Math.max(500, Math.min(5000, left)))
       return true
     }, {
@@ -156,6 +159,20 @@ export class Engine {
   close(): void {
     this.agentInstance?.destroy()
   }
+}
+
+/** Resolves once something accepts a TCP connection on host:port (closed at once); rejects otherwise. */
+async function tcpOpen(host: string, port: number, timeoutMs: number): Promise<void> {
+  const net = await import('node:net')
+  await new Promise<void>((resolve, reject) => {
+    const sock = net.connect({host, port})
+    sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`connect to ${host}:${port} timed out`)))
+    sock.once('connect', () => {
+      sock.destroy()
+      resolve()
+    })
+    sock.once('error', reject)
+  })
 }
 
 /**

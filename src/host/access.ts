@@ -79,7 +79,11 @@ export async function sshEndpoint(ctx: Ctx, record: MachineRecord): Promise<SSHE
   return driver.sshEndpoint(handleFor(ctx, record))
 }
 
-/** One SSH connection to a machine, with its host key pinned (recorded on first contact). */
+/**
+ * One SSH connection to a machine, with its host key pinned (recorded on first contact). A
+ * create's first contact (`firstContact`) leaves the record's save to the create's next one: a
+ * killed create is removed without SSH, and each save is a write and two fsyncs per host.
+ */
 export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec?: number; firstContact?: boolean} = {}): Promise<SSHSession> {
   const ep = await sshEndpoint(ctx, record)
   const keyPath = ep.privateKeyPath ?? record.ssh.keyPath
@@ -94,15 +98,16 @@ export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec
   })
   if (!record.ssh.hostKey) {
     record.ssh.hostKey = session.hostKey
-    await ctx.store.save(record)
-    await writeKnownHosts(ctx.store.machineDir(record.name), ep, session.hostKey)
+    // known_hosts first, without its own folder fsync: the record's save commits both.
+    await writeKnownHosts(ctx.store.machineDir(record.name), ep, session.hostKey, {syncDir: false})
+    if (!opts.firstContact) await ctx.store.save(record)
   }
   return session
 }
 
-export async function writeKnownHosts(dir: string, ep: SSHEndpoint, key: {type: string; key: string}): Promise<void> {
+export async function writeKnownHosts(dir: string, ep: SSHEndpoint, key: {type: string; key: string}, opts: {syncDir?: boolean} = {}): Promise<void> {
   const host = ep.port === 22 ? ep.host : `[${ep.host}]:${ep.port}`
-  await writeFileAtomic(path.join(dir, 'known_hosts'), `${host} ${key.type} ${key.key}\n`)
+  await writeFileAtomic(path.join(dir, 'known_hosts'), `${host} ${key.type} ${key.key}\n`, 0o600, opts)
 }
 
 export interface MachineStatus {

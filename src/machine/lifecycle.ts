@@ -64,15 +64,16 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
   }
   let session: SSHSession | undefined
   try {
-    await store.save(record)
     // The CA (and the certificate library) are needed only once SSH is up: let them load
     // while the driver makes the host.
     const storeCerts = certs().then(c => c.ensureStoreCerts(store.certsDir))
     storeCerts.catch(() => {})
+    // The key lives in the machine's folder only, so the record is first saved with it: one
+    // save (and one fsync of the folder for the three names) instead of two.
     const keys = await (await ssh()).generateKeyPair(`berth-${name}`)
     record.ssh.keyPath = path.join(dir, 'id_ed25519')
-    await writeFileAtomic(record.ssh.keyPath, keys.privateKey)
-    await writeFileAtomic(record.ssh.keyPath + '.pub', keys.publicKey + '\n', 0o644)
+    await writeFileAtomic(record.ssh.keyPath, keys.privateKey, 0o600, {syncDir: false})
+    await writeFileAtomic(record.ssh.keyPath + '.pub', keys.publicKey + '\n', 0o644, {syncDir: false})
     await store.save(record)
     say(`creating host (${driver.name})`)
     const h = handleFor(ctx, record)
@@ -90,7 +91,8 @@ export async function createMachine(ctx: Ctx, name: string, opts: CreateOptions)
     await copyClientCerts(store, dir)
     // A joiner trusts the swarm's registries and takes its mirrors before its engine first starts.
     if (opts.swarm) await (await registryMod()).trustOnJoin(ctx, record, opts.swarm.name, session, {reload: false})
-    await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000)
+    // The host key and the TLS names go on record with the next save (the join's, or "ready").
+    await provisionOver(ctx, record, driver, session, (opts.engineTimeoutSec ?? 60) * 1000, {save: false})
     if (opts.swarm && classic) {
       await joinClassic(ctx, record, opts.swarm)
     } else if (opts.swarm) {
@@ -155,7 +157,7 @@ async function copyClientCerts(store: Store, dir: string): Promise<void> {
 }
 
 /** Certificates, daemon.json and engine start over the open session, then wait for TLS. */
-export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession, engineTimeoutMs = 60_000): Promise<void> {
+export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Driver, session: SSHSession, engineTimeoutMs = 60_000, opts: {save?: boolean} = {}): Promise<void> {
   const h = handleFor(ctx, record)
   const ip = await driver.ip(h)
   const addresses = (await driver.addresses?.(h)) ?? []
@@ -166,7 +168,7 @@ export async function provisionOver(ctx: Ctx, record: MachineRecord, driver: Dri
     step: m => ctx.progress?.(record.name, m),
   })
   record.tls = {ip, sans: result.sans}
-  await ctx.store.save(record)
+  if (opts.save !== false) await ctx.store.save(record)
   ctx.progress?.(record.name, 'waiting for the engine over TLS')
   await waitEngine(ctx, record, driver, engineTimeoutMs)
 }

@@ -126,7 +126,30 @@ async function connectOnce(opts: ConnectOptions, readyTimeout: number): Promise<
       reject(mismatch ?? err)
     })
     client.connect(config)
+    coalesceWrites(Reflect.get(client, '_sock'))
   })
+}
+
+/**
+ * ssh2 writes every packet to the socket on its own: a provisioning step that sends a dozen SFTP
+ * requests at once made a dozen write syscalls, each carried through the kernel's network stack
+ * (most of berth's system time per host). Corked until the end of the tick, they leave as one.
+ */
+function coalesceWrites(sock: unknown): void {
+  if (!(sock instanceof net.Socket)) return
+  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean
+  let corked = false
+  sock.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true
+      sock.cork()
+      process.nextTick(() => {
+        corked = false
+        sock.uncork()
+      })
+    }
+    return write(...args)
+  }) as typeof sock.write
 }
 
 /** One SSH connection; exec and SFTP channels are multiplexed over it. */

@@ -26,6 +26,7 @@ export class CorruptRecord {
 export class Store {
   readonly machinesDir: string
   readonly certsDir: string
+  private made?: Promise<void>
 
   constructor(readonly root: string = defaultStorePath()) {
     this.machinesDir = path.join(root, 'machines')
@@ -72,7 +73,12 @@ export class Store {
    */
   async reserve(name: string): Promise<string> {
     validateName(name)
-    await this.init()
+    // Once per store object: fifty creates of one process need the store made only once.
+    this.made ??= this.init().catch(err => {
+      this.made = undefined
+      throw err
+    })
+    await this.made
     const dir = this.machineDir(name)
     try {
       await fs.mkdir(dir, {mode: 0o700})
@@ -119,14 +125,17 @@ export class Store {
         // Synchronous on purpose: hundreds of tiny reads finish sooner than their promise round trips.
         const {st, text} = readRecordFile(name, file)
         const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
-        if (cache[name] === stamp) {
+        if (cache[name] === stamp || checked.get(file) === stamp) {
           stamps[i] = stamp
           return migrateRecord(JSON.parse(text)) as MachineRecord
         }
         const rec = await parseRecord(name, text, file)
         // Only a record the validator left as it was may skip it next time: one it filled in
         // (defaults, stripped keys) would come back from the cache without them.
-        if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) stamps[i] = stamp
+        if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) {
+          stamps[i] = stamp
+          checked.set(file, stamp)
+        }
         return rec
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -139,7 +148,12 @@ export class Store {
     names.forEach((n, i) => {
       if (stamps[i]) fresh[n] = stamps[i]!
     })
-    if (JSON.stringify(fresh) !== JSON.stringify(cache)) {
+    // At most once a second per process (unless there is none to speak of): the joiners of a 50-host create list the store again and
+    // again while their records change, and each rewrite was a write and two fsyncs (a cache a
+    // little behind only costs the next ls a check of what changed since).
+    const due = !Object.keys(cache).length || Date.now() - (cacheWrites.get(cacheFile) ?? 0) >= 1000
+    if (due && JSON.stringify(fresh) !== JSON.stringify(cache)) {
+      cacheWrites.set(cacheFile, Date.now())
       // Durable and never torn (a crash used to leave it empty); a store ls cannot write (read-only)
       // still lists, only slower.
       await writeFileAtomic(cacheFile, JSON.stringify(fresh)).catch(() => {})
@@ -148,9 +162,18 @@ export class Store {
   }
 
   async save(record: MachineRecord): Promise<void> {
+    const file = path.join(this.machineDir(record.name), 'config.json')
+    const text = JSON.stringify(record, null, 2) + '\n'
+    // A save of what this process last wrote there, still in place (same inode: every write is
+    // a new file renamed over the old), changes nothing on disk: a create saves the same record
+    // more than once (driver, lifecycle), and each save is a write and two fsyncs.
+    const last = written.get(file)
+    if (last?.stamp && last.text === text && await fileStamp(file) === last.stamp) return
     try {
-      await writeFileAtomic(path.join(this.machineDir(record.name), 'config.json'), JSON.stringify(record, null, 2) + '\n')
+      await writeFileAtomic(file, text)
+      written.set(file, {text, stamp: await fileStamp(file)})
     } catch (err) {
+      written.delete(file)
       // A parallel `rm` took the folder: the temporary file beside config.json has nowhere to go.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`machine "${record.name}" was removed (${this.machineDir(record.name)}) while this command was changing it`)
       throw err
@@ -170,6 +193,7 @@ export class Store {
 
   async remove(name: string): Promise<void> {
     validateName(name)
+    written.delete(path.join(this.machineDir(name), 'config.json'))
     await fs.rm(this.machineDir(name), {recursive: true, force: true})
   }
 
@@ -180,6 +204,19 @@ export class Store {
       return false
     }
   }
+}
+
+/** Records this process validated (file -> stamp): the schema check runs once per version of a file. */
+const checked = new Map<string, string>()
+/** When this process last rewrote each store's ls cache. */
+const cacheWrites = new Map<string, number>()
+
+/** What this process last saved to each config.json, with the file's stamp right after. */
+const written = new Map<string, {text: string; stamp: string | undefined}>()
+
+async function fileStamp(file: string): Promise<string | undefined> {
+  const st = await fs.lstat(file).catch(() => undefined)
+  return st && `${st.ino}:${st.size}:${st.mtimeMs}`
 }
 
 const RECORD_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK

@@ -13,6 +13,7 @@ import type {SSHSession} from '../ssh/index.js'
 import type {Lock} from '../core/index.js'
 import {members, reachableManager, swarmInfo, swarmIp, swarmLock, swarmMember} from './members.js'
 import {addressFrom, advertiseAddress} from './address.js'
+import {sweepDeadJoiners} from './sweep.js'
 import {checkBeforeJoin} from './doctor.js'
 import {checkPorts} from './ports.js'
 import {admitJoiner, afterJoin, afterLeave} from './firewall.js'
@@ -156,6 +157,7 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
     if (local.LocalNodeState === 'active') throw new ConflictError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
     if (opts.manager || !await managerOnRecord()) lock = await swarmLock(ctx, opts.name)
     if (await managerOnRecord()) manager = await findManager(ctx, opts.name, record.name, patience)
+    if (manager) await sweepDeadJoiners(ctx, opts.name, record.name, manager.engine)
     let role = opts.manager
     let nodeId: string
     if (!manager) {

@@ -5,8 +5,8 @@
  */
 import {after, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {execFileSync, spawn} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {BIN, berth, docker, dockerEnv, isRoot, labLeftovers, sleep, tmpDir} from '../helpers.js'
 import {bridgeName} from '../../drivers/lab/network.js'
@@ -124,24 +124,22 @@ describe('pre-join port checks', {skip: !isRoot() && 'needs root', concurrency: 
 describe('a create killed right after "joining swarm s1 as worker"', {skip: !isRoot() && 'needs root', concurrency: false}, () => {
   const env = labEnv('172.30.122.0/24')
   after(() => removeAll(env))
+  const record = (name: string) => JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'machines', name, 'config.json'), 'utf8'))
 
-  test('rm -f removes the node from the swarm: the manager does not list it Down forever', {timeout: 300_000}, async () => {
-    const r = await berth(['create', '--swarm', 's1', 'km1'], {env})
-    assert.equal(r.code, 0, r.stderr)
-    const denv = await dockerEnv('km1', env)
-    const child = spawn(process.execPath, [BIN, 'create', '--swarm', 's1', 'kw1'], {env: {...process.env, ...env, BERTH_DEBUG: ''}, stdio: ['ignore', 'ignore', 'pipe']})
+  /** `berth create --swarm s1 NAME`, SIGKILLed once its engine was asked to join (and did). */
+  async function killedJoin(name: string, denv: Record<string, string>): Promise<void> {
+    const child = spawn(process.execPath, [BIN, 'create', '--swarm', 's1', name], {env: {...process.env, ...env, BERTH_DEBUG: ''}, stdio: ['ignore', 'ignore', 'pipe']})
     let stderr = ''
     let netns = ''
     const dropReplies = (op: '-I' | '-D') => execFileSync('ip', ['netns', 'exec', netns, 'iptables', op, 'OUTPUT', '-p', 'tcp', '--sport', '2376', '-j', 'DROP'])
     const killed = new Promise<void>(resolve => {
       child.stderr.on('data', d => {
         stderr += d
-        if (netns || !/kw1: joining swarm s1 as worker/.test(stderr)) return
+        if (netns || !new RegExp(`${name}: joining swarm s1 as worker`).test(stderr)) return
         // Hold the create right after its join: the engine's answers stop reaching it (the request
         // itself still arrives, over the connection it already has), so the join happens and the
         // create cannot go on to record it. Then it is killed, as a user's SIGKILL or a crash would.
-        const rec = JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'machines', 'kw1', 'config.json'), 'utf8'))
-        netns = `berth-${rec.driverData.id}`
+        netns = `berth-${record(name).driverData.id}`
         dropReplies('-I')
         setTimeout(() => child.kill('SIGKILL'), 3000)
       })
@@ -150,13 +148,45 @@ describe('a create killed right after "joining swarm s1 as worker"', {skip: !isR
     await killed
     if (netns) dropReplies('-D')
     const end = Date.now() + 30_000
-    while (Date.now() < end && !nodeList(denv).some(l => l.startsWith('kw1 '))) await sleep(500)
-    assert.ok(nodeList(denv).some(l => l.startsWith('kw1 ')), `the killed create's node joined (stderr: ${stderr.slice(-300)})`)
-    const rec = JSON.parse(readFileSync(path.join(env.BERTH_STORAGE_PATH, 'machines', 'kw1', 'config.json'), 'utf8'))
+    while (Date.now() < end && !nodeList(denv).some(l => l.startsWith(`${name} `))) await sleep(500)
+    assert.ok(nodeList(denv).some(l => l.startsWith(`${name} `)), `the killed create's node joined (stderr: ${stderr.slice(-300)})`)
+    const rec = record(name)
     assert.ok(rec.swarmJoin || rec.swarm, 'the join was on record before the engine was asked')
+  }
+
+  test('rm -f removes the node from the swarm: the manager does not list it Down forever', {timeout: 300_000}, async () => {
+    const r = await berth(['create', '--swarm', 's1', 'km1'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    const denv = await dockerEnv('km1', env)
+    await killedJoin('kw1', denv)
     const rm = await berth(['rm', '-f', 'kw1'], {env})
     assert.equal(rm.code, 0, rm.stderr)
     assert.deepEqual(nodeList(denv).map(l => l.split(' ')[0]), ['km1'])
+  })
+
+  test('the next create into the swarm removes the dead joiner\'s Down node and takes over its stale swarm lock', {timeout: 300_000}, async () => {
+    const denv = await dockerEnv('km1', env)
+    await killedJoin('kw2', denv)
+    // The killed create's host dies too (the box crashed, say): its node goes Down, no rm is run.
+    const dead = record('kw2')
+    process.kill(dead.driverData.initPid, 'SIGKILL')
+    const end = Date.now() + 90_000
+    while (Date.now() < end && !nodeList(denv).includes('kw2 Down')) await sleep(1000)
+    assert.ok(nodeList(denv).includes('kw2 Down'), nodeList(denv).join(', '))
+    // A create killed while it held the swarm lock (a manager's join) leaves it naming a dead PID.
+    const gone = spawnSync('true').pid
+    mkdirSync(path.join(env.BERTH_STORAGE_PATH, 'swarms'), {recursive: true})
+    writeFileSync(path.join(env.BERTH_STORAGE_PATH, 'swarms', 's1.lock'), String(gone))
+    const t0 = Date.now()
+    const r = await berth(['create', '--swarm', 's1', '--swarm-manager', 'kw3'], {env})
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(Date.now() - t0 < 120_000, 'the stale lock was taken over, not waited out')
+    assert.deepEqual(nodeList(denv).map(l => l.split(' ')[0]).sort(), ['km1', 'kw3'], 'the Down node of the dead joiner is gone')
+    assert.match(r.stderr, /kw3: removing node \w+ of kw2 from swarm s1 \(Down; its create was interrupted after its join\)/)
+    // The interrupted record is still the user's to remove, host and all.
+    const rm = await berth(['rm', '-f', 'kw2'], {env})
+    assert.equal(rm.code, 0, rm.stderr)
+    assert.deepEqual(labLeftovers([dead.driverData.id]), [])
   })
 })
 
