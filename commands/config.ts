@@ -9,7 +9,8 @@ export default class Config extends BerthCommand<typeof Config> {
   static override summary = 'Print the docker CLI flags that connect to a machine'
   static override description = 'A machine that is not running is an error (exit 1, "Host is not running"), as in docker-machine.'
   static override examples = ['docker $(<%= config.bin %> config node1) info', '<%= config.bin %> config --json node1']
-  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {

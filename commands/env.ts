@@ -13,7 +13,7 @@ export default class Env extends BerthCommand<typeof Env> {
   static override summary = 'Print the commands that point the docker CLI at a machine'
   static override description = 'The lines are docker-machine\'s, per shell (no trailing ";": unquoted `eval $(...)` works). --no-proxy adds the machine\'s IP to NO_PROXY (or no_proxy when that one is set).'
   static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env --no-proxy node1)', 'eval $(<%= config.bin %> env --swarm lab3)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
-  static override args = {name: Args.string({description: 'Machine name'})}
+  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
   static override flags = {
     shell: Flags.string({summary: 'Shell syntax: bash, zsh, sh, fish, powershell, cmd, tcsh, emacs (default: detected)'}),
     unset: Flags.boolean({char: 'u', summary: 'Print the commands that unset the variables'}),
@@ -49,7 +49,9 @@ export default class Env extends BerthCommand<typeof Env> {
       if (!m) throw new UserError(`no manager of swarm "${this.flags.swarm}" answers`)
       name = m.name
     }
-    if (!name) throw new UserError('name a machine: berth env NAME (or --swarm SWARM)', 'usage')
+    // docker-machine's `eval $(docker-machine env)`: no name is the machine named "default".
+    if (!name && await berth.store.exists('default')) name = 'default'
+    if (!name) throw new UserError('No machine name(s) specified and no "default" machine exists.', 'usage')
     const record = await berth.load(name)
     if (record.status !== 'ready') throw new ConflictError(`machine "${name}" is not ready (${record.status})`)
     await requireRunning(berth, record)

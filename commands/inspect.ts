@@ -12,7 +12,8 @@ export default class Inspect extends BerthCommand<typeof Inspect> {
     '<%= config.bin %> inspect -f "{{json .HostOptions.EngineOptions}}" node1',
     '<%= config.bin %> inspect -f "{{prettyjson .Driver}}" node1',
   ]
-  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
   static override flags = {
     format: Flags.string({char: 'f', summary: 'Go template over the machine (json, prettyjson ...), as docker-machine inspect --format'}),
   }

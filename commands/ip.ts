@@ -6,7 +6,8 @@ export default class Ip extends BerthCommand<typeof Ip> {
   static override summary = 'Print the IP address of machines'
   static override examples = ['<%= config.bin %> ip node1', '<%= config.bin %> ip node1 node2 --json', 'ssh root@$(<%= config.bin %> ip node1)']
   static override strict = false
-  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name(s); default: the machine named "default"'})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {

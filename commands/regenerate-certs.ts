@@ -11,7 +11,8 @@ export default class RegenerateCerts extends BerthCommand<typeof RegenerateCerts
   static override description = 'Use after a machine\'s IP changed. With --client-certs the store\'s CA and client certificate are made anew too: every other machine then needs regenerate-certs as well.'
   static override examples = ['<%= config.bin %> regenerate-certs -f node1', '<%= config.bin %> regenerate-certs -f --client-certs node1 node2']
   static override strict = false
-  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name(s); default: the machine named "default"'})}
   static override flags = {
     force: Flags.boolean({char: 'f', summary: 'Do not ask for confirmation'}),
     'client-certs': Flags.boolean({summary: 'Also make a new CA and client certificate'}),

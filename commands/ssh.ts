@@ -8,7 +8,8 @@ export default class Ssh extends BerthCommand<typeof Ssh> {
   static override description = 'The host key recorded at create is checked; a changed key is refused.'
   static override examples = ['<%= config.bin %> ssh node1', '<%= config.bin %> ssh node1 -- docker ps', '<%= config.bin %> ssh node1 -- cat /etc/os-release']
   static override strict = false
-  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
 
   async run(): Promise<void> {
     const [name, ...rest] = this.argv

@@ -6,7 +6,8 @@ import {engineProblem} from '../src/host/index.js'
 export default class Status extends BerthCommand<typeof Status> {
   static override summary = 'Print the state of a machine (Running, Stopped, Error...); a Running one whose engine does not answer says so'
   static override examples = ['<%= config.bin %> status node1', '<%= config.bin %> status --json node1']
-  static override args = {name: Args.string({description: 'Machine name', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
 
   async run(): Promise<void> {

@@ -7,7 +7,8 @@ export default class Upgrade extends BerthCommand<typeof Upgrade> {
   static override summary = 'Upgrade the Docker engine of machines to the newest version their package sources offer'
   static override description = 'Upgrades the engine\'s packages (or re-runs the machine\'s --engine-install-url script), restarts the engine and waits for it over mutual TLS, then prints the old and new versions. A stopped machine is started first; one already on the newest packages says so and its engine is left running. The machine\'s --engine-install-proxy, if it has one, is used again.'
   static override strict = false
-  static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+  static override defaultMachine = true
+  static override args = {name: Args.string({description: 'Machine name(s); default: the machine named "default"'})}
   static override examples = ['<%= config.bin %> upgrade node1 node2', '<%= config.bin %> upgrade --json node1']
   static override flags = {json: Flags.boolean({summary: 'Machine-readable output: one object per machine'})}
 

@@ -11,7 +11,7 @@ import {Progress} from '../src/cli/progress.js'
 import {compileTemplate, renderFormat, renderOne, LS_HEADERS, goDuration} from '../src/format/index.js'
 import {mapEngineOpts} from '../src/options/engine-opts.js'
 import {activeDockerHost, noProxy, removeDockerContext, shellLines, writeDockerContext} from '../src/machine/dockerenv.js'
-import {berth, tmpDir} from './helpers.js'
+import {berth, ROOT, tmpDir} from './helpers.js'
 
 test('argv: MACHINE_* fill BERTH_* only where unset; global flags before the command become variables', () => {
   const env: NodeJS.ProcessEnv = {MACHINE_STORAGE_PATH: '/m', MACHINE_DRIVER: 'generic', BERTH_DRIVER: 'lab', MACHINE_DOCKER_INSTALL_URL: 'none', ENGINE_REGISTRY_MIRROR: 'https://mirror'}
@@ -242,4 +242,26 @@ test('shell completion: the bash function completes berth\'s commands', async ()
   const fn = path.join(home, '.cache', 'berth', 'autocomplete', 'functions', 'bash', 'berth.bash')
   const out = execFileSync('bash', ['-c', `source ${fn}; COMP_WORDS=(berth regen); COMP_CWORD=1; COMP_LINE='berth regen'; _berth_autocomplete; echo "\${COMPREPLY[@]}"`]).toString().trim()
   assert.equal(out, 'regenerate-certs')
+})
+
+test('no machine named: the machine called "default" if it exists, else docker-machine\'s line', async () => {
+  const root = tmpDir('dflt')
+  execFileSync('cp', ['-a', path.join(ROOT, 'test', 'fixtures', 'store-v1', 'machines'), root])
+  const env = {BERTH_STORAGE_PATH: root}
+  const none = await berth(['inspect'], {env})
+  assert.equal(none.code, 1)
+  assert.equal(none.stderr, 'berth: No machine name(s) specified and no "default" machine exists.\n')
+  const envNone = await berth(['env'], {env})
+  assert.equal(envNone.code, 1)
+  assert.equal(envNone.stderr, none.stderr)
+  execFileSync('mv', [path.join(root, 'machines', 'n1'), path.join(root, 'machines', 'default')])
+  const cfg = path.join(root, 'machines', 'default', 'config.json')
+  // The fixture's "fake" driver becomes generic: inspect asks the driver for docker-machine's Driver fields.
+  writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/"name": ?"n1"/, '"name":"default"').replace(/"driver": ?"fake"/, '"driver":"generic"')
+    .replace(/"driverData": ?\{[^}]*\}/, '"driverData":{"ip":"192.0.2.10","port":22,"user":"root"}'))
+  const one = await berth(['inspect'], {env})
+  assert.equal(one.code, 0, one.stderr)
+  assert.equal(JSON.parse(one.stdout).Name, 'default')
+  // A named machine is still that machine.
+  assert.equal((await berth(['inspect', 'n1'], {env})).code, 1)
 })

@@ -24,6 +24,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: BaseFlags<T>
   protected args!: Record<string, string | undefined>
   protected abort = new AbortController()
+  /** No machine named: the command works on "default" if it exists (docker-machine's rule). */
+  static defaultMachine = false
   private interrupted = 0
 
   public override async init(): Promise<void> {
@@ -32,6 +34,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>
     this.args = args as Record<string, string | undefined>
     this.argv = argv as string[]
+    // docker-machine's commands on one machine take "default" when none is named (Docker Toolbox's
+    // `eval $(docker-machine env)`): berth does the same for the commands that say so.
+    if ((this.ctor as {defaultMachine?: boolean}).defaultMachine && !this.args.name) {
+      if (!await new Store(this.flags['storage-path'] || defaultStorePath()).exists('default')) {
+        throw new UserError('No machine name(s) specified and no "default" machine exists.', 'usage')
+      }
+      this.args.name = 'default'
+      this.argv = ['default', ...this.argv]
+    }
     // Output is a report on the work, never part of it: a reader gone (`| head`, a closed terminal)
     // must not kill a create halfway, with a VM made and nothing rolled back.
     for (const out of [process.stdout, process.stderr]) out.on('error', () => {})

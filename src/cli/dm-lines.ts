@@ -19,6 +19,7 @@ const DM_REWRITES: Rewrite[] = [
   [/^unknown driver "([^"]*)"/, m => `Driver "${m[1]}" not found. Do you have the plugin binary "docker-machine-driver-${m[1]}" accessible in your PATH?`],
   // oclif's missing argument, where docker-machine names the machine it would have used.
   [/^Missing 1 required arg: name Machine name/, () => 'Error: No machine name(s) specified and no "default" machine exists.'],
+  [/^No machine name\(s\) specified and no "default" machine exists\.$/, (m, message) => `Error: ${message}`],
 ]
 
 /** True when berth runs as docker-machine (argv[1] is the symlink's name). */

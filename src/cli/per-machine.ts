@@ -28,7 +28,8 @@ export function perMachineCommand(drivers: DriverLoaders, spec: PerMachineSpec) 
     static override summary = spec.summary
     static override description = spec.description
     static override strict = false
-    static override args = {name: Args.string({description: 'Machine name(s)', required: true})}
+    static override defaultMachine = true
+    static override args = {name: Args.string({description: 'Machine name(s); default: the machine named "default"'})}
     static override examples = [`<%= config.bin %> ${spec.verb} node1 node2`]
     static override flags = {
       parallel: Flags.integer({summary: 'How many machines at once', default: 8, min: 1}),
