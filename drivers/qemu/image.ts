@@ -5,7 +5,8 @@
  * it (IMAGE.vmlinuz, IMAGE.initrd, IMAGE.cmdline), which the qemu driver boots directly.
  *
  * The image carries systemd, openssh-server, cloud-init (NoCloud only), apparmor and docker.io,
- * so provisioning needs no network (--without-docker: all but docker.io, as a cloud image ships). Docker is installed but not enabled: berth's provisioner
+ * so provisioning needs no network (--without-docker: all but docker.io, and cloud-init runs every
+ * stage with apt's modules, as a cloud image ships). Docker is installed but not enabled: berth's provisioner
  * enables and starts it through systemd once daemon.json and the certificates are in place.
  */
 import {spawn} from 'node:child_process'
