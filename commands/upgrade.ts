@@ -31,7 +31,7 @@ export default class Upgrade extends BerthCommand<typeof Upgrade> {
       const list = (v: Record<string, string>) => Object.entries(v).map(([p, ver]) => `${p} ${ver}`).join(', ')
       for (const r of reports) {
         const pre = r.started ? ' (started first)' : ''
-        this.log(r.changed ? `${r.name}${pre}: upgraded ${list(r.from)} -> ${list(r.to)}; engine ${r.engine} answering over TLS` : `${r.name}${pre}: already newest (${list(r.from)}); engine ${r.engine} left running`)
+        this.log(r.changed ? `${r.name}${pre}: upgraded ${list(r.from)} -> ${list(r.to)}; engine ${r.engineFrom ? `${r.engineFrom} -> ` : ''}${r.engine} answering over TLS` : `${r.name}${pre}: already newest (${list(r.from)}); engine ${r.engine} left running`)
       }
     }
     if (failed) throw new UserError(`upgrade failed for ${failed} of ${this.argv.length} machines`)

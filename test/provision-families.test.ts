@@ -10,7 +10,7 @@ import {execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {osProvisioner, pidFileLockHolder, posixLockHolder} from '../src/provision/os.js'
+import {osProvisioner, pidFileLockHolder, posixLockHolder, reportLockWhile} from '../src/provision/os.js'
 import {gatherFacts, provision, upgrade} from '../src/provision/provision.js'
 import {connect, generateKeyPair, type SSHSession} from '../src/ssh/index.js'
 import {EngineOptions} from '../src/store/record.js'
@@ -97,15 +97,16 @@ test('Debian: docker.io with apt (lock timeout), the proxy in apt.conf.d for the
   assert.deepEqual([...alpine.files.keys()], ['/etc/os-release'])
 })
 
-test('Debian upgrade: the packages apt would change are upgraded and the engine restarted; none: "already newest", no restart', async () => {
-  for (const candidate of ['20.10.25+dfsg1-1', '20.10.24+dfsg1-1']) {
+test('Debian upgrade: the packages apt would change are upgraded (the client split out of docker.io comes along) and the engine restarted; none: "already newest", no restart', async () => {
+  for (const candidate of ['20.10.25+dfsg1-1', '20.10.24+dfsg1-1', '26.1.5+dfsg1-9']) {
     let upgraded = false
-    const policy = () => `docker.io:\n  Installed: ${upgraded ? candidate : '20.10.24+dfsg1-1'}\n  Candidate: ${candidate}\ncontainerd:\n  Installed: 1.6.20~ds1-1\n  Candidate: 1.6.20~ds1-1\ndocker-ce:\n  Installed: (none)\n  Candidate: (none)\n`
+    const cli = () => candidate.startsWith('26') ? `docker-cli:\n  Installed: ${upgraded ? candidate : '(none)'}\n  Candidate: ${candidate}\n` : ''
+    const policy = () => `docker.io:\n  Installed: ${upgraded ? candidate : '20.10.24+dfsg1-1'}\n  Candidate: ${candidate}\n${cli()}containerd:\n  Installed: 1.6.20~ds1-1\n  Candidate: 1.6.20~ds1-1\ndocker-ce:\n  Installed: (none)\n  Candidate: (none)\n`
     const host = await withHost({
       files: {'/etc/os-release': 'ID=debian\n', '/usr/bin/dockerd': ''},
       exec: cmd => {
         if (cmd.includes('hostname')) return {code: 0, stdout: 'd\n'}
-        if (cmd.includes('--only-upgrade')) upgraded = true
+        if (cmd.includes('--force-confold')) upgraded = true
         if (cmd.includes('apt-cache policy')) return {code: 0, stdout: policy()}
         return undefined
       },
@@ -115,14 +116,15 @@ test('Debian upgrade: the packages apt would change are upgraded and the engine 
       assert.equal(r.changed, candidate !== '20.10.24+dfsg1-1')
       if (r.changed) assert.equal(r.to['docker.io'], candidate)
     })
-    const up = host.commands.filter(c => c.includes('--only-upgrade'))
+    const up = host.commands.filter(c => c.includes('--force-confold'))
     const restarts = host.commands.filter(c => c.includes('setsid'))
     if (candidate === '20.10.24+dfsg1-1') {
       assert.deepEqual(up, [])
       assert.deepEqual(restarts, [], 'already newest: the engine is left running')
     } else {
       assert.equal(up.length, 1)
-      assert.match(up[0], /install -y --only-upgrade docker\.io$/, 'only the package with a newer candidate')
+      const pkgs = candidate.startsWith('26') ? 'docker\\.io docker-cli' : 'docker\\.io'
+      assert.match(up[0], new RegExp(`install -y --no-install-recommends ${pkgs}$`), 'only the package with a newer candidate (and the client split out of it)')
       assert.equal(restarts.length, 1)
     }
   }
@@ -151,4 +153,27 @@ test('the lock probes name the process holding a POSIX lock (apt, dpkg) or a liv
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }
+})
+
+test('while a VM boots, a lock taken by another package manager (cloud-init) is named when seen and its wait measured when freed', async () => {
+  const t0 = Date.now()
+  // Held from 0.5 s to 2.5 s into a 3.5 s boot, as cloud-init's package_update takes it after sshd is up.
+  const remote = {
+    run: async (cmd: string) => {
+      assert.equal(cmd, osProvisioner({ID: 'debian'}).lockHolder)
+      const t = Date.now() - t0
+      return t > 500 && t < 2500 ? '812 apt-get\n' : ''
+    },
+    exec: async () => ({code: 0, stdout: '', stderr: ''}),
+    writeFile: async () => {},
+  }
+  const steps: string[] = []
+  const boot = new Promise<string>(resolve => setTimeout(() => resolve('booted'), 3500))
+  assert.equal(await reportLockWhile({s: remote, step: m => steps.push(m)}, osProvisioner({ID: 'debian'}).lockHolder, boot), 'booted')
+  assert.equal(steps.length, 2, steps.join('; '))
+  assert.match(steps[0], /^waiting for the package lock: held by process 812 \(apt-get\) while the host boots/)
+  const waited = Number(/^package lock free after a wait of (\d+\.\d) s$/.exec(steps[1])?.[1])
+  assert.ok(waited >= 0.9 && waited <= 2.5, steps[1])
+  // A boot that fails is the caller's error, as it would be without the watch.
+  await assert.rejects(reportLockWhile({s: remote, step: () => {}}, 'true', Promise.reject(new Error('boot failed'))), /boot failed/)
 })

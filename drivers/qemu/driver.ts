@@ -37,6 +37,8 @@ export interface QemuData {
   guestfwd?: GuestFwd[]
   binary: string
   user: string
+  /** --qemu-user-data-file, read again when the seed is written (its contents may be secret: not kept here). */
+  userDataFile?: string
   address?: string
   segment?: {group: string; port: number}
   sshPort?: number
@@ -163,6 +165,16 @@ async function boot(m: DriverPlace & {machineName: string; machineId: string; si
 
 const KVM_SILENT_LIMIT_MS = 30_000
 
+/** The user's cloud-init user data: a file cloud-init takes as a part of its own (a cloud-config or a script). */
+async function readUserData(file: string): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`cannot read --qemu-user-data-file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`)
+  })
+  if (!/^(#cloud-config|#!)/.test(text)) throw new UserError(`--qemu-user-data-file ${file} is neither a #cloud-config nor a #! script (its first line says which)`)
+  if (text.length > 64 * 1024) throw new UserError(`--qemu-user-data-file ${file} is over 64 KiB`)
+  return text
+}
+
 const driver: Driver<QemuData> = {
   name: 'qemu',
   sshTimeout: 300,
@@ -196,6 +208,10 @@ const driver: Driver<QemuData> = {
       ...(direct ? {kernel: side.kernel, initrd: side.initrd, cmdline: (await has(side.cmdline)) ? (await fs.readFile(side.cmdline, 'utf8')).trim() : undefined} : {}),
       memoryMb, cpus, diskBytes, accel: choice.accel, accelReason: choice.reason, ...(model === 'auto' ? {} : {cpuModel: model}), subnet, restrict: Boolean(options['qemu-restrict']), binary, user: USER,
     }
+    if (options['qemu-user-data-file']) {
+      data.userDataFile = path.resolve(String(options['qemu-user-data-file']))
+      await readUserData(data.userDataFile)
+    }
     const fwd = guestfwdOption(options['qemu-guestfwd'])
     if (fwd.length) {
       const connect = await connector()
@@ -226,6 +242,7 @@ const driver: Driver<QemuData> = {
     await fs.writeFile(f.seed, seedIso({
       hostname: ctx.machineName, user: q.user, sshPublicKey: ctx.sshPublicKey, instanceId: q.instanceId!,
       nics: [{mac: q.natMac!}, {mac: q.lanMac!, address: q.address}],
+      ...(q.userDataFile ? {userData: await readUserData(q.userDataFile)} : {}),
     }), {mode: 0o600})
     ctx.debug(`accelerator ${q.accel}: ${q.accelReason}; CPU model ${q.cpuModel ?? defaultCpuModel(q.accel)}`)
     await boot({...ctx, log: ctx.log, debug: ctx.debug}, q, save)

@@ -12,5 +12,6 @@ export const flags: DriverFlag[] = [
   {name: 'qemu-subnet', type: 'string', env: 'BERTH_QEMU_SUBNET', default: '192.168.76.0/24', description: 'Network the store\'s VMs share (their swarm addresses)'},
   {name: 'qemu-restrict', type: 'boolean', env: 'BERTH_QEMU_RESTRICT', default: false, description: 'Cut the VM off from every network beyond its forwarded ports and its segment (no downloads)'},
   {name: 'qemu-guestfwd', type: 'strings', env: 'BERTH_QEMU_GUESTFWD', description: 'Forward a guest address to one on this host, GUEST_IP:PORT=HOST_IP:PORT (QEMU guestfwd; works under --qemu-restrict, e.g. 10.0.2.100:3142=127.0.0.1:3142 for an apt proxy given as --engine-install-proxy http://10.0.2.100:3142); repeatable'},
+  {name: 'qemu-user-data-file', type: 'string', env: 'BERTH_QEMU_USER_DATA_FILE', description: 'Your own cloud-init user data (#cloud-config, e.g. package_update and packages, or a #! script), run at first boot beside berth\'s (whose user, key and hostname stand); apt and runcmd run only on images whose cloud-init runs its config and final stages (build-image --without-docker, cloud images)'},
   {name: 'qemu-binary', type: 'string', env: 'BERTH_QEMU_BINARY', default: 'qemu-system-x86_64', description: 'QEMU system emulator to run'},
 ]

@@ -5,7 +5,8 @@
  * it (IMAGE.vmlinuz, IMAGE.initrd, IMAGE.cmdline), which the qemu driver boots directly.
  *
  * The image carries systemd, openssh-server, cloud-init (NoCloud only), apparmor and docker.io,
- * so provisioning needs no network (--without-docker: all but docker.io, as a cloud image ships). Docker is installed but not enabled: berth's provisioner
+ * so provisioning needs no network (--without-docker: all but docker.io, and cloud-init runs every
+ * stage with apt's modules, as a cloud image ships). Docker is installed but not enabled: berth's provisioner
  * enables and starts it through systemd once daemon.json and the certificates are in place.
  */
 import {spawn} from 'node:child_process'
@@ -101,7 +102,16 @@ step "done"
  * image ships, so that berth's install path has something to do.
  */
 const DISABLE_DOCKER = 'systemctl disable docker.service docker.socket containerd.service e2scrub_reap.service'
+/*
+ * And cloud-init as a cloud image runs it: the config and final stages too, with apt's modules,
+ * so user data with package_update holds apt's lock at first boot while berth installs.
+ */
+const CLOUDLIKE_MODULES = `cloud_config_modules: [apt-configure, runcmd]
+cloud_final_modules: [package-update-upgrade-install, scripts-per-once, scripts-per-boot, scripts-per-instance, scripts-user, final-message]
+`
 const SCRIPT_WITHOUT_DOCKER = SCRIPT.replace(/ docker\.io /, ' ').replace(DISABLE_DOCKER, 'systemctl disable e2scrub_reap.service')
+  .replace('chroot "$root" systemctl disable cloud-config.service cloud-final.service\n', '')
+  .replace(/cloud_config_modules: .*\ncloud_final_modules: .*\n/, CLOUDLIKE_MODULES)
 
 const recipe = (withoutDocker?: boolean) => (withoutDocker ? SCRIPT_WITHOUT_DOCKER : SCRIPT)
 

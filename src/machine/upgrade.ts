@@ -14,8 +14,9 @@ export interface UpgradeReport {
   from: Record<string, string>
   to: Record<string, string>
   changed: boolean
-  /** The engine's own version as it answers over TLS afterwards. */
+  /** The engine's own version as it answers over TLS afterwards, and before (when it answered then). */
   engine: string
+  engineFrom?: string
   started: boolean
 }
 
@@ -26,6 +27,7 @@ export async function upgradeMachine(ctx: Ctx, name: string): Promise<UpgradeRep
   if (stopped) await power(ctx, name, 'start')
   return withLock(ctx, name, async record => {
     const driver = await loadDriver(ctx, record.driver)
+    const engineFrom = await engineVersion(ctx, record, driver).catch(() => undefined)
     const session = await openSSH(ctx, record)
     let r
     try {
@@ -37,12 +39,17 @@ export async function upgradeMachine(ctx: Ctx, name: string): Promise<UpgradeRep
       session.close()
     }
     ctx.progress?.(name, r.changed ? 'waiting for the engine over TLS' : 'already newest: engine left running')
-    const engine = await engineFor(ctx, record, driver)
-    try {
-      await engine.waitReady(60_000, ctx.signal)
-      return {name, ...r, engine: (await engine.version()).Version, started: stopped}
-    } finally {
-      engine.close()
-    }
+    return {name, ...r, engine: await engineVersion(ctx, record, driver, 60_000), ...(engineFrom ? {engineFrom} : {}), started: stopped}
   })
+}
+
+/** The engine's version over mutual TLS, waiting up to `waitMs` for it to answer. */
+async function engineVersion(ctx: Ctx, record: Parameters<typeof engineFor>[1], driver: Parameters<typeof engineFor>[2], waitMs = 5_000): Promise<string> {
+  const engine = await engineFor(ctx, record, driver)
+  try {
+    await engine.waitReady(waitMs, ctx.signal)
+    return (await engine.version()).Version
+  } finally {
+    engine.close()
+  }
 }

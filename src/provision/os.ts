@@ -27,6 +27,8 @@ export interface OSProvisioner {
   family: string
   /** os-release IDs (ID or ID_LIKE) this family provisions. */
   ids: string[]
+  /** A command printing "PID comm" of the package manager's lock holder, nothing when it is free. */
+  lockHolder: string
   installEngine(c: InstallContext): Promise<void>
   upgradeEngine(c: InstallContext): Promise<UpgradeResult>
   engineVersions(s: Remote): Promise<Record<string, string>>
@@ -37,7 +39,7 @@ export interface OSProvisioner {
 /** Seconds the package manager waits for another one's lock (cloud-init's at first boot) before giving up. */
 export const LOCK_TIMEOUT_SEC = 600
 
-const ENGINE_DEBS = ['docker.io', 'docker-ce', 'docker-ce-cli', 'containerd.io', 'containerd']
+const ENGINE_DEBS = ['docker.io', 'docker-cli', 'docker-ce', 'docker-ce-cli', 'containerd.io', 'containerd']
 const APT_LOCKS = ['/var/lib/dpkg/lock-frontend', '/var/lib/dpkg/lock', '/var/lib/apt/lists/lock', '/var/cache/apt/archives/lock']
 const APT = `DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=${LOCK_TIMEOUT_SEC}`
 const APT_PROXY_CONF = '/etc/apt/apt.conf.d/00berth-install-proxy'
@@ -78,6 +80,33 @@ async function waitForLock(c: InstallContext, probe: string, timeoutSec = LOCK_T
   c.step(`package lock free after a wait of ${((Date.now() - t0) / 1000).toFixed(1)} s`)
 }
 
+/**
+ * While `work` runs (the wait for a VM's boot to finish, during which cloud-init's package_update
+ * runs apt), watch the package lock and say when another process holds it and when it is free, so
+ * the wait that the boot wait covers is seen and measured as the install's own wait would be.
+ */
+export async function reportLockWhile<T>(c: InstallContext, probe: string, work: Promise<T>): Promise<T> {
+  let done = false
+  const settled = work.finally(() => {
+    done = true
+  })
+  const over = settled.then(() => {}, () => {})
+  let since: number | undefined
+  while (!done) {
+    const h = (await c.s.run(probe, {root: true, what: 'check the package lock'}).catch(() => '')).trim()
+    if (h && since === undefined) {
+      since = Date.now()
+      const [pid, comm] = h.split(' ')
+      c.step(`waiting for the package lock: held by process ${pid} (${comm || '?'}) while the host boots, e.g. cloud-init's package_update`)
+    } else if (!h && since !== undefined) {
+      c.step(`package lock free after a wait of ${((Date.now() - since) / 1000).toFixed(1)} s`)
+      since = undefined
+    }
+    await Promise.race([over, new Promise(r => setTimeout(r, 1000))])
+  }
+  return settled
+}
+
 function parsePolicy(out: string): Record<string, {installed?: string; candidate?: string}> {
   const res: Record<string, {installed?: string; candidate?: string}> = {}
   let pkg = ''
@@ -95,6 +124,7 @@ const installed = (p: ReturnType<typeof parsePolicy>) => Object.fromEntries(Obje
 const debianFamily: OSProvisioner = {
   family: 'debian',
   ids: ['debian', 'ubuntu'],
+  lockHolder: posixLockHolder(APT_LOCKS),
   async withProxy(c, fn) {
     if (!c.proxy) return fn()
     const q = JSON.stringify(c.proxy)
@@ -107,9 +137,10 @@ const debianFamily: OSProvisioner = {
   },
   async installEngine(c) {
     await this.withProxy(c, async () => {
-      await waitForLock(c, posixLockHolder(APT_LOCKS))
+      await waitForLock(c, this.lockHolder)
       c.step('apt-get install docker.io')
-      await c.s.run(`${APT} -o APT::Update::Error-Mode=any update && ${APT} install -y --no-install-recommends docker.io`, {root: true, what: 'apt-get install docker.io'})
+      // Since trixie the client is a package of its own (docker-cli, only recommended): `berth ssh NAME docker ps` wants it.
+      await c.s.run(`${APT} -o APT::Update::Error-Mode=any update && ${APT} install -y --no-install-recommends docker.io $(apt-cache show docker-cli >/dev/null 2>&1 && echo docker-cli)`, {root: true, what: 'apt-get install docker.io'})
     })
   },
   async engineVersions(s) {
@@ -117,15 +148,19 @@ const debianFamily: OSProvisioner = {
   },
   async upgradeEngine(c) {
     return this.withProxy(c, async () => {
-      await waitForLock(c, posixLockHolder(APT_LOCKS))
+      await waitForLock(c, this.lockHolder)
       c.step('apt-get update')
       const policy = parsePolicy(await c.s.run(`${APT} -o APT::Update::Error-Mode=any update >/dev/null && apt-cache policy ${ENGINE_DEBS.join(' ')}`, {root: true, what: 'apt-get update'}))
       const from = installed(policy)
       if (!Object.keys(from).length) throw new UserError('no Docker engine package is installed on the host (docker.io, docker-ce): nothing to upgrade')
       const stale = Object.keys(from).filter(p => policy[p].candidate && policy[p].candidate !== from[p])
       if (!stale.length) return {from, to: from, changed: false}
-      c.step(`apt-get install --only-upgrade ${stale.join(' ')}`)
-      await c.s.run(`${APT} install -y --only-upgrade ${stale.join(' ')}`, {root: true, what: 'apt-get upgrade of the engine'})
+      // docker.io before trixie carried the client; from trixie on it is docker-cli, which comes along.
+      if (stale.includes('docker.io') && !from['docker-cli'] && policy['docker-cli']?.candidate) stale.push('docker-cli')
+      c.step(`apt-get install ${stale.join(' ')}`)
+      // Only these (installed ones, or the client split out of one): no recommends (a new release's may pull in systemd),
+      // and the configuration files as they are (berth's daemon.json and the host's own edits stand).
+      await c.s.run(`${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -y --no-install-recommends ${stale.join(' ')}`, {root: true, what: 'apt-get upgrade of the engine'})
       return {from, to: await this.engineVersions(c.s), changed: true}
     })
   },
@@ -139,6 +174,7 @@ const DNF_LOCKS = ['/var/lib/dnf/rpmdb_lock.pid', '/var/cache/dnf/metadata_lock.
 const redhatFamily: OSProvisioner = {
   family: 'redhat',
   ids: ['fedora', 'rhel', 'centos', 'rocky', 'almalinux'],
+  lockHolder: pidFileLockHolder(DNF_LOCKS),
   async withProxy(c, fn) {
     if (!c.proxy) return fn()
     // dnf reads extra options only from its main config: a copy with the proxy, named by --config.
@@ -153,7 +189,7 @@ const redhatFamily: OSProvisioner = {
   },
   async installEngine(c) {
     await this.withProxy(c, async () => {
-      await waitForLock(c, pidFileLockHolder(DNF_LOCKS))
+      await waitForLock(c, this.lockHolder)
       const dnf = dnfCommand(c)
       const os = await c.s.exec('. /etc/os-release && echo "$ID"')
       const repo = `https://download.docker.com/linux/${os.stdout.trim() === 'fedora' ? 'fedora' : os.stdout.trim() === 'rhel' ? 'rhel' : 'centos'}/docker-ce.repo`
@@ -167,7 +203,7 @@ const redhatFamily: OSProvisioner = {
   },
   async upgradeEngine(c) {
     return this.withProxy(c, async () => {
-      await waitForLock(c, pidFileLockHolder(DNF_LOCKS))
+      await waitForLock(c, this.lockHolder)
       const from = await this.engineVersions(c.s)
       if (!Object.keys(from).length) throw new UserError('no Docker engine package is installed on the host (docker-ce): nothing to upgrade')
       c.step('dnf upgrade docker-ce')

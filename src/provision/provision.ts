@@ -3,7 +3,7 @@ import {UserError} from '../core/index.js'
 import {issue, type KeyPairPem} from '../certs/index.js'
 import type {EngineOptions} from '../store/index.js'
 import {shellQuote, type SSHSession} from '../ssh/index.js'
-import {type InstallContext, osProvisioner, type OSProvisioner, type UpgradeResult} from './os.js'
+import {type InstallContext, LOCK_TIMEOUT_SEC, osProvisioner, type OSProvisioner, reportLockWhile, type UpgradeResult} from './os.js'
 
 /** What one round trip tells us about a host before we touch it. */
 export interface HostFacts {
@@ -217,7 +217,9 @@ export async function provision(s: SSHSession, input: ProvisionInput): Promise<P
   const os = osProvisioner(facts.os)
   if (facts.init === 'systemd') {
     step('waiting for boot to finish')
-    await waitBootFinished(s)
+    // An install comes next: cloud-init's apt at first boot is what it would wait for, so show it.
+    // The boot then includes cloud-init's apt, which gets the package lock's patience on top (a TCG guest's apt-get update takes minutes).
+    await (facts.dockerd ? waitBootFinished(s) : reportLockWhile({s, step}, os.lockHolder, waitBootFinished(s, 300 + LOCK_TIMEOUT_SEC)))
   }
   if (!facts.dockerd) {
     const url = input.engine.installUrl

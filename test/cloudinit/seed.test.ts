@@ -86,3 +86,21 @@ test('VM MACs: the segment MAC carries the address, the NAT MAC is stable per ma
   assert.match(a.natMac, /^52:54(:[0-9a-f]{2}){4}$/)
   assert.notEqual(vmMacs('fedcba9876543210', '192.168.76.2/24').natMac, a.natMac)
 })
+
+test('user-data with the user\'s own part: a MIME multipart, theirs first, berth\'s last (its user and key stand); package_update left to them', () => {
+  const own = '#cloud-config\npackage_update: true\npackages: [jq]\n'
+  const ud = userData({...input, userData: own})
+  const boundary = /^Content-Type: multipart\/mixed; boundary="([^"]+)"\nMIME-Version: 1\.0\n\n/.exec(ud)?.[1]
+  assert.ok(boundary, ud.slice(0, 200))
+  const parts = ud.split(`--${boundary}`).slice(1, -1).map(p => p.replace(/^\n/, ''))
+  assert.equal(ud.trimEnd().endsWith(`--${boundary}--`), true)
+  assert.equal(parts.length, 2)
+  const [theirs, ours] = parts.map(p => ({type: /^Content-Type: ([^;]+);/.exec(p)?.[1], body: p.slice(p.indexOf('\n\n') + 2)}))
+  assert.deepEqual(theirs, {type: 'text/cloud-config', body: own})
+  assert.equal(ours.type, 'text/cloud-config')
+  const cfg = JSON.parse(ours.body.slice('#cloud-config\n'.length))
+  assert.deepEqual(cfg.users[0].ssh_authorized_keys, [KEY])
+  assert.equal('package_update' in cfg, false, 'berth\'s part does not switch off the user\'s apt')
+  assert.match(userData({...input, userData: '#!/bin/sh\necho hi\n'}), /Content-Type: text\/x-shellscript; charset="utf-8"\nMIME-Version: 1\.0\n\n#!\/bin\/sh\necho hi\n/)
+  assert.throws(() => userData({...input, userData: 'package_update: true\n'}), /#cloud-config or #!/)
+})

@@ -6,45 +6,19 @@
  */
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import path from 'node:path'
 import {probeKvm, chooseAccel} from '../../drivers/qemu/accel.js'
-import {recipeHash} from '../../drivers/qemu/image.js'
-import {berth, busyboxTar, docker, dockerEnv, isRoot, sleep} from '../helpers.js'
+import {berth, busyboxTar, docker, dockerEnv, sleep} from '../helpers.js'
+import {ensureQemuImage, killProcessesMentioning, liveProcessesMentioning, qemuImage, qemuSkip} from '../hostimages.js'
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], {stdio: 'ignore'})
-    return true
-  } catch {
-    return false
-  }
-}
-const missing = ['qemu-system-x86_64', 'qemu-img', 'debootstrap', 'docker'].filter(c => !has(c))
-const skip = !isRoot() ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : process.env.BERTH_SKIP_QEMU_E2E ? 'BERTH_SKIP_QEMU_E2E is set' : false
-
+const skip = qemuSkip()
 /** Built once per machine and recipe; a changed recipe gets a new file, never a rebuild in place. */
-const CACHE = process.env.BERTH_TEST_CACHE ?? '/var/cache/berth-test'
-const IMAGE = path.join(CACHE, `qemu-bookworm-${recipeHash('bookworm')}.raw`)
+const IMAGE = qemuImage()
 const NAMES = ['q1', 'q2', 'q3']
 const SWARM = 'qs'
 
 const secs = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1)
-
-/** Live (not zombie) processes whose command line mentions `p`. */
-function liveProcessesMentioning(p: string): number[] {
-  const out: number[] = []
-  for (const ent of readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue
-    try {
-      if (!readFileSync(`/proc/${ent}/cmdline`, 'utf8').includes(p)) continue
-      const stat = readFileSync(`/proc/${ent}/stat`, 'utf8')
-      if (!stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) out.push(Number(ent))
-    } catch { /* gone */ }
-  }
-  return out
-}
 
 describe('qemu driver end to end (real VMs)', {skip, concurrency: false}, () => {
   // Not under /tmp/berth-*: sweeps of other test runs' temp folders must not take a live store.
@@ -65,14 +39,9 @@ describe('qemu driver end to end (real VMs)', {skip, concurrency: false}, () => 
   let imageStat: {size: number; mtimeMs: number} | undefined
 
   before(async () => {
-    if (!existsSync(IMAGE)) {
-      mkdirSync(CACHE, {recursive: true})
-      const t0 = Date.now()
-      const r = await berth(['qemu', 'build-image', IMAGE], {env, timeoutMs: 900_000})
-      // Another run may have built it meanwhile: its complete image is as good as ours.
-      if (r.code !== 0 && !existsSync(IMAGE)) throw new Error(`build-image failed: ${r.stderr}`)
-      console.log(`# base image built in ${secs(t0)} s: ${IMAGE}`)
-    }
+    // Shared with the benchmarks; another test file building it meanwhile is waited for, not raced.
+    const built = await ensureQemuImage(undefined)
+    if (built !== undefined) console.log(`# base image built in ${built} s: ${IMAGE}`)
     const st = statSync(IMAGE)
     imageStat = {size: st.size, mtimeMs: st.mtimeMs}
   })
@@ -80,12 +49,7 @@ describe('qemu driver end to end (real VMs)', {skip, concurrency: false}, () => 
   after(async () => {
     const r = await berth(['rm', '-f', ...NAMES], {env, timeoutMs: 300_000})
     log.push(r.stderr)
-    // Whatever rm could not end (a failed test midway), by PID: QEMU's command line names the store.
-    for (const pid of liveProcessesMentioning(store)) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch { /* gone */ }
-    }
+    killProcessesMentioning(store)
     if (process.env.BERTH_E2E_LOG) console.log(log.join('\n'))
     rmSync(store, {recursive: true, force: true})
   })

@@ -248,6 +248,23 @@ describe('qemu driver lifecycle (stand-in QEMU)', {skip: !hasQemuImg && 'qemu-im
     const vdi = path.join(root, 'disk.vdi')
     execFileSync('qemu-img', ['create', '-q', '-f', 'vdi', vdi, '16M'])
     await assert.rejects(driver.preCreate(options({'qemu-image': vdi}), ctx), /is vdi: use a raw or qcow2 image/)
+    await assert.rejects(driver.preCreate(options({'qemu-user-data-file': path.join(root, 'no-ud')}), ctx), /cannot read --qemu-user-data-file .*no-ud: no such file/)
+    writeFileSync(path.join(root, 'bad-ud'), 'package_update: true\n')
+    await assert.rejects(driver.preCreate(options({'qemu-user-data-file': path.join(root, 'bad-ud')}), ctx), /is neither a #cloud-config nor a #! script/)
+  })
+
+  test('--qemu-user-data-file: the user\'s part goes into the seed beside berth\'s; only its path is kept', async () => {
+    const file = path.join(root, 'ud.yaml')
+    writeFileSync(file, '#cloud-config\npackage_update: true\n')
+    const m = await make('qud', {'qemu-user-data-file': file})
+    assert.equal(m.data.userDataFile, file)
+    assert.doesNotMatch(JSON.stringify(m.data), /package_update/)
+    await m.create()
+    const ud = readIso(readFileSync(m.data.seed!)).files['user-data'].toString()
+    assert.match(ud, /^Content-Type: multipart\/mixed/)
+    assert.match(ud, /package_update: true/)
+    assert.match(ud, /FakeKeyForTests berth-qud/)
+    await driver.remove(m.handle())
   })
 
   test('power-off of a guest that ignores the button ends in a kill after the timeout', async () => {

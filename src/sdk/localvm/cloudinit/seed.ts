@@ -20,6 +20,11 @@ export interface SeedInput {
   /** Unique per created machine: cloud-init treats a new id as a new instance (new host keys). */
   instanceId: string
   nics: SeedNic[]
+  /**
+   * The user's own user data (a #cloud-config or a script, e.g. package_update, packages, runcmd):
+   * sent with berth's as a MIME multipart, berth's part last so its user, key and hostname stand.
+   */
+  userData?: string
 }
 
 export function newInstanceId(machineId: string): string {
@@ -29,7 +34,7 @@ export function newInstanceId(machineId: string): string {
 // JSON is YAML: no quoting rules to get wrong for keys and names.
 const yaml = (header: string, v: unknown) => `${header}${JSON.stringify(v, null, 2)}\n`
 
-export function userData(s: SeedInput): string {
+function berthUserData(s: SeedInput): string {
   return yaml('#cloud-config\n', {
     hostname: s.hostname,
     preserve_hostname: false,
@@ -45,11 +50,21 @@ export function userData(s: SeedInput): string {
     ssh_genkeytypes: ['ed25519', 'ecdsa'],
     // A locale would need the locales package and minutes of TCG time; the image has C.UTF-8.
     locale: false,
-    package_update: false,
-    package_upgrade: false,
+    // The user's own part says whether apt runs at first boot (cloud-init's default: it does not).
+    ...(s.userData ? {} : {package_update: false, package_upgrade: false}),
     resize_rootfs: true,
     growpart: {mode: 'auto', devices: ['/'], ignore_growroot_disabled: false},
   })
+}
+
+export function userData(s: SeedInput): string {
+  const own = berthUserData(s)
+  if (!s.userData) return own
+  const type = s.userData.startsWith('#!') ? 'text/x-shellscript' : s.userData.startsWith('#cloud-config') ? 'text/cloud-config' : undefined
+  if (!type) throw new Error('user data must start with #cloud-config or #! (a script)')
+  const boundary = `berth-${createHash('sha256').update(own + s.userData).digest('hex').slice(0, 16)}`
+  const part = (t: string, body: string) => `--${boundary}\nContent-Type: ${t}; charset="utf-8"\nMIME-Version: 1.0\n\n${body.endsWith('\n') ? body : `${body}\n`}`
+  return `Content-Type: multipart/mixed; boundary="${boundary}"\nMIME-Version: 1.0\n\n${part(type, s.userData)}${part('text/cloud-config', own)}--${boundary}--\n`
 }
 
 export function metaData(s: SeedInput): string {
