@@ -292,8 +292,10 @@ const driver: Driver<AzureData, AzureSecrets> = {
     }}
     // In the order create makes them; undo deletes from the last, and "already gone" counts as done.
     return undo([
-      made.has('rg') && {what: `resource group ${d.resourceGroup}`, ifClean: true, undo: async () => {
-        // Only when berth made it and nothing else lives in it.
+      // Every machine checks the shared pieces, not only the one whose create made them: machines
+      // removed in parallel finish in any order, and the last one out must take the vnet and group.
+      {what: `resource group ${d.resourceGroup}`, ifClean: true, undo: async () => {
+        // Only when berth made it (its tag) and nothing else lives in it.
         let empty = false
         try {
           const group = await resources.resourceGroups.get(d.resourceGroup)
@@ -311,7 +313,7 @@ const driver: Driver<AzureData, AzureSecrets> = {
         sharedSteps.delete(vnetKey(d))
         await gone(() => resources.resourceGroups.beginDeleteAndWait(d.resourceGroup, lro))
       }},
-      (made.has('vnet') || made.has('subnet')) && vnetStep,
+      vnetStep,
       [
         made.has('pip') && {what: `public IP ${d.names.pip}`, undo: () => gone(() => network.publicIPAddresses.beginDeleteAndWait(d.resourceGroup, d.names.pip, lro))},
         made.has('nsg') && {what: `network security group ${d.names.nsg}`, undo: () => gone(() => network.networkSecurityGroups.beginDeleteAndWait(d.resourceGroup, d.names.nsg, lro))},
