@@ -67,7 +67,7 @@ describe('import --docker-machine of openstack and azure machines, against the s
     osEnv = {BERTH_OPENSTACK_RETRIES: '1', BERTH_OPENSTACK_RETRY_BASE_MS: '20', OS_CLOUD: '', OS_AUTH_URL: os.authUrl('3'), OS_USERNAME: 'demo', OS_PASSWORD: 'secretsecret', OS_TENANT_NAME: 'demo', OS_DOMAIN_NAME: 'Default'}
     azEnv = {...az.env(), AZURE_LOCATION: 'japaneast'}
     const [o, a] = await Promise.all([
-      berth(['create', '-d', 'openstack', '--openstack-flavor-name', 'm1.small', '--openstack-image-name', 'ubuntu-24.04', '--openstack-net-name', 'private', 'osdm'],
+      berth(['create', '-d', 'openstack', '--openstack-flavor-name', 'm1.small', '--openstack-image-name', 'ubuntu-24.04', '--openstack-net-name', 'private', '--openstack-sec-groups', 'default', '--openstack-open-cidr', '172.30.187.1/32', 'osdm'],
         {env: {...osEnv, BERTH_STORAGE_PATH: osHelper}, timeoutMs: 240_000}),
       berth(['create', '-d', 'azure', 'azdm'], {env: {...azEnv, BERTH_STORAGE_PATH: azHelper}, timeoutMs: 240_000}),
     ])
