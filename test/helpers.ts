@@ -96,7 +96,20 @@ export function isRoot(): boolean {
 }
 
 // The one sleep berth has (src/core/poll.ts), for tests too.
-export {sleep} from '../src/core/index.js'
+import {sleep} from '../src/core/index.js'
+export {sleep}
+
+/** Ask again every `everyMs` until `fn` gives something truthy; fail naming what was awaited and the last answer. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000, everyMs = 500): Promise<T> {
+  const end = Date.now() + timeoutMs
+  let last: T | undefined | false
+  while (Date.now() < end) {
+    last = await fn()
+    if (last) return last
+    await sleep(everyMs)
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
+}
 
 /** PIDs whose command line mentions a path (lab hosts' sshd runs with its folder in argv). */
 export function processesMentioning(p: string): number[] {

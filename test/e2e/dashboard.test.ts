@@ -10,22 +10,12 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 import type {BrowserContext, Page} from 'playwright-core'
-import {BIN, ROOT, berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir} from '../helpers.js'
+import {BIN, ROOT, berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir, until as untilEvery} from '../helpers.js'
 
+const until = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000) => untilEvery(what, fn, timeoutMs, 300)
 const SWARM = 'dsh'
 const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = path.join(ROOT, 'test-artifacts')
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: T | undefined | false
-  while (Date.now() < end) {
-    last = await fn()
-    if (last) return last
-    await sleep(300)
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-}
 
 /** Every private key under the store (CA, client, servers, SSH), as the base64 lines that would betray one. */
 function keyMaterial(dir: string): string[] {

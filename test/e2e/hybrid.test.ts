@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {existsSync, readdirSync} from 'node:fs'
 import {bridgeName} from '../../drivers/lab/network.js'
-import {berth, busyboxTar, docker, dockerEnv, isRoot, labLeftovers, sleep, tmpDir} from '../helpers.js'
+import {berth, busyboxTar, docker, dockerEnv, isRoot, labLeftovers, tmpDir, until} from '../helpers.js'
 import {startAzureSim, type AzureSim} from '../sim/azure.js'
 import {OpenStackSim} from '../sim/openstack.js'
 import {inLabSubnet} from '../sim/openstack.js'
@@ -22,17 +22,6 @@ const VNET = '172.30.206.0/24'
 const TENANT = '172.30.207.0/24'
 const HYBRID = ['head', 'az1', 'az2', 'tyo1', 'tyo2', 'os1']
 const INSIDE = ['in1', 'in2']
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: T | undefined | false
-  while (Date.now() < end) {
-    last = fn()
-    if (last) return last
-    await sleep(500)
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-}
 
 describe('hybrid swarm across clouds: lab head on the internet, Azure and ConoHa behind their networks', {skip: !isRoot() && 'needs root', concurrency: false}, () => {
   let az: AzureSim

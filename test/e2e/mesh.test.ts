@@ -8,27 +8,17 @@
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir} from '../helpers.js'
+import {berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir, until as untilEvery} from '../helpers.js'
 import {networkBridge} from '../../drivers/lab/network.js'
 import {dropTagged} from '../../drivers/lab/nat.js'
 
+const until = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000) => untilEvery(what, fn, timeoutMs, 1000)
 const PUBLIC = '172.30.192.0/24'
 const HOME = '172.30.193.0/24'
 const NAMES = ['head', 'w1', 'w2', 'w3', 'phead', 'pw']
 const sh = (cmd: string) => execFileSync('sh', ['-c', cmd]).toString()
 const routerNs = `berth-rt-${networkBridge('mshome').slice(3)}`
 const KEY_FILE = '/etc/docker/berth-mesh/private.key'
-
-async function until<T>(what: string, fn: () => Promise<T | false | undefined> | T | false | undefined, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    last = await fn()
-    if (last) return last as T
-    await sleep(1000)
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-}
 
 interface Path {from: string; to: string; address: string; port: number; proto: string; ok: boolean; seenAs?: string; reason?: string}
 

@@ -10,21 +10,10 @@ import assert from 'node:assert/strict'
 import {readFileSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import path from 'node:path'
-import {berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir} from '../helpers.js'
+import {berth, busyboxTar, docker, dockerEnv, isRoot, tmpDir, until} from '../helpers.js'
 
 const SWARM = 's2'
 const NODES = ['m1', 'w1', 'w2', 'w3']
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: T | undefined | false
-  while (Date.now() < end) {
-    last = await fn()
-    if (last) return last
-    await sleep(500)
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-}
 
 describe('store registry and image distribution (seed 002)', {skip: !isRoot() && 'needs root', concurrency: false}, () => {
   const env = {BERTH_STORAGE_PATH: tmpDir('regstore'), BERTH_LAB_DIR: tmpDir('reglab'), BERTH_LAB_SUBNET: '172.30.145.0/24'}

@@ -5,20 +5,9 @@
  */
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir} from '../helpers.js'
+import {berth, busyboxTar, docker, dockerEnv, isRoot, tmpDir, until} from '../helpers.js'
 
 const SWARM = 's3'
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: T | undefined | false
-  while (Date.now() < end) {
-    last = fn()
-    if (last) return last
-    await sleep(500)
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-}
 
 describe('swarm end to end (seed 003)', {skip: !isRoot() && 'needs root', concurrency: false}, () => {
   const env = {BERTH_STORAGE_PATH: tmpDir('swstore'), BERTH_LAB_DIR: tmpDir('swlab'), BERTH_LAB_SUBNET: '172.30.93.0/24'}
