@@ -9,9 +9,9 @@ import {execFileSync} from 'node:child_process'
 import {X509Certificate} from 'node:crypto'
 import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import tls from 'node:tls'
 import {issue, loadCA} from '../src/certs/certs.js'
 import {tmpDir} from './helpers.js'
+import {tlsEcho} from './tls-echo.js'
 
 const openssl = (args: string[], cwd: string, input?: string) => execFileSync('openssl', args, {cwd, input, stdio: ['pipe', 'pipe', 'pipe']}).toString()
 
@@ -49,16 +49,7 @@ test('mutual TLS between a berth-issued server certificate and openssl\'s client
   const ca = await loadCA(dir)
   const server = await issue(ca, {cn: 's', usage: 'server', sans: ['127.0.0.1']})
   const berthClient = await issue(ca, {cn: 'c', usage: 'client'})
-  const srv = tls.createServer({cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true}, s => s.end('hi'))
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as {port: number}).port
-  const talk = (opts: tls.ConnectionOptions) => new Promise<string>((resolve, reject) => {
-    const s = tls.connect({host: '127.0.0.1', port, ca: ca.certPem, ...opts}, () => {})
-    let data = ''
-    s.on('data', d => (data += d))
-    s.on('end', () => resolve(data))
-    s.on('error', reject)
-  })
+  const {talk, close} = await tlsEcho(server, ca.certPem)
   try {
     assert.equal(await talk({cert: readFileSync(path.join(dir, 'cert.pem')), key: readFileSync(path.join(dir, 'key.pem'))}), 'hi')
     assert.equal(await talk({cert: berthClient.certPem, key: berthClient.keyPem}), 'hi')
@@ -66,7 +57,7 @@ test('mutual TLS between a berth-issued server certificate and openssl\'s client
     const other = rsaStore()
     assert.notEqual(await talk({cert: readFileSync(path.join(other, 'cert.pem')), key: readFileSync(path.join(other, 'key.pem'))}).catch(() => 'refused'), 'hi')
   } finally {
-    srv.close()
+    close()
   }
 })
 

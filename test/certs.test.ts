@@ -2,9 +2,9 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {X509Certificate, createPrivateKey} from 'node:crypto'
 import {promises as fs} from 'node:fs'
-import tls from 'node:tls'
 import {certSans, ensureStoreCerts, issue, loadCA, makeCA, storeCAStamp, withStoreCA} from '../src/certs/certs.js'
 import {tmpDir} from './helpers.js'
+import {tlsEcho} from './tls-echo.js'
 
 test('server certificates chain to the CA, carry every SAN and are ECDSA P-256', async () => {
   const ca = await makeCA('berth')
@@ -28,19 +28,10 @@ test('mutual TLS works with the issued pair and refuses a client without a certi
   const ca = await makeCA('berth')
   const server = await issue(ca, {cn: 's', usage: 'server', sans: ['127.0.0.1']})
   const client = await issue(ca, {cn: 'c', usage: 'client'})
-  const srv = tls.createServer({cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true}, s => s.end('hi'))
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as {port: number}).port
-  const talk = (opts: tls.ConnectionOptions) => new Promise<string>((resolve, reject) => {
-    const s = tls.connect({host: '127.0.0.1', port, ca: ca.certPem, ...opts}, () => {})
-    let data = ''
-    s.on('data', d => (data += d))
-    s.on('end', () => resolve(data))
-    s.on('error', reject)
-  })
+  const {talk, close} = await tlsEcho(server, ca.certPem)
   assert.equal(await talk({cert: client.certPem, key: client.keyPem}), 'hi')
   await assert.rejects(talk({}))
-  srv.close()
+  close()
 })
 
 test('the store CA is made once, even by parallel callers, and regenerate replaces it', async () => {
