@@ -20,3 +20,17 @@ export const SWARM_PORTS: readonly SwarmPort[] = [
   {port: 7946, proto: 'udp', what: 'node communication', key: 'gossip'},
   {port: 4789, proto: 'udp', what: 'overlay network traffic', key: 'vxlan'},
 ]
+
+/** One path from a member to another on one port, as `swarm doctor` reports it: swarm ports and mesh tunnels alike. */
+export interface PortPath {
+  from: string
+  to: string
+  address: string
+  port: number
+  proto: string
+  ok: boolean
+  /** The source address the far end saw (NAT shows as one the sender does not have). */
+  seenAs?: string
+  reason?: string
+  fix?: string
+}

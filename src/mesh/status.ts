@@ -2,7 +2,7 @@
  * What the mesh adds to the swarm's views: the ingress network sized to fit inside the tunnel,
  * and, for `swarm doctor`, the WireGuard path of every pair as the tunnels themselves report it.
  */
-import {poll} from '../core/index.js'
+import {poll, type PortPath} from '../core/index.js'
 import {type Ctx, engineFor} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -37,19 +37,6 @@ export async function fitIngress(ctx: Ctx, manager: MachineRecord): Promise<void
   }
 }
 
-/** One pair's WireGuard path, in the doctor's shape. */
-export interface MeshPath {
-  from: string
-  to: string
-  address: string
-  port: number
-  proto: string
-  ok: boolean
-  seenAs?: string
-  reason?: string
-  fix?: string
-}
-
 /** A handshake older than this (with keepalive every 25 s, sessions renew every 2 minutes) is a dead tunnel. */
 const FRESH_SEC = 300
 
@@ -73,15 +60,15 @@ function parseShow(out: string): {handshakes: Map<string, number>; endpoints: Ma
  * takes UDP both ways on the mesh port, through any NAT between them), with the endpoint the
  * sender's tunnel uses now (a NAT'd member's public side, learnt from its handshakes).
  */
-export async function meshPaths(ms: Array<{record: MachineRecord; session: SSHSession}>): Promise<MeshPath[]> {
+export async function meshPaths(ms: Array<{record: MachineRecord; session: SSHSession}>): Promise<PortPath[]> {
   const shows = await Promise.all(ms.map(m => m.session.exec(SHOW, {root: true}).then(r => r.code === 0 ? parseShow(r.stdout) : r.stderr.trim() || `exit ${r.code}`, e => String(e))))
-  const out: MeshPath[] = []
+  const out: PortPath[] = []
   for (const [i, from] of ms.entries()) {
     for (const [j, to] of ms.entries()) {
       if (i === j || !to.record.mesh?.publicKey) continue
       const show = shows[i]
       const key = to.record.mesh.publicKey
-      const p: MeshPath = {from: from.record.name, to: to.record.name, address: to.record.mesh.endpoint ?? '?', port: to.record.mesh.port, proto: 'udp', ok: false}
+      const p: PortPath = {from: from.record.name, to: to.record.name, address: to.record.mesh.endpoint ?? '?', port: to.record.mesh.port, proto: 'udp', ok: false}
       if (typeof show === 'string') {
         Object.assign(p, {reason: `${from.record.name}'s WireGuard interface could not be read: ${show.split('\n').pop()}`, fix: `berth restart ${from.record.name} brings the mesh back up`})
       } else {

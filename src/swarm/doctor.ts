@@ -3,7 +3,7 @@
  * doctor-probe.ts), NAT told apart from a firewall, each blocked path explained with what to do.
  * The same probes guard a join: a manager its workers cannot reach is refused before the join.
  */
-import {NotFoundError, poll, SWARM_PORTS, UserError} from '../core/index.js'
+import {NotFoundError, poll, type PortPath, SWARM_PORTS, UserError} from '../core/index.js'
 import {type Ctx, openSSH} from '../host/index.js'
 import type {MachineRecord} from '../store/index.js'
 import type {SSHSession} from '../ssh/index.js'
@@ -12,18 +12,7 @@ import {type Observed, probe, type ProbeMember} from './doctor-probe.js'
 
 const meshMod = () => import('../mesh/index.js')
 
-export interface DoctorPath {
-  from: string
-  to: string
-  address: string
-  port: number
-  proto: string
-  ok: boolean
-  /** The source address the far end saw (NAT shows as one the sender does not have). */
-  seenAs?: string
-  reason?: string
-  fix?: string
-}
+export type DoctorPath = PortPath
 
 export interface DoctorMember {
   name: string
