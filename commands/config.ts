@@ -1,17 +1,15 @@
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
-import {requireRunning} from '../src/cli/index.js'
+import {defaultMachineArgs, jsonFlag, requireRunning} from '../src/cli/index.js'
 
 export default class Config extends BerthCommand<typeof Config> {
   static override summary = 'Print the docker CLI flags that connect to a machine'
   static override description = 'A machine that is not running is an error (exit 1, "Host is not running"), as in docker-machine.'
   static override examples = ['docker $(<%= config.bin %> config node1) info', '<%= config.bin %> config --json node1']
   static override defaultMachine = true
-  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
-  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+  static override args = defaultMachineArgs()
+  static override flags = jsonFlag()
 
   async run(): Promise<void> {
     const berth = this.berth()

@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {noProxy, parseShell, shellLines, writeDockerContext} from '../src/machine/index.js'
-import {requireRunning, typedCommandLine} from '../src/cli/index.js'
+import {defaultMachineArgs, requireRunning, typedCommandLine} from '../src/cli/index.js'
 import {ConflictError, NotFoundError, UserError} from '../src/core/index.js'
 import type {Store} from '../src/store/index.js'
 import {engineProblem} from '../src/host/index.js'
@@ -13,7 +12,7 @@ export default class Env extends BerthCommand<typeof Env> {
   static override summary = 'Print the commands that point the docker CLI at a machine'
   static override description = 'The lines are docker-machine\'s, per shell (no trailing ";": unquoted `eval $(...)` works). --no-proxy adds the machine\'s IP to NO_PROXY (or no_proxy when that one is set).'
   static override examples = ['eval $(<%= config.bin %> env node1)', 'eval $(<%= config.bin %> env --no-proxy node1)', 'eval $(<%= config.bin %> env --swarm lab3)', 'eval $(<%= config.bin %> env -u)', '<%= config.bin %> env node1 --shell fish | source', '<%= config.bin %> env node1 --docker-context']
-  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
+  static override args = defaultMachineArgs()
   static override flags = {
     shell: Flags.string({summary: 'Shell syntax: bash, zsh, sh, fish, powershell, cmd, tcsh, emacs (default: detected)'}),
     unset: Flags.boolean({char: 'u', summary: 'Print the commands that unset the variables'}),

@@ -1,6 +1,6 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import {PASSPHRASE_ENV, readPassphrase} from '../src/cli/index.js'
+import {jsonFlag, PASSPHRASE_ENV, readPassphrase} from '../src/cli/index.js'
 import {UserError} from '../src/core/index.js'
 import {BerthCommand} from './_command.js'
 
@@ -21,7 +21,7 @@ An imported machine keeps its own CA. "berth rm" only forgets it, leaving the ho
     name: Flags.string({summary: 'With --docker-machine: import only this machine (repeatable)', multiple: true}),
     'engine-probe': Flags.boolean({summary: 'With --docker-machine: read each engine\'s swarm-mode membership (GET /info); --no-engine-probe contacts no host', default: true, allowNo: true}),
     'passphrase-stdin': Flags.boolean({summary: 'Read the export\'s passphrase from standard input'}),
-    json: Flags.boolean({summary: 'Machine-readable output'}),
+    ...jsonFlag(),
   }
 
   async run(): Promise<void> {

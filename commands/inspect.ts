@@ -1,6 +1,6 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {defaultMachineArgs} from '../src/cli/index.js'
 import {sshEndpoint} from '../src/machine/index.js'
 
 export default class Inspect extends BerthCommand<typeof Inspect> {
@@ -13,7 +13,7 @@ export default class Inspect extends BerthCommand<typeof Inspect> {
     '<%= config.bin %> inspect -f "{{prettyjson .Driver}}" node1',
   ]
   static override defaultMachine = true
-  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
+  static override args = defaultMachineArgs()
   static override flags = {
     format: Flags.string({char: 'f', summary: 'Go template over the machine (json, prettyjson ...), as docker-machine inspect --format'}),
   }

@@ -1,6 +1,6 @@
 import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {jsonFlag} from '../src/cli/index.js'
 
 export default class Ip extends BerthCommand<typeof Ip> {
   static override summary = 'Print the IP address of machines'
@@ -8,7 +8,7 @@ export default class Ip extends BerthCommand<typeof Ip> {
   static override strict = false
   static override defaultMachine = true
   static override args = {name: Args.string({description: 'Machine name(s); default: the machine named "default"'})}
-  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+  static override flags = jsonFlag()
 
   async run(): Promise<void> {
     const berth = this.berth()

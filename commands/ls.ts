@@ -4,6 +4,7 @@ import {BerthCommand} from './_command.js'
 import {table} from '../src/core/index.js'
 import type {MachineRow} from '../src/machine/index.js'
 import {UserError} from '../src/core/index.js'
+import {jsonFlag} from '../src/cli/index.js'
 
 export default class Ls extends BerthCommand<typeof Ls> {
   static override summary = 'List machines'
@@ -21,7 +22,7 @@ export default class Ls extends BerthCommand<typeof Ls> {
     filter: Flags.string({summary: 'Filter key=value: name (a regular expression), driver, state, swarm, label=KEY=VALUE (repeatable)', multiple: true, multipleNonGreedy: true}),
     format: Flags.string({char: 'f', summary: 'Go template for each machine ("table ..." adds headers), as docker-machine ls --format'}),
     quiet: Flags.boolean({char: 'q', summary: 'Names only'}),
-    json: Flags.boolean({summary: 'Machine-readable output'}),
+    ...jsonFlag(),
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each engine', default: 10, min: 1}),
   }
 

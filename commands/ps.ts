@@ -2,6 +2,7 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {UserError} from '../src/core/index.js'
 import {table} from '../src/core/index.js'
+import {jsonFlag} from '../src/cli/index.js'
 
 export interface PsRow {
   machine: string
@@ -31,7 +32,7 @@ export default class Ps extends BerthCommand<typeof Ps> {
     swarm: Flags.string({summary: 'The machines of this swarm'}),
     machines: Flags.string({summary: 'These machines (comma-separated; default: every machine)'}),
     all: Flags.boolean({char: 'a', summary: 'Show stopped containers too'}),
-    json: Flags.boolean({summary: 'Machine-readable output'}),
+    ...jsonFlag(),
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each engine', default: 5, min: 1}),
   }
 

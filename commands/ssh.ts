@@ -1,5 +1,5 @@
-import * as Args from '@oclif/core/args'
 import {BerthCommand} from './_command.js'
+import {defaultMachineArgs} from '../src/cli/index.js'
 import {interactive} from '../src/ssh/index.js'
 import {shellQuote} from '../src/ssh/index.js'
 
@@ -9,7 +9,7 @@ export default class Ssh extends BerthCommand<typeof Ssh> {
   static override examples = ['<%= config.bin %> ssh node1', '<%= config.bin %> ssh node1 -- docker ps', '<%= config.bin %> ssh node1 -- cat /etc/os-release']
   static override strict = false
   static override defaultMachine = true
-  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
+  static override args = defaultMachineArgs()
 
   async run(): Promise<void> {
     const [name, ...rest] = this.argv

@@ -1,14 +1,13 @@
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
+import {defaultMachineArgs, jsonFlag} from '../src/cli/index.js'
 import {engineProblem} from '../src/host/index.js'
 
 export default class Status extends BerthCommand<typeof Status> {
   static override summary = 'Print the state of a machine (Running, Stopped, Error...); a Running one whose engine does not answer says so'
   static override examples = ['<%= config.bin %> status node1', '<%= config.bin %> status --json node1']
   static override defaultMachine = true
-  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
-  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+  static override args = defaultMachineArgs()
+  static override flags = jsonFlag()
 
   async run(): Promise<void> {
     const berth = this.berth()

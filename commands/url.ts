@@ -1,15 +1,13 @@
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {requireRunning} from '../src/cli/index.js'
+import {defaultMachineArgs, jsonFlag, requireRunning} from '../src/cli/index.js'
 
 export default class Url extends BerthCommand<typeof Url> {
   static override summary = 'Print the Docker engine URL of a machine'
   static override description = 'A machine that is not running is an error (exit 1, "Host is not running"), as in docker-machine.'
   static override examples = ['<%= config.bin %> url node1', 'curl --cert ... "$(<%= config.bin %> url node1 | sed s/^tcp/https/)/_ping"']
   static override defaultMachine = true
-  static override args = {name: Args.string({description: 'Machine name; default: the machine named "default"'})}
-  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+  static override args = defaultMachineArgs()
+  static override flags = jsonFlag()
 
   async run(): Promise<void> {
     const berth = this.berth()

@@ -1,13 +1,12 @@
 import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
-import {requireRunning} from '../src/cli/index.js'
+import {jsonFlag, requireRunning} from '../src/cli/index.js'
 
 export default class Version extends BerthCommand<typeof Version> {
   static override summary = 'Print berth\'s version, or the Docker version of a machine'
   static override examples = ['<%= config.bin %> version', '<%= config.bin %> version node1', '<%= config.bin %> version --json node1']
   static override args = {name: Args.string({description: 'Machine name'})}
-  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+  static override flags = jsonFlag()
 
   async run(): Promise<void> {
     if (!this.args.name) {

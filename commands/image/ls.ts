@@ -1,13 +1,14 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {scaleBytes, table, UserError} from '../../src/core/index.js'
+import {jsonFlag} from '../../src/cli/index.js'
 
 export default class ImageLs extends BerthCommand<typeof ImageLs> {
   static override summary = 'List the images of a swarm\'s machines: which machine has which image'
   static override examples = ['<%= config.bin %> image ls --swarm lab3', '<%= config.bin %> image ls --swarm lab3 --json']
   static override flags = {
     swarm: Flags.string({summary: 'Swarm whose members to read', required: true}),
-    json: Flags.boolean({summary: 'Machine-readable output'}),
+    ...jsonFlag(),
   }
 
   async run(): Promise<void> {

@@ -1,13 +1,14 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {table} from '../../src/core/index.js'
+import {jsonFlag} from '../../src/cli/index.js'
 
 export default class RegistryLs extends BerthCommand<typeof RegistryLs> {
   static override summary = 'List the store\'s registries, with a live check of each'
   static override examples = ['<%= config.bin %> registry ls', '<%= config.bin %> registry ls --swarm lab3 --json']
   static override flags = {
     swarm: Flags.string({summary: 'Only this swarm\'s registries'}),
-    json: Flags.boolean({summary: 'Machine-readable output'}),
+    ...jsonFlag(),
   }
 
   async run(): Promise<void> {

@@ -1,14 +1,14 @@
 import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {table, UserError} from '../../src/core/index.js'
+import {jsonFlag} from '../../src/cli/index.js'
 
 export default class SwarmDoctor extends BerthCommand<typeof SwarmDoctor> {
   static override summary = 'Probe 2377/tcp, 7946/tcp+udp and 4789/udp between every pair of a swarm\'s members: NAT and blocked paths named, with what to do'
   static override description = 'Each member listens (a raw socket, so ports held by dockerd or the kernel\'s VXLAN are seen too) while every other one sends to it over its own SSH session. Exits 1 when a path is blocked.'
   static override examples = ['<%= config.bin %> swarm doctor lab3', '<%= config.bin %> swarm doctor lab3 --json']
   static override args = {swarm: Args.string({description: 'Swarm name', required: true})}
-  static override flags = {json: Flags.boolean({summary: 'Machine-readable output'})}
+  static override flags = jsonFlag()
 
   async run(): Promise<void> {
     const r = await this.berth().swarm.doctor(this.args.swarm!)

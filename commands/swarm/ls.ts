@@ -2,12 +2,13 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../_command.js'
 import {table} from '../../src/core/index.js'
 import {parallel} from '../../src/core/index.js'
+import {jsonFlag} from '../../src/cli/index.js'
 
 export default class SwarmLs extends BerthCommand<typeof SwarmLs> {
   static override summary = 'List swarms and classic groups: mode, managers, workers, leader, reachability, engine versions'
   static override examples = ['<%= config.bin %> swarm ls', '<%= config.bin %> swarm ls --json']
   static override flags = {
-    json: Flags.boolean({summary: 'Machine-readable output'}),
+    ...jsonFlag(),
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for each manager', default: 5, min: 1}),
   }
 

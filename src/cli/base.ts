@@ -1,6 +1,7 @@
 /** Shared command plumbing: global flags, one-line errors, progress, Ctrl-C handling. */
 import type {Interfaces} from '@oclif/core'
 import {Command} from '@oclif/core/command'
+import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {errorMessage, EXIT_CODES, exitCodeOf, UserError} from '../core/index.js'
 import type {Ctx} from '../host/index.js'
@@ -10,6 +11,12 @@ import {Store, defaultStorePath} from '../store/index.js'
 import {errorLine} from './dm-lines.js'
 import {fsErrorMessage} from './errno.js'
 import {Progress, progressOptions} from './progress.js'
+
+/** The machine argument of the commands with `static defaultMachine = true` (one machine, "default" when none is named). */
+export const defaultMachineArgs = () => ({name: Args.string({description: 'Machine name; default: the machine named "default"'})})
+
+/** `--json` of the read commands. */
+export const jsonFlag = () => ({json: Flags.boolean({summary: 'Machine-readable output'})})
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
