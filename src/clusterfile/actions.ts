@@ -2,7 +2,9 @@
  * Every call the cluster file makes into machine/, swarm/ and host/, in one place: those layers
  * are being reworked, and converge.ts only speaks this small vocabulary.
  */
+import {UserError} from '../core/index.js'
 import {type Ctx, createBerth, createMachine, removeMachine, withLock} from '../machine/index.js'
+import {meshMembers} from '../mesh/index.js'
 import {joinSwarm, reachableManager, setRole, updateNode} from '../swarm/index.js'
 import type {MachineRecord} from '../store/index.js'
 import {CorruptRecord} from '../store/index.js'
@@ -56,6 +58,10 @@ export async function remove(ctx: Ctx, name: string, force: boolean): Promise<st
 export async function join(ctx: Ctx, spec: ClusterSpec, m: DesiredMachine): Promise<void> {
   const opts = joinOptions(spec, m)!
   if (spec.swarm!.mode === 'swarm' && !spec.swarm!.mesh) return withLock(ctx, m.name, record => joinSwarm(ctx, record, opts))
+  // An existing machine enters the mesh a swarm has; it cannot start one (its keys and addresses come with a create).
+  if (spec.swarm!.mesh && !(await meshMembers(ctx, spec.swarm!.name)).length) {
+    throw new UserError(`swarm ${spec.swarm!.name} has no mesh member yet: an existing machine joins a mesh swarm once up has created its first manager; give the file a manager group of new machines, or remove ${m.name}`)
+  }
   await createBerth({store: ctx.store, drivers: ctx.drivers, io: ctx}).swarm.join(m.name, opts)
 }
 
