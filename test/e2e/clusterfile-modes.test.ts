@@ -16,6 +16,8 @@ import {bridgeName, networkBridge} from '../../drivers/lab/network.js'
 import {dropTagged} from '../../drivers/lab/nat.js'
 
 const sh = (cmd: string) => execFileSync('sh', ['-c', cmd]).toString()
+/** What a failed run would leave of a bridge besides the link: its own FORWARD accept rule. */
+const dropForward = (b: string) => sh(`while iptables -D FORWARD -i ${b} -o ${b} -j ACCEPT 2>/dev/null; do :; done; true`)
 const routerNs = (network: string) => `berth-rt-${networkBridge(network).slice(3)}`
 const LEASES = '/var/lib/berth-lab/leases'
 
@@ -42,7 +44,10 @@ describe('one rm of every host of a NAT\'d network takes its router with the las
   after(async () => {
     await berth(['rm', '-f', '-y', ...names], {env})
     sh(`ip netns del ${routerNs(NET)} 2>/dev/null; ip link del ${networkBridge(NET)} 2>/dev/null; ip link del ${bridgeName(PUBLIC)} 2>/dev/null; true`)
-    for (const b of [networkBridge(NET), bridgeName(PUBLIC)]) await dropTagged(b)
+    for (const b of [networkBridge(NET), bridgeName(PUBLIC)]) {
+      dropForward(b)
+      await dropTagged(b)
+    }
   })
 
   for (let round = 1; round <= 4; round++) {
@@ -105,6 +110,7 @@ groups:
     sh(`ip netns del ${routerNs(NET)} 2>/dev/null; ip link del ${networkBridge(NET)} 2>/dev/null; true`)
     for (const b of [networkBridge(NET), bridgeName(PUBLIC), bridgeName(CLASSIC)]) {
       sh(`ip link del ${b} 2>/dev/null; true`)
+      dropForward(b)
       await dropTagged(b)
     }
   })
