@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from './_command.js'
 import {registry} from '../drivers/flags.js'
-import {loadClusterFile, planFor, planTable, summarise} from '../src/clusterfile/index.js'
+import {loadClusterFile, planFor, planHeader, planTable, summarise} from '../src/clusterfile/index.js'
 
 export default class Plan extends BerthCommand<typeof Plan> {
   static override summary = 'Show what `berth up -f FILE` would create, keep, change and remove'
@@ -20,6 +20,8 @@ export default class Plan extends BerthCommand<typeof Plan> {
     const plan = await planFor(this.ctx(), spec)
     if (this.flags.json) this.json(plan)
     else {
+      const header = planHeader(plan)
+      if (header) this.log(header)
       if (plan.items.length) this.log(planTable(plan))
       for (const c of plan.conflicts) this.log(`conflict: ${c}`)
       for (const r of plan.risks) this.log(`needs --force: ${r}`)

@@ -13,7 +13,7 @@ import path from 'node:path'
 import {pidAlive, pollUntil, which} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {generateKeyPair} from '../../src/sdk/index.js'
-import {bridgeName, DEFAULT_SUBNET, ensureBridge, joinNetwork, type LabNet, linkExists, maybeRemoveBridge, networkBridge, normaliseSubnet, parseSubnet, releaseIp} from './network.js'
+import {bridgeName, DEFAULT_SUBNET, ensureBridge, joinNetwork, type LabNet, leaveNetwork, linkExists, networkBridge, normaliseSubnet, parseSubnet} from './network.js'
 import {run} from './run.js'
 export const DEFAULT_ROOT = '/var/lib/berth-lab'
 
@@ -382,7 +382,10 @@ export async function destroyHost(h: LabHost): Promise<void> {
   await killHost(h).catch(() => {})
   await run('ip', ['netns', 'del', h.netns]).catch(() => {})
   if (await linkExists(h.veth)) await run('ip', ['link', 'del', h.veth]).catch(() => {})
-  await releaseIp(h)
-  await fs.rm(h.dir, {recursive: true, force: true})
-  await maybeRemoveBridge(h.bridge).catch(() => {})
+  try {
+    await fs.rm(h.dir, {recursive: true, force: true})
+  } finally {
+    // Even when the folder resists: the last host out must take the network (router, bridge, leases).
+    await leaveNetwork(h)
+  }
 }

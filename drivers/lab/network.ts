@@ -303,6 +303,10 @@ const mine = new Set<string>()
 
 /** Release by IP, or (a crash before the IP was recorded) by the host folder the lease names. */
 export async function releaseIp(h: {ip?: string; bridge: string; dir: string}, root = LEASES): Promise<void> {
+  await withLeases(root, () => releaseIn(root, h))
+}
+
+async function releaseIn(root: string, h: {ip?: string; bridge: string; dir: string}): Promise<void> {
   const ldir = path.join(root, h.bridge)
   if (h.ip) {
     mine.delete(path.join(ldir, h.ip))
@@ -312,6 +316,19 @@ export async function releaseIp(h: {ip?: string; bridge: string; dir: string}, r
   for (const ip of await fs.readdir(ldir).catch(() => [] as string[])) {
     if (await fs.readFile(path.join(ldir, ip), 'utf8').catch(() => '') === h.dir) await fs.rm(path.join(ldir, ip), {force: true})
   }
+}
+
+/**
+ * A host leaves its network: its lease goes and, when no live lease is left, the bridge, router
+ * and lease folder with it, all under the one lock. Parallel removals of a network's hosts are
+ * then ordered: each one's "am I the last?" sees every earlier release, so exactly the last one
+ * out takes the network (released apart from the check, two could each see the other's lease).
+ */
+export async function leaveNetwork(h: {ip?: string; bridge: string; dir: string}, root = LEASES): Promise<void> {
+  await withLeases(root, async () => {
+    await releaseIn(root, h)
+    if (!await liveLeases(path.join(root, h.bridge))) await dropBridge(root, h.bridge)
+  })
 }
 
 export async function linkExists(name: string, netns?: string): Promise<boolean> {

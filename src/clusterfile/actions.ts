@@ -2,7 +2,9 @@
  * Every call the cluster file makes into machine/, swarm/ and host/, in one place: those layers
  * are being reworked, and converge.ts only speaks this small vocabulary.
  */
-import {type Ctx, createMachine, removeMachine, withLock} from '../machine/index.js'
+import {UserError} from '../core/index.js'
+import {type Ctx, createBerth, createMachine, removeMachine, withLock} from '../machine/index.js'
+import {meshMembers} from '../mesh/index.js'
 import {joinSwarm, reachableManager, setRole, updateNode} from '../swarm/index.js'
 import type {MachineRecord} from '../store/index.js'
 import {CorruptRecord} from '../store/index.js'
@@ -19,6 +21,9 @@ export async function listRecords(ctx: Ctx): Promise<{records: MachineRecord[]; 
   }
 }
 
+/** A classic group's labels on record include berth's own (berth.machine, ...): the file owns only the others. */
+export const isBerthLabel = (k: string) => k.startsWith('berth.')
+
 /** A swarm manager answers: workers may join (else the first of them would initialise the swarm). */
 export async function hasManager(ctx: Ctx, swarm: string): Promise<boolean> {
   const m = await reachableManager(ctx, swarm, {pingOnly: true})
@@ -28,7 +33,7 @@ export async function hasManager(ctx: Ctx, swarm: string): Promise<boolean> {
 
 function joinOptions(spec: ClusterSpec, m: DesiredMachine) {
   if (!spec.swarm) return undefined
-  return {name: spec.swarm.name, manager: m.role === 'manager', labels: m.labels, strategy: spec.swarm.strategy}
+  return {name: spec.swarm.name, manager: m.role === 'manager', labels: m.labels, strategy: spec.swarm.strategy, mode: spec.swarm.mode}
 }
 
 /** The create path of `berth create` (rollback of this one machine included), remembering its origin. */
@@ -39,6 +44,7 @@ export async function create(ctx: Ctx, spec: ClusterSpec, m: DesiredMachine): Pr
     engine: m.engine,
     sshTimeoutSec: m.sshTimeoutSec,
     swarm: joinOptions(spec, m),
+    ...(spec.swarm?.mesh ? {mesh: spec.swarm.mesh} : {}),
     origin: {file: spec.file, group: m.group},
   })
 }
@@ -48,12 +54,25 @@ export async function remove(ctx: Ctx, name: string, force: boolean): Promise<st
   return removeMachine(ctx, name, {force})
 }
 
+/** As `berth swarm join`: a classic group's membership, or the swarm (over its mesh first when it has one). */
 export async function join(ctx: Ctx, spec: ClusterSpec, m: DesiredMachine): Promise<void> {
-  await withLock(ctx, m.name, record => joinSwarm(ctx, record, joinOptions(spec, m)!))
+  const opts = joinOptions(spec, m)!
+  if (spec.swarm!.mode === 'swarm' && !spec.swarm!.mesh) return withLock(ctx, m.name, record => joinSwarm(ctx, record, opts))
+  // An existing machine enters the mesh a swarm has; it cannot start one (its keys and addresses come with a create).
+  if (spec.swarm!.mesh && !(await meshMembers(ctx, spec.swarm!.name)).length) {
+    throw new UserError(`swarm ${spec.swarm!.name} has no mesh member yet: an existing machine joins a mesh swarm once up has created its first manager; give the file a manager group of new machines, or remove ${m.name}`)
+  }
+  await createBerth({store: ctx.store, drivers: ctx.drivers, io: ctx}).swarm.join(m.name, opts)
 }
 
 export async function changeRole(ctx: Ctx, name: string, manager: boolean): Promise<void> {
-  await setRole(ctx, await ctx.store.load(name), manager)
+  const record = await ctx.store.load(name)
+  if (record.swarm?.mode !== 'classic') return setRole(ctx, record, manager)
+  // A classic group's head is only a mark on record (who `swarm ls` names, beside whom manage runs).
+  await withLock(ctx, name, async r => {
+    r.swarm!.manager = manager
+    await ctx.store.save(r)
+  })
 }
 
 export async function setGroup(ctx: Ctx, spec: ClusterSpec, name: string, group: string): Promise<void> {
@@ -76,6 +95,12 @@ export async function setStrategy(ctx: Ctx, name: string, strategy: string): Pro
 export async function setLabels(ctx: Ctx, name: string, labels: Record<string, string>): Promise<void> {
   await withLock(ctx, name, async record => {
     const sw = record.swarm
+    if (sw?.mode === 'classic') {
+      // No node carries them: placement reads them from the record.
+      sw.labels = {...Object.fromEntries(Object.entries(sw.labels ?? {}).filter(([k]) => isBerthLabel(k))), ...labels}
+      await ctx.store.save(record)
+      return
+    }
     if (!sw?.nodeId) return
     const m = await reachableManager(ctx, sw.name)
     if (!m) throw new Error(`swarm ${sw.name} has no reachable manager`)

@@ -49,7 +49,8 @@ export async function up(ctx: Ctx, spec: ClusterSpec, opts: {parallel: number; f
   }
   const workers = of('create', 'worker')
   if (workers.length) {
-    if (spec.swarm && !ctx.signal?.aborted && !(await act.hasManager(ctx, spec.swarm.name))) {
+    // A classic group has no manager to join: its members are only grouped, each on its own.
+    if (spec.swarm?.mode === 'swarm' && !ctx.signal?.aborted && !(await act.hasManager(ctx, spec.swarm.name))) {
       // A worker joining a swarm without a manager would initialise it and become one.
       for (const item of workers) out.failed.push({item, error: `swarm ${spec.swarm.name} has no reachable manager to join`})
     } else {
@@ -98,7 +99,7 @@ export async function downPlan(ctx: Ctx, spec: ClusterSpec): Promise<{remove: Pl
 
 export async function down(ctx: Ctx, spec: ClusterSpec, opts: {parallel: number; force: boolean}): Promise<Outcome & {untouched: string[]}> {
   const {remove, untouched} = await downPlan(ctx, spec)
-  const plan: Plan = {file: spec.file, swarm: spec.swarm?.name, items: remove, conflicts: [], risks: [], changed: remove.length > 0}
+  const plan: Plan = {file: spec.file, swarm: spec.swarm?.name, ...(spec.swarm ? {mode: spec.swarm.mode} : {}), items: remove, conflicts: [], risks: [], changed: remove.length > 0}
   const out = {plan, done: [] as PlanItem[], failed: [] as Outcome['failed'], untouched}
   await settle(remove.filter(i => i.role === 'worker'), opts.parallel, i => act.remove(ctx, i.name, opts.force), out)
   // The managers one by one, the file's first manager (the initialiser) last.

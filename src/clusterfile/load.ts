@@ -9,6 +9,7 @@ import {UserError} from '../core/index.js'
 import type {DriverFlag, DriverRegistry} from '../sdk/index.js'
 import type {EngineOptions} from '../store/index.js'
 import {NAME_RE} from '../store/index.js'
+import {checkMeshSubnet} from '../mesh/index.js'
 import {ClusterFile, type Group} from './schema.js'
 
 type OptionRef = {env: string} | {file: string}
@@ -28,10 +29,20 @@ export interface DesiredMachine {
   flags: DriverFlag[]
 }
 
+export type SwarmMode = 'swarm' | 'classic'
+
+/** The file's mesh: subnet and port only when it names them (else the swarm's own, or the defaults for a new one). */
+export interface MeshSpec {
+  kind: 'wireguard'
+  subnet?: string
+  port?: number
+}
+
 export interface ClusterSpec {
   /** Absolute path: what machines remember as their origin. */
   file: string
-  swarm?: {name: string; strategy?: string}
+  /** mode absent in the file is swarm mode; mesh absent is none. */
+  swarm?: {name: string; strategy?: string; mode: SwarmMode; mesh?: MeshSpec}
   groups: Array<{name: string; driver: string; role: 'manager' | 'worker'}>
   machines: DesiredMachine[]
 }
@@ -104,10 +115,7 @@ export function parseClusterFile(text: string, file: string, drivers: DriverRegi
     throw at.error(p, zodMessage(issue), issue.code === 'unrecognized_keys')
   }
   const cf = parsed.data
-  if (cf.swarm?.mode === 'classic') throw at.error(['swarm', 'mode'], 'classic Swarm is not supported yet: use mode: swarm')
-  if (cf.swarm?.mesh !== undefined && cf.swarm.mesh !== 'none') throw at.error(['swarm', 'mesh'], `mesh "${cf.swarm.mesh}" is not supported yet: only mesh: none`)
-
-  const spec: ClusterSpec = {file, swarm: cf.swarm ? {name: cf.swarm.name, strategy: cf.swarm.strategy} : undefined, groups: [], machines: []}
+  const spec: ClusterSpec = {file, swarm: cf.swarm ? swarmSpec(at, cf.swarm) : undefined, groups: [], machines: []}
   const owner = new Map<string, string>()
   for (const [gname, g] of Object.entries(cf.groups)) {
     const gp = ['groups', gname]
@@ -128,9 +136,30 @@ export function parseClusterFile(text: string, file: string, drivers: DriverRegi
     }
   }
   if (spec.swarm && spec.machines.length && !spec.machines.some(m => m.role === 'manager')) {
-    throw at.error(['swarm'], 'the swarm needs a manager: give a group role: manager', true)
+    // A classic group's manager is its head: the machine `berth swarm manage` is run beside, as docker-machine's --swarm-master.
+    throw at.error(['swarm'], spec.swarm.mode === 'classic' ? 'the classic group needs a head: give a group role: manager' : 'the swarm needs a manager: give a group role: manager', true)
   }
   return spec
+}
+
+function swarmSpec(at: Located, s: NonNullable<ClusterFile['swarm']>): NonNullable<ClusterSpec['swarm']> {
+  const mode = s.mode ?? 'swarm'
+  const wireguard = s.mesh === 'wireguard'
+  for (const k of ['mesh-subnet', 'mesh-port'] as const) if (s[k] !== undefined && !wireguard) throw at.error(['swarm', k], `${k} needs mesh: wireguard`, true)
+  // A classic group's engines are in no swarm: there are no swarm addresses to put on a mesh.
+  if (wireguard && mode === 'classic') throw at.error(['swarm', 'mesh'], 'a classic group has no swarm to form over a mesh (berth swarm manage dials each engine): use mode: swarm, or mesh: none')
+  let subnet: string | undefined
+  if (s['mesh-subnet'] !== undefined) {
+    try {
+      subnet = checkMeshSubnet(s['mesh-subnet'])
+    } catch {
+      throw at.error(['swarm', 'mesh-subnet'], `bad subnet "${s['mesh-subnet']}": use an IPv4 network from /8 to /28, e.g. 10.209.0.0/16`)
+    }
+  }
+  return {
+    name: s.name, mode, ...(s.strategy ? {strategy: s.strategy} : {}),
+    ...(wireguard ? {mesh: {kind: 'wireguard' as const, ...(subnet ? {subnet} : {}), ...(s['mesh-port'] !== undefined ? {port: s['mesh-port']} : {})}} : {}),
+  }
 }
 
 function machineNames(at: Located, gp: Path, gname: string, g: Group): string[] {

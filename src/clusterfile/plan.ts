@@ -2,8 +2,9 @@
  * What `up` would do, from the file and the store alone (no cloud call): pure, so it is
  * tested without machines. Only machines whose origin is this file are ever changed or removed.
  */
+import {MESH_DEFAULTS} from '../mesh/index.js'
 import type {MachineRecord} from '../store/index.js'
-import type {ClusterSpec, DesiredMachine} from './load.js'
+import type {ClusterSpec, DesiredMachine, SwarmMode} from './load.js'
 
 type PlanAction = 'create' | 'keep' | 'change' | 'remove'
 
@@ -20,6 +21,9 @@ export interface PlanItem {
 export interface Plan {
   file: string
   swarm?: string
+  /** The swarm's mode and mesh, as `up` leaves them (a mesh's subnet and port: the swarm's own, else the file's or the defaults). */
+  mode?: SwarmMode
+  mesh?: {kind: 'wireguard'; subnet: string; port: number}
   items: PlanItem[]
   /** Machines in the way (same name, not from this file; another driver; not ready): `up` refuses. */
   conflicts: string[]
@@ -28,7 +32,7 @@ export interface Plan {
   changed: boolean
 }
 
-type Rec = Pick<MachineRecord, 'name' | 'driver' | 'status' | 'swarm' | 'origin'>
+type Rec = Pick<MachineRecord, 'name' | 'driver' | 'status' | 'swarm' | 'origin' | 'mesh'>
 
 function labelDiff(want: Record<string, string>, have: Record<string, string>): string | undefined {
   const parts: string[] = []
@@ -55,7 +59,9 @@ function compare(spec: ClusterSpec, m: DesiredMachine, r: Rec, conflicts: string
     else {
       const manager = m.role === 'manager'
       if (r.swarm.manager !== manager) changes.push(`role: ${r.swarm.manager ? 'manager' : 'worker'} -> ${m.role}`)
-      const d = labelDiff(m.labels, r.swarm.labels ?? {})
+      // A classic member's record also holds berth's own labels, which the file does not set.
+      const have = Object.fromEntries(Object.entries(r.swarm.labels ?? {}).filter(([k]) => r.swarm!.mode !== 'classic' || !k.startsWith('berth.')))
+      const d = labelDiff(m.labels, have)
       if (d) changes.push(d)
       // No strategy in the file means no opinion, not "remove it".
       if (spec.swarm.strategy && r.swarm.strategy !== spec.swarm.strategy) changes.push(`strategy: ${r.swarm.strategy ?? 'none'} -> ${spec.swarm.strategy}`)
@@ -87,11 +93,52 @@ export function planCluster(spec: ClusterSpec, records: Rec[], corrupt: string[]
     if (r.origin?.file !== spec.file || wanted.has(r.name)) continue
     items.push({name: r.name, group: r.origin.group, driver: r.driver, role: r.swarm?.manager ? 'manager' : 'worker', action: 'remove', changes: []})
   }
+  conflicts.push(...swarmConflicts(spec, records))
   return {
-    file: spec.file, swarm: spec.swarm?.name, items, conflicts,
+    file: spec.file, swarm: spec.swarm?.name,
+    ...(spec.swarm ? {mode: spec.swarm.mode} : {}), ...(spec.swarm?.mesh ? {mesh: plannedMesh(spec, records)} : {}),
+    items, conflicts,
     risks: quorumRisks(spec, records, items),
     changed: items.some(i => i.action !== 'keep'),
   }
+}
+
+const named = (rs: Rec[]) => rs.map(r => r.name).join(', ')
+
+/**
+ * A swarm keeps the mode and the mesh it was formed with (as `berth create` refuses grafting a
+ * mesh onto a swarm formed without one): a file that says otherwise is refused, one line each.
+ */
+function swarmConflicts(spec: ClusterSpec, records: Rec[]): string[] {
+  const sw = spec.swarm
+  if (!sw) return []
+  const members = records.filter(r => r.swarm?.name === sw.name)
+  if (!members.length) return []
+  const out: string[] = []
+  const redo = `berth down -f ${spec.file} (or rm its machines) first, or name another swarm`
+  const mode = members[0].swarm!.mode ?? 'swarm'
+  if (mode !== sw.mode) {
+    out.push(`swarm ${sw.name} is a ${mode === 'classic' ? 'classic group' : 'swarm-mode swarm'} (${named(members)}), the file says mode: ${sw.mode}: a swarm keeps its mode; ${redo}`)
+    return out
+  }
+  if (mode === 'classic') return out
+  const meshed = members.filter(r => r.mesh)
+  if (sw.mesh && meshed.length < members.length) {
+    out.push(`swarm ${sw.name} was formed without a mesh (${named(members.filter(r => !r.mesh))}): mesh: wireguard applies to a new swarm; ${redo}`)
+  } else if (!sw.mesh && meshed.length) {
+    out.push(`swarm ${sw.name} is on a WireGuard mesh (${named(meshed)}), the file says mesh: none: a swarm keeps its mesh; say mesh: wireguard, or ${redo}`)
+  } else if (sw.mesh && meshed.length) {
+    const {subnet, port} = meshed[0].mesh!
+    if (sw.mesh.subnet && sw.mesh.subnet !== subnet) out.push(`swarm ${sw.name}'s mesh is on ${subnet}, the file says mesh-subnet: ${sw.mesh.subnet}: leave mesh-subnet out or make it ${subnet}`)
+    if (sw.mesh.port && sw.mesh.port !== port) out.push(`swarm ${sw.name}'s mesh listens on ${port}/udp, the file says mesh-port: ${sw.mesh.port}: leave mesh-port out or make it ${port}`)
+  }
+  return out
+}
+
+function plannedMesh(spec: ClusterSpec, records: Rec[]): NonNullable<Plan['mesh']> {
+  const have = records.find(r => r.swarm?.name === spec.swarm!.name && r.mesh)?.mesh
+  const want = spec.swarm!.mesh!
+  return {kind: 'wireguard', subnet: have?.subnet ?? want.subnet ?? MESH_DEFAULTS.subnet, port: have?.port ?? want.port ?? MESH_DEFAULTS.port}
 }
 
 /**
@@ -99,7 +146,8 @@ export function planCluster(spec: ClusterSpec, records: Rec[], corrupt: string[]
  * more than a minority of today's managers in one `up` is a risk only --force takes.
  */
 function quorumRisks(spec: ClusterSpec, records: Rec[], items: PlanItem[]): string[] {
-  if (!spec.swarm) return []
+  // A classic group has no Raft: its head is a mark, not a vote.
+  if (!spec.swarm || spec.swarm.mode === 'classic') return []
   const members = records.filter(r => r.swarm?.name === spec.swarm!.name)
   const managers = members.filter(r => r.swarm!.manager).length
   if (!managers) return []

@@ -44,9 +44,13 @@ export type Group = z.infer<typeof Group>
 
 const Swarm = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'use letters, digits, \'.\', \'_\' and \'-\'').describe('Swarm name'),
-  mode: z.enum(['swarm', 'classic']).optional().describe('swarm (swarm mode, the default); classic is not supported yet'),
+  mode: z.enum(['swarm', 'classic']).optional()
+    .describe('swarm: a swarm-mode cluster (the default); classic: engines NOT in swarm mode, placed by `berth swarm manage`, which dials out to each (no swarm port on any member; a head behind NAT works). A swarm keeps the mode it was formed with'),
   strategy: z.enum(STRATEGIES).optional().describe('Default placement strategy for `berth run`'),
-  mesh: z.string().optional().describe('Overlay between clouds: only "none" for now'),
+  mesh: z.enum(['none', 'wireguard']).optional()
+    .describe('wireguard: form the swarm over an encrypted WireGuard mesh among its members (a member behind NAT is reached through its own tunnels); none (the default): the members\' own addresses. Swarm mode only; a swarm keeps the mesh it was formed with'),
+  'mesh-subnet': z.string().optional().describe('IPv4 network the mesh addresses come from, one per machine (default 10.209.0.0/16); with mesh: wireguard'),
+  'mesh-port': z.number().int().min(1).max(65535).optional().describe('WireGuard UDP port on every member (default 51820); with mesh: wireguard'),
 })
 
 export const ClusterFile = z.strictObject({

@@ -56,7 +56,7 @@ describe('cluster file: parsing', () => {
   test('seed 004\'s scene: names, roles, labels, options by their full names', () => {
     const spec = parse(SEED004)
     assert.equal(spec.file, FILE)
-    assert.deepEqual(spec.swarm, {name: 'hybrid', strategy: 'spread'})
+    assert.deepEqual(spec.swarm, {name: 'hybrid', mode: 'swarm', strategy: 'spread'})
     assert.deepEqual(spec.machines.map(m => [m.name, m.group, m.driver, m.role]), [
       ['head', 'head', 'lab', 'manager'], ['az-1', 'az', 'azure', 'worker'], ['az-2', 'az', 'azure', 'worker'],
       ['tyo1', 'tyo', 'conoha', 'worker'], ['tyo2', 'tyo', 'conoha', 'worker'],
@@ -95,8 +95,14 @@ describe('cluster file: parsing', () => {
     ['unknown driver', 'groups:\n  a:\n    driver: docker-desktop\n', /^cluster\.yml:3:13: groups\.a\.driver: unknown driver "docker-desktop" \(available: lab, /],
     ['unknown option', 'groups:\n  a:\n    driver: lab\n    options:\n      flavor-name: x\n', /^cluster\.yml:5:7: groups\.a\.options\.flavor-name: unknown option "flavor-name" for driver lab$/],
     ['option given twice', 'groups:\n  a:\n    driver: lab\n    options:\n      subnet: 10.0.0.0/24\n      lab-subnet: 10.0.1.0/24\n', /^cluster\.yml:6:7: groups\.a\.options\.lab-subnet: option lab-subnet given twice$/],
-    ['classic mode', 'swarm: {name: s, mode: classic}\ngroups: {}\n', /^cluster\.yml:1:24: swarm\.mode: classic Swarm is not supported yet/],
-    ['a mesh', 'swarm:\n  name: s\n  mesh: wireguard\ngroups: {}\n', /^cluster\.yml:3:9: swarm\.mesh: mesh "wireguard" is not supported yet: only mesh: none$/],
+    ['an unknown mode', 'swarm: {name: s, mode: kubernetes}\ngroups: {}\n', /^cluster\.yml:1:24: swarm\.mode: expected one of "swarm"\|"classic"$/],
+    ['an unknown mesh', 'swarm:\n  name: s\n  mesh: tinc\ngroups: {}\n', /^cluster\.yml:3:9: swarm\.mesh: expected one of "none"\|"wireguard"$/],
+    ['a classic group on a mesh', 'swarm:\n  name: s\n  mode: classic\n  mesh: wireguard\ngroups: {}\n', /^cluster\.yml:4:9: swarm\.mesh: a classic group has no swarm to form over a mesh .*use mode: swarm, or mesh: none$/],
+    ['a mesh subnet without a mesh', 'swarm:\n  name: s\n  mesh-subnet: 10.1.0.0/16\ngroups: {}\n', /^cluster\.yml:3:3: swarm\.mesh-subnet: mesh-subnet needs mesh: wireguard$/],
+    ['a mesh port with mesh none', 'swarm:\n  name: s\n  mesh: none\n  mesh-port: 51000\ngroups: {}\n', /^cluster\.yml:4:3: swarm\.mesh-port: mesh-port needs mesh: wireguard$/],
+    ['a bad mesh subnet', 'swarm:\n  name: s\n  mesh: wireguard\n  mesh-subnet: 10.1.0.0/30\ngroups: {}\n', /^cluster\.yml:4:16: swarm\.mesh-subnet: bad subnet "10\.1\.0\.0\/30": use an IPv4 network from \/8 to \/28/],
+    ['a mesh port out of range', 'swarm:\n  name: s\n  mesh: wireguard\n  mesh-port: 70000\ngroups: {}\n', /^cluster\.yml:4:14: swarm\.mesh-port: /],
+    ['a classic group without a head', 'swarm: {name: s, mode: classic}\ngroups:\n  a: {driver: lab}\n', /^cluster\.yml:1:1: swarm: the classic group needs a head: give a group role: manager$/],
     ['count without {n}', 'groups:\n  a: {driver: lab, count: 2, name: web}\n', /^cluster\.yml:2:36: groups\.a\.name: with count 2, the name needs \{n\}/],
     ['a swarm without a manager', 'swarm: {name: s}\ngroups:\n  a: {driver: lab}\n', /^cluster\.yml:1:1: swarm: the swarm needs a manager/],
     ['bad YAML', 'groups:\n  a: [driver\n', /^cluster\.yml:\d+:\d+: /],
@@ -118,6 +124,26 @@ describe('cluster file: parsing', () => {
     const withFile = parse(`groups:\n  c:\n    driver: conoha\n    options:\n      password: {file: ${JSON.stringify(path.join(ROOT, 'package.json'))}}\n`)
     const o = await resolveOptions(withFile.machines[0], FILE, {})
     assert.equal(o['conoha-password'], '{')
+  })
+
+  test('mode and mesh: defaults, classic, a WireGuard mesh with its subnet (as its network) and port', () => {
+    const swarmOf = (sw: string) => parseClusterFile(`swarm: {name: s${sw}}\ngroups:\n  h: {driver: lab, role: manager}\n`, FILE, drivers).swarm
+    assert.deepEqual(swarmOf(''), {name: 's', mode: 'swarm'})
+    assert.deepEqual(swarmOf(', mesh: none, strategy: binpack'), {name: 's', mode: 'swarm', strategy: 'binpack'})
+    assert.deepEqual(swarmOf(', mode: classic'), {name: 's', mode: 'classic'})
+    assert.deepEqual(swarmOf(', mesh: wireguard'), {name: 's', mode: 'swarm', mesh: {kind: 'wireguard'}})
+    assert.deepEqual(swarmOf(', mesh: wireguard, mesh-subnet: 10.50.7.9/16, mesh-port: 51999'), {name: 's', mode: 'swarm', mesh: {kind: 'wireguard', subnet: '10.50.0.0/16', port: 51999}})
+  })
+
+  test('the JSON Schema describes mode, mesh and the mesh settings', () => {
+    const sw = (clusterJsonSchema() as {properties: {swarm: {properties: Record<string, {enum?: string[]; description?: string; type?: string; minimum?: number; maximum?: number}>}}}).properties.swarm.properties
+    assert.deepEqual(sw.mode.enum, ['swarm', 'classic'])
+    assert.match(sw.mode.description!, /berth swarm manage/)
+    assert.doesNotMatch(sw.mode.description!, /not supported/)
+    assert.deepEqual(sw.mesh.enum, ['none', 'wireguard'])
+    assert.match(sw.mesh.description!, /WireGuard/)
+    assert.equal(sw['mesh-subnet'].type, 'string')
+    assert.deepEqual([sw['mesh-port'].type, sw['mesh-port'].minimum, sw['mesh-port'].maximum], ['integer', 1, 65535])
   })
 
   test('the shipped JSON Schema is the zod schema\'s', () => {
