@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   if (want('cpu') || want('scale')) report(cpuPerHost())
   if (want('scale')) for (const row of swarmScale()) report(row)
   if (want('ssh')) await handshakes()
-  for (const [key, file, fn] of [['swarm', 'swarm.js', 'benchSwarm'], ['placement', 'placement.js', 'benchPlacement'], ['manage', 'manage.js', 'benchManage'], ['qemu', 'qemu.js', 'benchQemu'], ['openstack', 'openstack.js', 'benchOpenstack'], ['azure', 'azure.js', 'benchAzure'], ['images', 'images.js', 'benchImages'], ['install', 'install.js', 'benchInstall'], ['wan', 'wan.js', 'benchWan'], ['mesh', 'mesh.js', 'benchMesh']]) {
+  for (const [key, file, fn] of [['swarm', 'swarm.js', 'benchSwarm'], ['placement', 'placement.js', 'benchPlacement'], ['manage', 'manage.js', 'benchManage'], ['qemu', 'qemu.js', 'benchQemu'], ['openstack', 'openstack.js', 'benchOpenstack'], ['azure', 'azure.js', 'benchAzure'], ['images', 'images.js', 'benchImages'], ['install', 'install.js', 'benchInstall'], ['wan', 'wan.js', 'benchWan'], ['mesh', 'mesh.js', 'benchMesh'], ['hybrid', 'hybrid.js', 'benchHybrid']]) {
     if (want(key)) await optional(file, fn)
   }
   const missed = rows.filter(r => r.ok === false)

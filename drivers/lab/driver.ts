@@ -2,7 +2,7 @@ import path from 'node:path'
 import type {Driver, MachineHandle, MachineState} from '../../src/sdk/index.js'
 import {UserError} from '../../src/sdk/index.js'
 import {bootHost, checkLab, destroyHost, hostState, killHost, type LabHost, planHost, startHost, stopHost} from './host.js'
-import {checkSubnet, DEFAULT_SUBNET, type LabNet, namedNetwork, networkBridge, normaliseSubnet, subnetsOverlap} from './network.js'
+import {checkSubnet, DEFAULT_SUBNET, type LabNet, namedNetwork, natPublicAddress, networkBridge, normaliseSubnet, subnetsOverlap} from './network.js'
 import {describeWan, sameWan, wanOption} from './wan.js'
 
 /** What to make (preCreate's subnet and folder), then, from the plan on, the host itself. */
@@ -115,6 +115,13 @@ const driver: Driver<LabData> = {
 
   async ip(m) {
     return host(m).ip
+  },
+
+  /** Its own address and, behind NAT, the router's public one: the address its packets reach other networks from. */
+  async addresses(m) {
+    const h = host(m)
+    const pub = h.net?.behindNat ? await natPublicAddress(h.bridge) : undefined
+    return pub ? [h.ip, pub] : [h.ip]
   },
 
   async sshEndpoint(m) {

@@ -152,6 +152,18 @@ export async function namedNetwork(name: string, root = LEASES): Promise<{subnet
   })
 }
 
+/**
+ * The address a network behind NAT shows the others: its router's public one, where every packet
+ * of its hosts comes from after MASQUERADE (a cloud firewall admitting a NAT'd host must admit
+ * that). Undefined for a routed network (its hosts are seen as themselves) or one with no router.
+ */
+export async function natPublicAddress(bridge: string, root = LEASES): Promise<string | undefined> {
+  const text = await fs.readFile(path.join(routerDir(root, bridge), 'router.json'), 'utf8').catch(() => '')
+  if (!text) return undefined
+  const r = JSON.parse(text) as RouterPlan
+  return r.routed ? undefined : r.public
+}
+
 /** Refuse a subnet sharing addresses with another bridge's while hosts are on it; drop it when none are. */
 async function checkOverlap(root: string, subnet: string, bridge: string): Promise<void> {
   for (const ent of await fs.readdir(root).catch(() => [] as string[])) {

@@ -10,7 +10,7 @@ import {existsSync, mkdtempSync, readdirSync} from 'node:fs'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {bridgeName, checkSubnet, leaseIp, maybeRemoveBridge, normaliseSubnet, releaseIp, subnetsOverlap} from '../../drivers/lab/network.js'
+import {bridgeName, checkSubnet, leaseIp, maybeRemoveBridge, natPublicAddress, networkBridge, normaliseSubnet, releaseIp, subnetsOverlap} from '../../drivers/lab/network.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'berth-leases-'))
 
@@ -63,4 +63,17 @@ test('hosts that crashed do not hold a network: their leases are reclaimed and a
   await fs.rm(gone, {recursive: true})
   await checkSubnet('172.30.112.0/25', root)
   assert.equal(existsSync(path.join(root, bridgeName('172.30.112.0/24'))), false)
+})
+
+test('a network behind NAT shows its router\'s public address; a routed one, or one without a router, none', async () => {
+  const root = tmp()
+  const note = async (name: string, plan: Record<string, unknown>) => {
+    const bridge = networkBridge(name)
+    await fs.mkdir(path.join(root, `${bridge}.router`), {recursive: true})
+    await fs.writeFile(path.join(root, `${bridge}.router`, 'router.json'), JSON.stringify({netns: 'x', inside: '10.0.0.254', prefix: 24, bridge, public: '172.30.99.7', publicPrefix: 24, publicBridge: 'bbrx', ...plan}))
+    return bridge
+  }
+  assert.equal(await natPublicAddress(await note('home', {}), root), '172.30.99.7')
+  assert.equal(await natPublicAddress(await note('dc', {routed: true}), root), undefined)
+  assert.equal(await natPublicAddress(networkBridge('none'), root), undefined)
 })
