@@ -216,6 +216,8 @@ export async function removeMachine(ctx: Ctx, name: string, opts: RemoveOptions 
     } else if (record.swarm && record.status === 'ready' && !forgetOnly) {
       // Leave cleanly first, so the swarm does not keep a dead node; refusals (last manager) stop the rm.
       await (await swarmMod()).leaveSwarm(ctx, record, {force: opts.force}).catch(err => {
+        // Every member goes in this rm: a manager whose engine does not answer the leave takes the swarm with it all the same.
+        if (opts.swarmGoes) return ctx.warn?.(`${name}: leaving swarm ${record.swarm!.name}: ${errorMessage(err)}; removed all the same, as the whole swarm goes`)
         if (!opts.force) throw err
       })
     } else if (record.swarm && record.status === 'creating') {

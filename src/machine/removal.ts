@@ -35,7 +35,7 @@ export async function removeMachines(ctx: Ctx, names: string[], opts: RemoveOpti
     const leader = await leaderOf(ctx, swarm)
     // The leader last: each earlier removal then costs no election.
     chain.sort((a, b) => Number(a === leader) - Number(b === leader))
-    for (const n of chain) results.set(n, await settle(removeMachine(ctx, n, opts)))
+    for (const n of chain) results.set(n, await settle(removeMachine(ctx, n, {...opts, swarmGoes: going.has(swarm)})))
   })
   return names.map(n => results.get(n)!)
 }

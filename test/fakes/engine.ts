@@ -12,6 +12,8 @@ export class FakeEngine {
   readonly requests: string[] = []
   /** Answer POST /swarm/init and /swarm/join with this error (HTTP 500). */
   failSwarm?: string
+  /** Answer POST /swarm/leave with this error (HTTP 500), as an engine too busy to leave in time. */
+  failLeave?: string
   swarm: {state: 'inactive' | 'active'; nodeId: string} = {state: 'inactive', nodeId: ''}
   started = false
   /** Sees each call before it is answered (e.g. to look at the store at that moment). */
@@ -64,6 +66,7 @@ export class FakeEngine {
       return [200, this.swarm.nodeId]
     }
     if (key === 'POST /swarm/leave') {
+      if (this.failLeave) return [500, {message: this.failLeave}]
       if (this.swarm.state !== 'active') return [503, {message: 'This node is not part of a swarm'}]
       this.swarm = {state: 'inactive', nodeId: ''}
       return [200, '']

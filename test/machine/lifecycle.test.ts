@@ -119,3 +119,28 @@ test('a swarm join is on record before the engine is asked, and the record holds
     await w.close()
   }
 })
+
+test('rm of a whole swarm removes a manager whose engine fails the leave (with a warning); rm of that manager alone stops', async () => {
+  const w = await world()
+  try {
+    await w.berth.create('n1', opts)
+    await w.berth.swarm.join('n1', {name: 's1', manager: true}, {ssh: true})
+    w.engine.failLeave = 'context deadline exceeded'
+    // Its swarm stays when it goes alone (a second record in the swarm): the failed leave stops the rm.
+    const other = {...await w.berth.load('n1'), name: 'n2'}
+    await w.store.reserve('n2')
+    await w.store.save(other)
+    const [alone] = await w.berth.rmAll(['n1'])
+    assert.equal(alone.status, 'rejected')
+    assert.match(String((alone as PromiseRejectedResult).reason), /context deadline exceeded/)
+    assert.equal((await w.berth.load('n1')).swarm?.name, 's1')
+    await w.store.remove('n2')
+    // The whole swarm in one rm: the swarm goes with its last manager all the same.
+    const [whole] = await w.berth.rmAll(['n1'])
+    assert.equal(whole.status, 'fulfilled', String((whole as PromiseRejectedResult).reason))
+    assert.ok(!await w.store.exists('n1'))
+    assert.ok(w.progress.some(l => /^warning: n1: leaving swarm s1: .*context deadline exceeded.*removed all the same/.test(l)), w.progress.join('\n'))
+  } finally {
+    await w.close()
+  }
+})
