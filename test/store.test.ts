@@ -175,3 +175,21 @@ test('store errors are typed: NotFoundError and ExistsError, with the same messa
   await assert.rejects(store.reserve('n1'), (err: Error) => err instanceof ExistsError && exitCodeOf(err) === 1)
   await assert.rejects(store.load('n1'), (err: Error) => err instanceof NotFoundError && /being created or its create was interrupted/.test(err.message))
 })
+
+test('a record listed before is listed anew once it changes, is replaced by a link, or returned objects are changed', async () => {
+  const store = new Store(tmpDir('store'))
+  await store.reserve('n1')
+  await store.save(record('n1'))
+  const [first] = await store.loadAll() as MachineRecord[]
+  // Callers change what they get (and save it): the next listing must not hand out the same object.
+  first.driverData.ip = '10.9.9.9'
+  assert.equal((await store.loadAll() as MachineRecord[])[0].driverData.ip, '10.0.0.2')
+  // Another process rewrites it (same size, new file renamed over it).
+  await writeFileAtomic(path.join(store.machineDir('n1'), 'config.json'), JSON.stringify({...record('n1'), driverData: {ip: '10.0.0.3'}}, null, 2) + '\n')
+  assert.equal((await store.loadAll() as MachineRecord[])[0].driverData.ip, '10.0.0.3')
+  const file = path.join(store.machineDir('n1'), 'config.json')
+  await fs.rm(file)
+  await fs.symlink('/etc/hostname', file)
+  const [row] = await store.loadAll()
+  assert.ok(row instanceof CorruptRecord && /symbolic link/.test(row.reason), String(row))
+})

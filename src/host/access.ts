@@ -84,7 +84,7 @@ export async function sshEndpoint(ctx: Ctx, record: MachineRecord): Promise<SSHE
  * create's first contact (`firstContact`) leaves the record's save to the create's next one: a
  * killed create is removed without SSH, and each save is a write and two fsyncs per host.
  */
-export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec?: number; firstContact?: boolean} = {}): Promise<SSHSession> {
+export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec?: number; firstContact?: boolean; keepalive?: boolean} = {}): Promise<SSHSession> {
   const ep = await sshEndpoint(ctx, record)
   const keyPath = ep.privateKeyPath ?? record.ssh.keyPath
   const session = await (await ssh()).connect({
@@ -95,6 +95,7 @@ export async function openSSH(ctx: Ctx, record: MachineRecord, opts: {timeoutSec
     timeoutMs: (opts.timeoutSec ?? 20) * 1000,
     signal: ctx.signal,
     debug: ctx.debug ? (l: string) => ctx.debug!(record.name, l) : undefined,
+    keepalive: opts.keepalive,
   })
   if (!record.ssh.hostKey) {
     record.ssh.hostKey = session.hostKey

@@ -56,6 +56,8 @@ export interface ConnectOptions {
   timeoutMs?: number
   signal?: AbortSignal
   debug?: (line: string) => void
+  /** SSH keepalives (default on). Off for a session that idles unreferenced: their timer would hold the process. */
+  keepalive?: boolean
 }
 
 export interface ExecResult {
@@ -93,7 +95,7 @@ async function connectOnce(opts: ConnectOptions, readyTimeout: number): Promise<
     privateKey: opts.privateKey,
     agent: opts.agent,
     readyTimeout,
-    keepaliveInterval: 15_000,
+    keepaliveInterval: opts.keepalive === false ? 0 : 15_000,
     hostVerifier: (key: Buffer) => {
       seen = hostKeyOf(key)
       if (opts.hostKey && opts.hostKey.key !== seen.key) {
@@ -231,6 +233,15 @@ export class SSHSession {
   async readFile(remotePath: string): Promise<Buffer> {
     const sftp = await this.sftp()
     return new Promise((resolve, reject) => sftp.readFile(remotePath, (err: Error | undefined, data: Buffer) => (err ? reject(err) : resolve(data))))
+  }
+
+  /** An idle session does not keep the process alive (for one kept open between users). */
+  setIdle(idle: boolean): void {
+    const sock: unknown = Reflect.get(this.client, '_sock')
+    if (sock instanceof net.Socket) {
+      if (idle) sock.unref()
+      else sock.ref()
+    }
   }
 
   close(): void {

@@ -117,33 +117,56 @@ export class Store {
   async loadAll(): Promise<Array<MachineRecord | CorruptRecord>> {
     const names = await this.names()
     const cacheFile = path.join(this.root, '.validated.json')
-    const cache = await readCache(cacheFile)
+    const cache = readCache(cacheFile)
     const stamps: Array<string | undefined> = []
-    const out = await Promise.all(names.map(async (name, i) => {
+    const out: Array<MachineRecord | CorruptRecord> = []
+    const misses: Array<Promise<void>> = []
+    names.forEach((name, i) => {
       const file = path.join(this.machineDir(name), 'config.json')
-      try {
-        // Synchronous on purpose: hundreds of tiny reads finish sooner than their promise round trips.
-        const {st, text} = readRecordFile(name, file)
-        const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
-        if (cache[name] === stamp || checked.get(file) === stamp) {
-          stamps[i] = stamp
-          return migrateRecord(JSON.parse(text)) as MachineRecord
+      // A version this process read and validated before, still in place (every save is a new
+      // file, so a new inode): two lstats instead of reading it again. The joiners of a swarm
+      // create list the store a few times each, and most of its records have not changed.
+      const seen = texts.get(file)
+      if (seen && unchangedSince(file, seen.stamp)) {
+        try {
+          stamps[i] = seen.stamp
+          out[i] = migrateRecord(JSON.parse(seen.text)) as MachineRecord
+          return
+        } catch {
+          stamps[i] = undefined
         }
-        const rec = await parseRecord(name, text, file)
-        // Only a record the validator left as it was may skip it next time: one it filled in
-        // (defaults, stripped keys) would come back from the cache without them.
-        if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) {
-          stamps[i] = stamp
-          checked.set(file, stamp)
-        }
-        return rec
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          return new CorruptRecord(name, await this.isReservedFolder(name) ? 'no config.json: the create was interrupted before anything was made' : 'gone')
-        }
-        return new CorruptRecord(name, (err as Error).message)
       }
-    }))
+      misses.push((async () => {
+        try {
+          // Synchronous on purpose: hundreds of tiny reads finish sooner than their promise round trips.
+          const {st, text} = readRecordFile(name, file)
+          const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
+          if ((await cache)[name] === stamp || checked.get(file) === stamp) {
+            stamps[i] = stamp
+            const rec = migrateRecord(JSON.parse(text)) as MachineRecord
+            texts.set(file, {stamp, text})
+            out[i] = rec
+            return
+          }
+          const rec = await parseRecord(name, text, file)
+          // Only a record the validator left as it was may skip it next time: one it filled in
+          // (defaults, stripped keys) would come back from the cache without them.
+          if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) {
+            stamps[i] = stamp
+            checked.set(file, stamp)
+            texts.set(file, {stamp, text})
+          }
+          out[i] = rec
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+            out[i] = new CorruptRecord(name, await this.isReservedFolder(name) ? 'no config.json: the create was interrupted before anything was made' : 'gone')
+            return
+          }
+          out[i] = new CorruptRecord(name, (err as Error).message)
+        }
+      })())
+    })
+    await Promise.all(misses)
     const fresh: Record<string, string> = {}
     names.forEach((n, i) => {
       if (stamps[i]) fresh[n] = stamps[i]!
@@ -151,8 +174,9 @@ export class Store {
     // At most once a second per process (unless there is none to speak of): the joiners of a 50-host create list the store again and
     // again while their records change, and each rewrite was a write and two fsyncs (a cache a
     // little behind only costs the next ls a check of what changed since).
-    const due = !Object.keys(cache).length || Date.now() - (cacheWrites.get(cacheFile) ?? 0) >= 1000
-    if (due && JSON.stringify(fresh) !== JSON.stringify(cache)) {
+    const known = await cache
+    const due = !Object.keys(known).length || Date.now() - (cacheWrites.get(cacheFile) ?? 0) >= 1000
+    if (due && JSON.stringify(fresh) !== JSON.stringify(known)) {
       cacheWrites.set(cacheFile, Date.now())
       // Durable and never torn (a crash used to leave it empty); a store ls cannot write (read-only)
       // still lists, only slower.
@@ -194,6 +218,7 @@ export class Store {
   async remove(name: string): Promise<void> {
     validateName(name)
     written.delete(path.join(this.machineDir(name), 'config.json'))
+    texts.delete(path.join(this.machineDir(name), 'config.json'))
     await fs.rm(this.machineDir(name), {recursive: true, force: true})
   }
 
@@ -208,6 +233,23 @@ export class Store {
 
 /** Records this process validated (file -> stamp): the schema check runs once per version of a file. */
 const checked = new Map<string, string>()
+/** The text of each record version this process validated (file -> stamp and text). */
+const texts = new Map<string, {stamp: string; text: string}>()
+
+/**
+ * Whether config.json is still the version with this stamp: a regular file (not a link planted
+ * since) in a folder that is no link either; anything else goes the long way, which says why.
+ */
+function unchangedSince(file: string, stamp: string): boolean {
+  try {
+    if (lstatSync(path.dirname(file)).isSymbolicLink()) return false
+    const st = lstatSync(file)
+    return st.isFile() && `${st.ino}:${st.size}:${st.mtimeMs}` === stamp
+  } catch {
+    return false
+  }
+}
+
 /** When this process last rewrote each store's ls cache. */
 const cacheWrites = new Map<string, number>()
 
@@ -250,14 +292,23 @@ function readRecordFile(name: string, file: string): {st: import('node:fs').Stat
  * work, so no content of it may stop a read.
  */
 async function readCache(file: string): Promise<Record<string, string>> {
+  const st = await fs.lstat(file).catch(() => undefined)
+  const stamp = st && `${st.ino}:${st.size}:${st.mtimeMs}`
+  const last = cacheReads.get(file)
+  if (stamp && last?.stamp === stamp) return last.cache
   try {
     const raw: unknown = JSON.parse(await fs.readFile(file, 'utf8'))
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return {}
-    return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'))
+    const cache = Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'))
+    if (stamp) cacheReads.set(file, {stamp, cache})
+    return cache
   } catch {
     return {}
   }
 }
+
+/** The ls cache as this process last read it, by the file's stamp: unchanged, it is not read again. */
+const cacheReads = new Map<string, {stamp: string; cache: Record<string, string>}>()
 
 export async function parseRecord(name: string, text: string, file?: string): Promise<MachineRecord> {
   let raw: unknown

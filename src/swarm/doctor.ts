@@ -108,17 +108,86 @@ export function judge(swarm: string, ms: Array<{name: string; address: string}>,
 
 type Member = ProbeMember & {record: MachineRecord}
 
-async function withSessions<T>(ctx: Ctx, recs: Array<{record: MachineRecord; session?: SSHSession}>, fn: (ms: Member[]) => Promise<T>): Promise<T> {
-  const opened: SSHSession[] = []
+/**
+ * SSH sessions to managers, shared by the pre-join checks of one process: fifty joiners each
+ * opening a session of its own to the one manager paid fifty handshakes. A session serves at most
+ * PROBES_PER_SESSION checks at once (each holds two channels; sshd allows ten a connection), and
+ * stays open, unreferenced, for a while after its last user, for the next joiner to find.
+ */
+interface Pooled {
+  session: Promise<SSHSession>
+  users: number
+  timer?: NodeJS.Timeout
+}
+const pool = new Map<string, Pooled[]>()
+const PROBES_PER_SESSION = 4
+const LINGER_MS = 10_000
+
+async function borrowSSH(ctx: Ctx, record: MachineRecord): Promise<{session: SSHSession; release: () => void}> {
+  const key = `${ctx.store.root}\0${record.name}\0${record.id}`
+  const list = pool.get(key) ?? []
+  pool.set(key, list)
+  const drop = (x: Pooled) => {
+    clearTimeout(x.timer)
+    const i = list.indexOf(x)
+    if (i >= 0) list.splice(i, 1)
+    if (!list.length && pool.get(key) === list) pool.delete(key)
+  }
+  let x = list.find(p => p.users < PROBES_PER_SESSION)
+  if (!x) {
+    // No keepalives: their timer would hold the process while the session idles.
+    const fresh: Pooled = {users: 0, session: openSSH(ctx, record, {keepalive: false})}
+    fresh.session.then(s => s.client.once('close', () => drop(fresh)), () => drop(fresh))
+    list.push(fresh)
+    x = fresh
+  }
+  const held = x
+  held.users++
+  clearTimeout(held.timer)
+  let session: SSHSession
+  try {
+    session = await held.session
+  } catch (err) {
+    held.users--
+    throw err
+  }
+  session.setIdle(false)
+  let released = false
+  return {
+    session,
+    release: () => {
+      if (released) return
+      released = true
+      if (--held.users > 0) return
+      session.setIdle(true)
+      held.timer = setTimeout(() => {
+        drop(held)
+        session.close()
+      }, LINGER_MS).unref()
+    },
+  }
+}
+
+/** Sessions for the members: the given ones, else new ones (shared: borrowed from the pool above). */
+async function withSessions<T>(ctx: Ctx, recs: Array<{record: MachineRecord; session?: SSHSession}>, fn: (ms: Member[]) => Promise<T>, opts: {shared?: boolean} = {}): Promise<T> {
+  const done: Array<() => void> = []
   try {
     const ms = await Promise.all(recs.map(async ({record, session}) => {
-      const s = session ?? await openSSH(ctx, record)
-      if (!session) opened.push(s)
+      let s = session
+      if (!s && opts.shared) {
+        const b = await borrowSSH(ctx, record)
+        done.push(b.release)
+        s = b.session
+      } else if (!s) {
+        const opened = await openSSH(ctx, record)
+        done.push(() => opened.close())
+        s = opened
+      }
       return {name: record.name, address: record.mesh?.address ?? record.swarm?.advertiseAddr ?? await swarmIp(ctx, record), session: s, record}
     }))
     return await fn(ms)
   } finally {
-    for (const s of opened) s.close()
+    for (const d of done) d()
   }
 }
 
@@ -160,7 +229,7 @@ export async function checkBeforeJoin(ctx: Ctx, swarm: string, joiner: MachineRe
   let last: Verdict | undefined
   const deadline = Date.now() + patienceMs
   const verdict = await poll(async () => {
-    const report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms))
+    const report = await withSessions(ctx, [{record: joiner, session}, {record: manager}], ms => diagnose(swarm, ms), {shared: true})
     const toManager = report.paths.filter(p => p.from === joiner.name && !p.ok)
     const v: Verdict = {report, toManager, fatal: toManager.filter(p => NEEDED.has(port(p))), broken: report.members.find(m => m.error)}
     if (v.broken || !v.fatal.length || v.fatal.some(p => p.reason?.includes('behind NAT'))) return v

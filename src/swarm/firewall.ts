@@ -76,8 +76,25 @@ async function joiners(ctx: Ctx, swarm: string): Promise<MachineRecord[]> {
   return out.filter((r): r is MachineRecord => Boolean(r))
 }
 
+/**
+ * Whether any machine of the store (or one that just left) has a driver that keeps a firewall:
+ * a store of lab, QEMU or generic hosts has nothing to update, and each joiner of a 50-host
+ * create took the update's lock and read every joiner's record twice for nothing. A driver that
+ * does not load counts as one that may.
+ */
+async function anyFirewall(ctx: Ctx, left: MachineRecord[]): Promise<boolean> {
+  const all = (await ctx.store.loadAll()).filter((r): r is MachineRecord => !(r instanceof CorruptRecord))
+  const names = new Set([...all, ...left].map(r => r.driver))
+  const found = await Promise.all([...names].map(d => loadDriver(ctx, d).then(x => Boolean(x.firewall), () => true)))
+  return found.some(Boolean)
+}
+
 /** One update: what the store says now, joiners included; returns what failed, one line each. */
 async function run(ctx: Ctx, swarm: string, st: Pending, ports: FirewallPort[]): Promise<string[]> {
+  if (!await anyFirewall(ctx, [...st.left.values()])) {
+    st.left.clear()
+    return []
+  }
   const dir = path.join(ctx.store.root, 'swarms')
   await mkdirPrivate(dir)
   const lock = await acquireLock(path.join(dir, `${swarm}.firewall.lock`), {timeoutMs: 300_000, what: `the firewalls of swarm "${swarm}"`})

@@ -155,8 +155,11 @@ export async function joinSwarm(ctx: Ctx, record: MachineRecord, opts: JoinOptio
   try {
     const local = await swarmInfo(engine, 30_000)
     if (local.LocalNodeState === 'active') throw new ConflictError(`machine "${record.name}" is already in a swarm: run "berth swarm leave ${record.name}" first`)
-    if (opts.manager || !await managerOnRecord()) lock = await swarmLock(ctx, opts.name)
-    if (await managerOnRecord()) manager = await findManager(ctx, opts.name, record.name, patience)
+    const onRecord = await managerOnRecord()
+    if (opts.manager || !onRecord) lock = await swarmLock(ctx, opts.name)
+    // Read again only under the lock (another process may have made the swarm meanwhile): a
+    // worker's second listing of the whole store said nothing new.
+    if (lock ? await managerOnRecord() : onRecord) manager = await findManager(ctx, opts.name, record.name, patience)
     if (manager) await sweepDeadJoiners(ctx, opts.name, record.name, manager.engine)
     let role = opts.manager
     let nodeId: string
