@@ -109,9 +109,15 @@ async function dropBridge(root: string, bridge: string): Promise<void> {
 
 const routerDir = (root: string, bridge: string) => path.join(root, `${bridge}.router`)
 
-async function readRouter(root: string, bridge: string): Promise<RouterPlan | undefined> {
+/** The network's router as its first host noted it; undefined when there is no note. */
+async function routerNote(root: string, bridge: string): Promise<RouterPlan | undefined> {
   const text = await fs.readFile(path.join(routerDir(root, bridge), 'router.json'), 'utf8').catch(() => '')
-  if (text) return JSON.parse(text) as RouterPlan
+  return text ? JSON.parse(text) as RouterPlan : undefined
+}
+
+async function readRouter(root: string, bridge: string): Promise<RouterPlan | undefined> {
+  const note = await routerNote(root, bridge)
+  if (note) return note
   // A crash between the namespace and its note: the name follows from the bridge.
   const netns = routerNetns(bridge)
   if (await routerExists({netns})) {
@@ -126,8 +132,8 @@ async function otherRouters(root: string, bridge: string): Promise<RouterPlan[]>
   const out: RouterPlan[] = []
   for (const ent of await fs.readdir(root).catch(() => [] as string[])) {
     if (!ent.endsWith('.router') || ent === `${bridge}.router`) continue
-    const text = await fs.readFile(path.join(root, ent, 'router.json'), 'utf8').catch(() => '')
-    if (text) out.push(JSON.parse(text) as RouterPlan)
+    const note = await routerNote(root, ent.slice(0, -'.router'.length))
+    if (note) out.push(note)
   }
   return out
 }
@@ -158,10 +164,8 @@ export async function namedNetwork(name: string, root = LEASES): Promise<{subnet
  * that). Undefined for a routed network (its hosts are seen as themselves) or one with no router.
  */
 export async function natPublicAddress(bridge: string, root = LEASES): Promise<string | undefined> {
-  const text = await fs.readFile(path.join(routerDir(root, bridge), 'router.json'), 'utf8').catch(() => '')
-  if (!text) return undefined
-  const r = JSON.parse(text) as RouterPlan
-  return r.routed ? undefined : r.public
+  const r = await routerNote(root, bridge)
+  return r && !r.routed ? r.public : undefined
 }
 
 /** Refuse a subnet sharing addresses with another bridge's while hosts are on it; drop it when none are. */
