@@ -141,7 +141,7 @@ export class Store {
           // Synchronous on purpose: hundreds of tiny reads finish sooner than their promise round trips.
           const {st, text} = readRecordFile(name, file)
           const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
-          if ((await cache)[name] === stamp || checked.get(file) === stamp) {
+          if ((await cache)[name] === stamp || texts.get(file)?.stamp === stamp) {
             stamps[i] = stamp
             const rec = migrateRecord(JSON.parse(text)) as MachineRecord
             texts.set(file, {stamp, text})
@@ -153,7 +153,6 @@ export class Store {
           // (defaults, stripped keys) would come back from the cache without them.
           if (isDeepStrictEqual(rec, migrateRecord(JSON.parse(text)))) {
             stamps[i] = stamp
-            checked.set(file, stamp)
             texts.set(file, {stamp, text})
           }
           out[i] = rec
@@ -231,9 +230,7 @@ export class Store {
   }
 }
 
-/** Records this process validated (file -> stamp): the schema check runs once per version of a file. */
-const checked = new Map<string, string>()
-/** The text of each record version this process validated (file -> stamp and text). */
+/** The text of each record version this process validated (file -> stamp and text): the schema check runs once per version of a file. */
 const texts = new Map<string, {stamp: string; text: string}>()
 
 /**
