@@ -8,7 +8,7 @@
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {berth, busyboxTar, docker, dockerEnv, isRoot, sleep, tmpDir, until as untilEvery} from '../helpers.js'
+import {berth, busyboxTar, docker, dockerEnv, isRoot, tmpDir, until as untilEvery} from '../helpers.js'
 import {networkBridge} from '../../drivers/lab/network.js'
 import {dropTagged} from '../../drivers/lab/nat.js'
 
@@ -48,8 +48,9 @@ describe('swarm over a WireGuard mesh across a NAT', {skip: !isRoot() && 'needs 
   before(async () => {
     const made = await Promise.all([
       run(['create', '--swarm', 'hy', '--swarm-mesh', 'wireguard', '--lab-network', 'mshome', '--lab-behind-nat', '--lab-subnet', HOME, 'head']),
-      // The control: a manager behind the same NAT, no mesh.
-      sleep(500).then(() => run(['create', '--swarm', 'plain', '--lab-network', 'mshome', 'phead'])),
+      // The control: a manager behind the same NAT, no mesh. It names the network as the head does,
+      // so whichever create comes first makes the same one (a wait for the head's proved too short under load).
+      run(['create', '--swarm', 'plain', '--lab-network', 'mshome', '--lab-behind-nat', '--lab-subnet', HOME, 'phead']),
       // In no swarm yet: it joins the mesh swarm later with `berth swarm join`.
       run(['create', '--lab-subnet', PUBLIC, 'w3']),
     ])
